@@ -1,0 +1,91 @@
+//! dafka_console_consumer: prints the records of a topic, one per line.
+
+use clap::Parser;
+use crossbeam_channel::{after, never, select};
+use dafka::{Consumer, OffsetReset, Record};
+use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
+use std::io::{BufWriter, ErrorKind, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Print the records of TOPIC to standard output, one per line.
+#[derive(Parser, Debug)]
+#[command(name = "dafka_console_consumer", version)]
+struct Cli {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Start from the first record the stores hold, not from now
+    #[arg(long)]
+    from_beginning: bool,
+    /// Exit after this many records
+    #[arg(long, value_name = "N")]
+    max_messages: Option<u64>,
+    /// Exit if no record arrives for this long, in ms
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// Print the topic before each record (tab-separated)
+    #[arg(long)]
+    print_topic: bool,
+    /// Print the partition before each record (tab-separated)
+    #[arg(long)]
+    print_partition: bool,
+    /// Print the offset before each record (tab-separated)
+    #[arg(long)]
+    print_offset: bool,
+    /// The topic to read
+    topic: String,
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = parse("dafka_console_consumer");
+    init_logging(cli.node.verbose);
+    main_with("dafka_console_consumer", || {
+        let mut cfg = cli.node.config()?;
+        if cli.from_beginning {
+            cfg.consumer.offset_reset = OffsetReset::Earliest;
+        }
+        cfg.validate()?;
+        let stop = interrupted();
+        let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
+        consumer.subscribe(&cli.topic)?;
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        let mut count = 0u64;
+        while cli.max_messages.is_none_or(|m| count < m) {
+            let idle = cli.timeout_ms.map_or(never(), |ms| after(Duration::from_millis(ms)));
+            let rec = select! {
+                recv(consumer.records()) -> r => match r { Ok(r) => r, Err(_) => break },
+                recv(stop) -> _ => break,
+                recv(idle) -> _ => break,
+            };
+            count += 1;
+            match print(&cli, &mut out, &rec, consumer.records().is_empty()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::BrokenPipe => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let _ = out.flush();
+        consumer.close();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print(cli: &Cli, out: &mut impl Write, r: &Record, flush: bool) -> std::io::Result<()> {
+    if cli.print_topic {
+        write!(out, "{}\t", r.topic)?;
+    }
+    if cli.print_partition {
+        write!(out, "{}\t", r.partition)?;
+    }
+    if cli.print_offset {
+        write!(out, "{}\t", r.offset)?;
+    }
+    out.write_all(&r.content)?;
+    out.write_all(b"\n")?;
+    // Flush when caught up, so a live reader sees each line at once, while a
+    // replay of a million records is written in big blocks.
+    if flush {
+        out.flush()?;
+    }
+    Ok(())
+}

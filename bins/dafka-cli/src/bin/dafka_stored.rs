@@ -1,0 +1,42 @@
+//! dafka_stored: a store. Persists every partition in RocksDB.
+
+use clap::Parser;
+use dafka::{Fsync, Store};
+use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Run a Dafka store: keeps every partition it hears of in RocksDB and serves it to consumers.
+#[derive(Parser, Debug)]
+#[command(name = "dafka_stored", version)]
+struct Cli {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// The database directory [default: storedb]
+    #[arg(long, value_name = "DIR")]
+    db: Option<PathBuf>,
+    /// When writes reach the disk: always (before every ACK) or never
+    #[arg(long, value_name = "POLICY", value_parser = ["always", "never"])]
+    fsync: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = parse("dafka_stored");
+    init_logging(cli.node.verbose);
+    main_with("dafka_stored", || {
+        let mut cfg = cli.node.config()?;
+        if let Some(db) = cli.db {
+            cfg.store.db = db;
+        }
+        if let Some(f) = cli.fsync.as_deref() {
+            cfg.store.fsync = if f == "never" { Fsync::Never } else { Fsync::Always };
+        }
+        cfg.validate()?;
+        let stop = interrupted();
+        let store = Store::start(&cfg.store, &cfg.beacon)?;
+        eprintln!("dafka_stored: store {} serving {}", store.id(), cfg.store.db.display());
+        let _ = stop.recv();
+        store.stop();
+        Ok(ExitCode::SUCCESS)
+    })
+}

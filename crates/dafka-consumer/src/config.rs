@@ -1,0 +1,67 @@
+//! The `[consumer]` section of a Dafka config. Defaults live here only.
+
+use dafka_node::ConfigError;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Where a consumer starts reading a partition it has not seen before.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OffsetReset {
+    /// From offset 0: everything the stores hold, then live.
+    Earliest,
+    /// From the first record seen live; nothing older. The default.
+    #[default]
+    Latest,
+}
+
+/// Consumer settings.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsumerConfig {
+    /// Where to start in a partition not seen before.
+    pub offset_reset: OffsetReset,
+    /// Milliseconds before an unanswered FETCH is sent again.
+    pub fetch_retry: u64,
+    /// Most records asked for in one FETCH.
+    pub max_fetch: u32,
+    /// Records held per partition while waiting for a gap to be repaired.
+    pub max_ahead: usize,
+    /// Records delivered but not yet taken by the application. When full,
+    /// the consumer stops reading the network; ZeroMQ then drops, and the
+    /// gaps are fetched once the application catches up.
+    pub queue: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            offset_reset: OffsetReset::Latest,
+            fetch_retry: 500,
+            max_fetch: 10_000,
+            max_ahead: 100_000,
+            queue: 100_000,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Checks every value once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.fetch_retry == 0 {
+            return Err(ConfigError::new("consumer.fetch_retry", "must be at least 1 ms"));
+        }
+        if self.max_fetch == 0 {
+            return Err(ConfigError::new("consumer.max_fetch", "must be at least 1"));
+        }
+        if self.queue == 0 {
+            return Err(ConfigError::new("consumer.queue", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The FETCH retry interval.
+    pub fn fetch_retry(&self) -> Duration {
+        Duration::from_millis(self.fetch_retry)
+    }
+}

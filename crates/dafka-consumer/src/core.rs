@@ -1,0 +1,204 @@
+//! The consumer's protocol logic, with no socket.
+//!
+//! Per partition it delivers records in offset order, once, with no gap:
+//! records past a gap are held (within a bound), the gap is FETCHed from
+//! stores and the producer, and a FETCH is repeated only if its answer does
+//! not come. HEADs reveal gaps at the end of a partition; with `earliest`,
+//! GET-HEADS and the STORE-HELLO / CONSUMER-HELLO handshake reveal
+//! partitions whose producer is long gone.
+
+use crate::config::{ConsumerConfig, OffsetReset};
+use dafka_node::{AheadLimit, Event, FetchPacer, Output, Sequencer};
+use dafka_proto::{routing, Fetch, Head, Message, MessageId, NodeId, Record};
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+const RETRY_SCAN: Duration = Duration::from_millis(50);
+
+struct Part {
+    seq: Sequencer,
+    pacer: FetchPacer,
+}
+
+/// One consumer's subscriptions and partitions.
+pub struct ConsumerCore {
+    id: NodeId,
+    cfg: ConsumerConfig,
+    topics: BTreeSet<String>,
+    parts: HashMap<String, HashMap<NodeId, Part>>,
+    ready: Vec<Record>,
+    outbox: Vec<Output>,
+    next_scan: Instant,
+}
+
+impl ConsumerCore {
+    /// A consumer with id `id` and no subscriptions.
+    pub fn new(id: NodeId, cfg: ConsumerConfig, now: Instant) -> Self {
+        let mine = [MessageId::DirectRecord, MessageId::DirectHead, MessageId::StoreHello];
+        let outbox = mine.iter().map(|k| Output::Subscribe(routing::node_key(*k, &id))).collect();
+        ConsumerCore {
+            id,
+            cfg,
+            topics: BTreeSet::new(),
+            parts: HashMap::new(),
+            ready: Vec::new(),
+            outbox,
+            next_scan: now,
+        }
+    }
+
+    /// Subscribes to a topic (the name must be valid: see
+    /// `dafka_proto::validate_topic`).
+    pub fn subscribe(&mut self, topic: &str) {
+        if !self.topics.insert(topic.to_string()) {
+            return;
+        }
+        for k in [MessageId::Record, MessageId::Head] {
+            self.outbox.push(Output::Subscribe(routing::topic_key(k, topic)));
+        }
+        if self.cfg.offset_reset == OffsetReset::Earliest {
+            let ask = Message::GetHeads { topic: topic.to_string(), sender: self.id };
+            self.outbox.push(Output::Send(ask));
+        }
+    }
+
+    /// Unsubscribes from a topic and forgets its partitions.
+    pub fn unsubscribe(&mut self, topic: &str) {
+        if self.topics.remove(topic) {
+            for k in [MessageId::Record, MessageId::Head] {
+                self.outbox.push(Output::Unsubscribe(routing::topic_key(k, topic)));
+            }
+            self.parts.remove(topic);
+        }
+    }
+
+    /// The topics subscribed to.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.topics.iter().map(String::as_str)
+    }
+
+    /// Handles one message or subscription.
+    pub fn on_event(&mut self, ev: Event, now: Instant) {
+        match ev {
+            Event::Message(m) => self.on_message(m, now),
+            Event::Subscribed(p) => self.on_subscribed(&p),
+        }
+    }
+
+    fn on_message(&mut self, msg: Message, now: Instant) {
+        match msg {
+            Message::Record(r) => self.on_record(r, now),
+            Message::DirectRecord { to, record } if to == self.id => self.on_record(record, now),
+            Message::Head(h) => self.on_head(h, now),
+            Message::DirectHead { to, head } if to == self.id => self.on_head(head, now),
+            Message::StoreHello { to, store } if to == self.id => self.hello(store),
+            _ => {}
+        }
+    }
+
+    /// A store connected to us and listens for our hello: send it, so it
+    /// answers with the heads of our topics. This covers the store that
+    /// joined after our GET-HEADS went out, whichever side connected first.
+    fn on_subscribed(&mut self, prefix: &[u8]) {
+        if prefix.first() == Some(&(MessageId::ConsumerHello as u8)) {
+            if let Some(store) = NodeId::from_slice(&prefix[1..]) {
+                self.hello(store);
+            }
+        }
+    }
+
+    fn hello(&mut self, store: NodeId) {
+        // With `latest` there is nothing old to learn about.
+        let topics = match self.cfg.offset_reset {
+            OffsetReset::Earliest => self.topics.iter().cloned().collect(),
+            OffsetReset::Latest => Vec::new(),
+        };
+        let msg = Message::ConsumerHello { to: store, consumer: self.id, topics };
+        self.outbox.push(Output::Send(msg));
+    }
+
+    /// The partition's state, created on first sight at the offset the
+    /// reset policy says (`start_latest` is where `latest` would begin).
+    fn part(&mut self, topic: &str, partition: NodeId, start_latest: u64) -> Option<&mut Part> {
+        if !self.topics.contains(topic) {
+            return None; // Not (or no longer) subscribed.
+        }
+        let start = match self.cfg.offset_reset {
+            OffsetReset::Earliest => 0,
+            OffsetReset::Latest => start_latest,
+        };
+        let limit = AheadLimit { records: self.cfg.max_ahead, ..AheadLimit::default() };
+        let retry = self.cfg.fetch_retry();
+        let parts = self.parts.entry(topic.to_string()).or_default();
+        Some(parts.entry(partition).or_insert_with(|| Part {
+            seq: Sequencer::new(start, limit),
+            pacer: FetchPacer::new(retry),
+        }))
+    }
+
+    fn on_record(&mut self, rec: Record, now: Instant) {
+        let (topic, partition) = (rec.topic.clone(), rec.partition);
+        let mut ready = std::mem::take(&mut self.ready);
+        // `latest` starts at the first record seen.
+        if let Some(part) = self.part(&topic, partition, rec.offset) {
+            part.seq.offer(rec, &mut ready);
+        }
+        self.ready = ready;
+        self.fetch_gap(&topic, partition, now);
+    }
+
+    fn on_head(&mut self, h: Head, now: Instant) {
+        // `latest` starts after a head: only records published from now on.
+        let Some(part) = self.part(&h.topic, h.partition, h.offset.saturating_add(1)) else { return };
+        part.seq.note_head(h.offset);
+        self.fetch_gap(&h.topic, h.partition, now);
+    }
+
+    fn fetch_gap(&mut self, topic: &str, partition: NodeId, now: Instant) {
+        let (max, id) = (self.cfg.max_fetch, self.id);
+        let Some(part) = self.parts.get_mut(topic).and_then(|ps| ps.get_mut(&partition)) else { return };
+        if let Some((offset, count)) = part.pacer.due(part.seq.missing(), max, now) {
+            let f = Fetch { topic: topic.to_string(), partition, offset, count, sender: id };
+            self.outbox.push(Output::Send(Message::Fetch(f)));
+        }
+    }
+
+    /// Repeats FETCHes for gaps whose answer did not come.
+    pub fn on_tick(&mut self, now: Instant) {
+        if now < self.next_scan {
+            return;
+        }
+        self.next_scan = now + RETRY_SCAN;
+        let gaps: Vec<(String, NodeId)> = self
+            .parts
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().filter(|(_, p)| p.seq.missing().is_some()).map(|(id, _)| (t.clone(), *id)))
+            .collect();
+        for (topic, partition) in gaps {
+            self.fetch_gap(&topic, partition, now);
+        }
+    }
+
+    /// When the next retry scan is due.
+    pub fn next_deadline(&self) -> Instant {
+        self.next_scan
+    }
+
+    /// Moves pending outputs into `out`.
+    pub fn drain(&mut self, out: &mut Vec<Output>) {
+        out.append(&mut self.outbox);
+    }
+
+    /// Takes the records ready for the application, in order per partition.
+    pub fn take_ready(&mut self) -> std::vec::Drain<'_, Record> {
+        self.ready.drain(..)
+    }
+
+    /// The next offset to be delivered for a partition.
+    pub fn position(&self, topic: &str, partition: &NodeId) -> Option<u64> {
+        Some(self.parts.get(topic)?.get(partition)?.seq.next())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! The application's side of a consumer, and the driver thread behind it.
+
+use crate::config::ConsumerConfig;
+use crate::core::ConsumerCore;
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use dafka_node::{run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker};
+use dafka_proto::{validate_topic, DecodeError, NodeId, Record, Role};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why a consumer call failed.
+#[derive(Debug, Error)]
+pub enum ConsumerError {
+    /// The config does not validate.
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    /// The topic name is not valid.
+    #[error("invalid topic: {0}")]
+    Topic(DecodeError),
+    /// A socket could not be set up.
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    /// The consumer's thread has stopped.
+    #[error("the consumer has stopped")]
+    Stopped,
+}
+
+enum Command {
+    Subscribe(String),
+    Unsubscribe(String),
+    Close,
+}
+
+/// A consumer of one or more topics.
+///
+/// ```no_run
+/// use dafka_consumer::{Consumer, ConsumerConfig, OffsetReset};
+/// use dafka_node::MeshConfig;
+/// let cfg = ConsumerConfig { offset_reset: OffsetReset::Earliest, ..Default::default() };
+/// let c = Consumer::new(&cfg, &MeshConfig::default())?;
+/// c.subscribe("hello")?;
+/// while let Some(r) = c.recv_timeout(std::time::Duration::from_secs(1)) {
+///     println!("{}", String::from_utf8_lossy(&r.content));
+/// }
+/// # Ok::<(), dafka_consumer::ConsumerError>(())
+/// ```
+pub struct Consumer {
+    id: NodeId,
+    tx: Sender<Command>,
+    waker: Waker,
+    records: Receiver<Record>,
+    stats: Arc<NodeStats>,
+    thread: Option<JoinHandle<Result<(), MeshError>>>,
+}
+
+impl Consumer {
+    /// Starts a consumer with no subscriptions.
+    pub fn new(cfg: &ConsumerConfig, mesh: &MeshConfig) -> Result<Consumer, ConsumerError> {
+        cfg.validate()?;
+        mesh.validate()?;
+        let id = dafka_node::new_node_id();
+        let ctx = zmq::Context::new();
+        let mut net = Mesh::new(&ctx, id, Role::Consumer, mesh, |r| matches!(r, Role::Producer | Role::Store))?;
+        let (waker, wake) = wake_pair(&ctx)?;
+        let (tx, rx) = unbounded();
+        let (rec_tx, records) = bounded(cfg.queue);
+        let stats = net.stats();
+        let mut driver = Driver {
+            core: ConsumerCore::new(id, cfg.clone(), Instant::now()),
+            rx,
+            out: rec_tx,
+            pending: VecDeque::new(),
+            queue: cfg.queue,
+            done: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("dafka-consumer".into())
+            .spawn(move || {
+                let _ctx = ctx;
+                run(&mut net, &wake, &mut driver)
+            })
+            .map_err(|_| ConsumerError::Stopped)?;
+        Ok(Consumer { id, tx, waker, records, stats, thread: Some(thread) })
+    }
+
+    /// The consumer's node id (its address on the mesh).
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> Arc<NodeStats> {
+        self.stats.clone()
+    }
+
+    /// Subscribes to a topic.
+    pub fn subscribe(&self, topic: &str) -> Result<(), ConsumerError> {
+        validate_topic(topic).map_err(ConsumerError::Topic)?;
+        self.command(Command::Subscribe(topic.to_string()))
+    }
+
+    /// Unsubscribes from a topic.
+    pub fn unsubscribe(&self, topic: &str) -> Result<(), ConsumerError> {
+        self.command(Command::Unsubscribe(topic.to_string()))
+    }
+
+    fn command(&self, c: Command) -> Result<(), ConsumerError> {
+        self.tx.send(c).map_err(|_| ConsumerError::Stopped)?;
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// Waits for the next record; `None` once the consumer has stopped.
+    pub fn recv(&self) -> Option<Record> {
+        self.records.recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next record.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Record> {
+        match self.records.recv_timeout(timeout) {
+            Ok(r) => Some(r),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// The channel records arrive on, for `crossbeam_channel::select!`.
+    pub fn records(&self) -> &Receiver<Record> {
+        &self.records
+    }
+
+    /// Stops the consumer.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.tx.send(Command::Close);
+        self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            if let Ok(Err(e)) = t.join() {
+                tracing::error!(error = %e, "consumer stopped on a socket error");
+            }
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct Driver {
+    core: ConsumerCore,
+    rx: Receiver<Command>,
+    out: Sender<Record>,
+    /// Records ready but not yet taken by the application.
+    pending: VecDeque<Record>,
+    queue: usize,
+    done: bool,
+}
+
+impl Driver {
+    fn hand_over(&mut self) {
+        self.pending.extend(self.core.take_ready());
+        while let Some(r) = self.pending.pop_front() {
+            match self.out.try_send(r) {
+                Ok(()) => {}
+                Err(TrySendError::Full(r)) => {
+                    self.pending.push_front(r);
+                    break;
+                }
+                // The application dropped the receiver: nobody is reading.
+                Err(TrySendError::Disconnected(_)) => {
+                    self.pending.clear();
+                    self.done = true;
+                }
+            }
+        }
+    }
+}
+
+impl Node for Driver {
+    fn on_wake(&mut self, _now: Instant) {
+        while let Ok(cmd) = self.rx.try_recv() {
+            match cmd {
+                Command::Subscribe(t) => self.core.subscribe(&t),
+                Command::Unsubscribe(t) => self.core.unsubscribe(&t),
+                Command::Close => self.done = true,
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event, now: Instant) {
+        self.core.on_event(event, now);
+    }
+
+    fn on_batch_end(&mut self, _now: Instant) {
+        self.hand_over();
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        self.core.on_tick(now);
+        self.hand_over();
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        // While the application is behind, look again soon.
+        let soon = (!self.pending.is_empty()).then(|| Instant::now() + Duration::from_millis(2));
+        Some(soon.map_or(self.core.next_deadline(), |s| s.min(self.core.next_deadline())))
+    }
+
+    fn drain(&mut self, out: &mut Vec<Output>) {
+        self.core.drain(out);
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn wants_input(&self) -> bool {
+        self.pending.len() < self.queue
+    }
+}

@@ -1,0 +1,18 @@
+//! The Dafka consumer: reads topics from every partition, in order, once.
+//!
+//! A [`Consumer`] subscribes to topics and hands the application each
+//! partition's records in offset order, with no gap and no duplicate,
+//! whether they arrived live from the producer or were fetched from a store
+//! or the producer to repair a gap. Positions are the consumer's own; where a
+//! new partition starts is `consumer.offset_reset`.
+//!
+//! [`ConsumerCore`] is the logic with no socket; [`Consumer`] runs it on a
+//! driver thread.
+
+mod config;
+mod core;
+mod handle;
+
+pub use crate::config::{ConsumerConfig, OffsetReset};
+pub use crate::core::ConsumerCore;
+pub use handle::{Consumer, ConsumerError};

@@ -1,0 +1,138 @@
+//! How a node finds its peers: the `[beacon]` section of a Dafka config.
+//!
+//! The defaults are the C original's, so a Rust node and a C tower of the
+//! same generation agree on ports and timing. They live here and nowhere else.
+
+use serde::Deserialize;
+use std::time::Duration;
+use thiserror::Error;
+
+/// A config value that cannot work, found by [`MeshConfig::validate`].
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    /// The config key, as written in a config file (`beacon.interval`).
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A new error for `key`.
+    pub fn new(key: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            key,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Discovery and transport settings shared by every node.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeshConfig {
+    /// Towers' beacon inputs (their XSUB), where this node publishes its
+    /// beacon. Comma-separated in flags and files: several towers allowed.
+    pub sub_address: String,
+    /// Towers' beacon outputs (their XPUB), where this node hears of peers.
+    pub pub_address: String,
+    /// Milliseconds between beacons.
+    pub interval: u64,
+    /// Milliseconds of silence after which a peer is dropped.
+    pub timeout: u64,
+    /// Where this node binds its publisher. A `*` port picks a free one.
+    pub bind: String,
+    /// The host peers should connect to. Empty: the tower fills in the
+    /// address this node's beacon came from, which is right unless the
+    /// node sits behind NAT.
+    pub advertise_host: String,
+    /// Most messages queued per peer connection before ZeroMQ drops
+    /// (ZMQ_SNDHWM / ZMQ_RCVHWM). Drops are repaired by FETCH.
+    pub high_watermark: i32,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        MeshConfig {
+            sub_address: "tcp://127.0.0.1:5556".into(),
+            pub_address: "tcp://127.0.0.1:5557".into(),
+            interval: 1000,
+            timeout: 4000,
+            bind: "tcp://*:*".into(),
+            advertise_host: String::new(),
+            high_watermark: 1_000_000,
+        }
+    }
+}
+
+impl MeshConfig {
+    /// Checks every value once, so a bad config fails at start-up with one
+    /// clear line and never later inside a running node.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_endpoints("beacon.sub_address", &self.sub_address)?;
+        check_endpoints("beacon.pub_address", &self.pub_address)?;
+        check_endpoints("beacon.bind", &self.bind)?;
+        if self.interval == 0 {
+            return Err(ConfigError::new("beacon.interval", "must be at least 1 ms"));
+        }
+        if self.timeout <= self.interval {
+            return Err(ConfigError::new(
+                "beacon.timeout",
+                format!("must be longer than beacon.interval ({} ms)", self.interval),
+            ));
+        }
+        if self.high_watermark < 0 {
+            return Err(ConfigError::new("beacon.high_watermark", "must not be negative"));
+        }
+        Ok(())
+    }
+
+    /// The towers' beacon inputs, one per tower.
+    pub fn tower_inputs(&self) -> Vec<String> {
+        split_endpoints(&self.sub_address)
+    }
+
+    /// The towers' beacon outputs, one per tower.
+    pub fn tower_outputs(&self) -> Vec<String> {
+        split_endpoints(&self.pub_address)
+    }
+
+    /// The beacon interval.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval)
+    }
+
+    /// How long a peer may stay silent.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout)
+    }
+}
+
+/// Splits a comma-separated endpoint list, dropping blanks.
+pub fn split_endpoints(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Checks that `list` names at least one endpoint of a transport we speak.
+pub fn check_endpoints(key: &'static str, list: &str) -> Result<(), ConfigError> {
+    let eps = split_endpoints(list);
+    if eps.is_empty() {
+        return Err(ConfigError::new(key, "no endpoint given"));
+    }
+    for ep in eps {
+        let ok = ["tcp://", "ipc://", "inproc://"]
+            .iter()
+            .any(|t| ep.starts_with(t) && ep.len() > t.len());
+        if !ok {
+            return Err(ConfigError::new(
+                key,
+                format!("'{ep}' is not an endpoint like tcp://HOST:PORT, ipc://PATH or inproc://NAME"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! The one loop every role runs on its own thread.
+//!
+//! A role implements [`Node`]: pure-ish protocol logic that is told about
+//! messages, wake-ups and the time, and hands back [`Output`]s. The loop owns
+//! the [`Mesh`] and turns those outputs into socket calls. Applications talk
+//! to the loop through a channel of typed commands plus a [`Waker`].
+
+use crate::mesh::{Event, Mesh, MeshError};
+use dafka_proto::Message;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What a node asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Publish a message.
+    Send(Message),
+    /// Start receiving messages under a routing prefix.
+    Subscribe(Vec<u8>),
+    /// Stop receiving messages under a routing prefix.
+    Unsubscribe(Vec<u8>),
+}
+
+/// A role's protocol logic as the driver sees it.
+pub trait Node {
+    /// Commands from the application may be waiting: take them.
+    fn on_wake(&mut self, now: Instant);
+    /// A message or a subscription arrived.
+    fn on_event(&mut self, event: Event, now: Instant);
+    /// A burst of events has been handed over (the store writes its batch).
+    fn on_batch_end(&mut self, _now: Instant) {}
+    /// Timers: called on every turn of the loop.
+    fn on_tick(&mut self, now: Instant);
+    /// The next time `on_tick` must run even if nothing arrives.
+    fn next_deadline(&self) -> Option<Instant>;
+    /// Moves pending outputs into `out`.
+    fn drain(&mut self, out: &mut Vec<Output>);
+    /// The node has finished (closed); the loop ends.
+    fn is_done(&self) -> bool;
+}
+
+/// Longest the loop sleeps with nothing to do; a safety net only.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Runs `node` until it is done, then says goodbye to the mesh.
+pub fn run<N: Node>(mesh: &mut Mesh, wake: &zmq::Socket, node: &mut N) -> Result<(), MeshError> {
+    let mut events = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        let now = Instant::now();
+        node.on_tick(now);
+        flush(mesh, node, &mut out)?;
+        if node.is_done() {
+            break;
+        }
+        let deadline = node.next_deadline().unwrap_or(now + IDLE).min(mesh.next_deadline());
+        let timeout = deadline.saturating_duration_since(now);
+        let woke = mesh.poll(wake, timeout, node.wants_input(), &mut events)?;
+        let now = Instant::now();
+        if woke {
+            node.on_wake(now);
+        }
+        for ev in events.drain(..) {
+            node.on_event(ev, now);
+        }
+        node.on_batch_end(now);
+        flush(mesh, node, &mut out)?;
+    }
+    mesh.leave();
+    Ok(())
+}
+
+fn flush<N: Node>(mesh: &Mesh, node: &mut N, out: &mut Vec<Output>) -> Result<(), MeshError> {
+    node.drain(out);
+    for o in out.drain(..) {
+        match o {
+            Output::Send(m) => mesh.send(&m)?,
+            Output::Subscribe(p) => mesh.subscribe(&p)?,
+            Output::Unsubscribe(p) => mesh.unsubscribe(&p)?,
+        }
+    }
+    Ok(())
+}
+
+/// Wakes a driver thread blocked in `zmq::poll` after a command was queued.
+///
+/// A ZeroMQ inproc PAIR with a high-water mark of one: a wake-up sent while
+/// one is already pending is dropped, so a burst of commands costs the driver
+/// one wake-up, and the sender never blocks. The driver drains its signals
+/// before its command channel, so no command is left unseen.
+pub struct Waker {
+    sock: Mutex<zmq::Socket>,
+}
+
+impl Waker {
+    /// Signals the driver. Never blocks.
+    pub fn wake(&self) {
+        if let Ok(s) = self.sock.lock() {
+            let _ = s.send(&[][..], zmq::DONTWAIT);
+        }
+    }
+}
+
+/// Makes a waker and the socket its driver polls.
+pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> {
+    let name = format!("inproc://dafka-wake-{}", uuid::Uuid::new_v4());
+    let err = |what| move |source| MeshError { what, endpoint: "wake".into(), source };
+    let rx = ctx.socket(zmq::PAIR).map_err(err("create"))?;
+    rx.set_rcvhwm(1).map_err(err("set"))?;
+    rx.bind(&name).map_err(err("bind"))?;
+    let tx = ctx.socket(zmq::PAIR).map_err(err("create"))?;
+    tx.set_sndhwm(1).map_err(err("set"))?;
+    tx.set_linger(0).map_err(err("set"))?;
+    tx.connect(&name).map_err(err("connect"))?;
+    Ok((Waker { sock: Mutex::new(tx) }, rx))
+}

@@ -1,0 +1,392 @@
+//! The sockets of one node, and the discovery that connects them.
+//!
+//! Every node has four ZeroMQ sockets, all owned by its driver thread:
+//!
+//! * `data_pub`, an XPUB bound on its own (ephemeral) endpoint: every message
+//!   the node sends. XPUB rather than PUB so the node sees its peers'
+//!   subscriptions arrive: that is how a store knows a consumer joined
+//!   (STORE-HELLO) and a producer knows a store is listening (HEAD at once).
+//! * `data_sub`, a SUB connected to every wanted peer's `data_pub`.
+//! * `beacon_pub`, an XPUB connected to every tower's input. A tower's
+//!   subscription arriving means the tower is reachable: the node beacons at
+//!   once instead of losing its first beacon to ZeroMQ's slow joiner.
+//! * `beacon_sub`, a SUB connected to every tower's output: beacons and the
+//!   tower's peer lists.
+
+use crate::config::MeshConfig;
+use crate::discovery::{Discovery, PeerChange};
+use crate::stats::{NodeStats, RateLimit};
+use dafka_proto::{decode, encode, routing, Beacon, Message, MessageId, NodeId, Role};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Most data messages read per poll, so timers and commands still get a turn
+/// under a flood.
+const READ_BATCH: usize = 4096;
+/// Frames read from one message at most; the rest are discarded.
+const MAX_FRAMES: usize = 4;
+
+/// A socket operation that failed.
+#[derive(Debug, Error)]
+#[error("{what} {endpoint}: {source}")]
+pub struct MeshError {
+    /// What was being done ("bind", "connect", "poll").
+    pub what: &'static str,
+    /// The endpoint concerned, if any.
+    pub endpoint: String,
+    /// ZeroMQ's error.
+    #[source]
+    pub source: zmq::Error,
+}
+
+fn zerr(what: &'static str, endpoint: &str) -> impl FnOnce(zmq::Error) -> MeshError + '_ {
+    move |source| MeshError { what, endpoint: endpoint.to_string(), source }
+}
+
+/// Something that arrived for the node's protocol logic.
+#[derive(Debug)]
+pub enum Event {
+    /// A valid message from a peer.
+    Message(Message),
+    /// A peer subscribed to this prefix of our messages.
+    Subscribed(Vec<u8>),
+}
+
+/// The sockets and peer table of one node.
+pub struct Mesh {
+    data_pub: zmq::Socket,
+    data_sub: zmq::Socket,
+    beacon_pub: zmq::Socket,
+    beacon_sub: zmq::Socket,
+    discovery: Discovery,
+    beacon: Beacon,
+    interval: Duration,
+    next_beacon: Instant,
+    stats: Arc<NodeStats>,
+    warn: RateLimit,
+    frames: Vec<zmq::Message>,
+}
+
+impl Mesh {
+    /// Binds the node's publisher and connects to the towers. `wants` says
+    /// which roles this node connects to.
+    pub fn new(
+        ctx: &zmq::Context,
+        id: NodeId,
+        role: Role,
+        cfg: &MeshConfig,
+        wants: fn(Role) -> bool,
+    ) -> Result<Self, MeshError> {
+        let data_pub = socket(ctx, zmq::XPUB, cfg.high_watermark)?;
+        data_pub.set_xpub_verbose(true).map_err(zerr("set", "xpub_verbose"))?;
+        data_pub.bind(&cfg.bind).map_err(zerr("bind", &cfg.bind))?;
+        let bound = last_endpoint(&data_pub)?;
+        let data_sub = socket(ctx, zmq::SUB, cfg.high_watermark)?;
+        let beacon_pub = socket(ctx, zmq::XPUB, 1000)?;
+        beacon_pub.set_xpub_verbose(true).map_err(zerr("set", "xpub_verbose"))?;
+        for ep in cfg.tower_inputs() {
+            beacon_pub.connect(&ep).map_err(zerr("connect", &ep))?;
+        }
+        let beacon_sub = socket(ctx, zmq::SUB, 10_000)?;
+        for key in [MessageId::Beacon, MessageId::TowerHello] {
+            beacon_sub.set_subscribe(&routing::any_key(key)).map_err(zerr("subscribe", "beacon"))?;
+        }
+        for ep in cfg.tower_outputs() {
+            beacon_sub.connect(&ep).map_err(zerr("connect", &ep))?;
+        }
+        let (endpoint, port) = advertised(&bound, &cfg.advertise_host);
+        tracing::debug!(node = %id, ?role, %bound, %endpoint, "mesh up");
+        let now = Instant::now();
+        Ok(Mesh {
+            data_pub,
+            data_sub,
+            beacon_pub,
+            beacon_sub,
+            discovery: Discovery::new(id, wants, cfg.timeout()),
+            beacon: Beacon { node: id, endpoint, port, role, interval_ms: cfg.interval as u32, leaving: false },
+            interval: cfg.interval(),
+            next_beacon: now,
+            stats: Arc::new(NodeStats::default()),
+            warn: RateLimit::new(Duration::from_secs(5)),
+            frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
+        })
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> Arc<NodeStats> {
+        self.stats.clone()
+    }
+
+    /// Peers currently connected.
+    pub fn peers(&self) -> usize {
+        self.discovery.len()
+    }
+
+    /// Starts receiving messages whose routing frame starts with `prefix`.
+    pub fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+        self.data_sub.set_subscribe(prefix).map_err(zerr("subscribe", ""))
+    }
+
+    /// Stops receiving messages under `prefix`.
+    pub fn unsubscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+        self.data_sub.set_unsubscribe(prefix).map_err(zerr("unsubscribe", ""))
+    }
+
+    /// Publishes a message. Never blocks: past the high-water mark ZeroMQ
+    /// drops it for that peer, and the protocol repairs the gap.
+    pub fn send(&self, msg: &Message) -> Result<(), MeshError> {
+        let f = encode(msg);
+        let more = zmq::SNDMORE | zmq::DONTWAIT;
+        let last = if f.content.is_some() { more } else { zmq::DONTWAIT };
+        let res = self
+            .data_pub
+            .send(f.key, more)
+            .and_then(|_| self.data_pub.send(f.header, last))
+            .and_then(|_| match &f.content {
+                Some(c) => self.data_pub.send(&c[..], zmq::DONTWAIT),
+                None => Ok(()),
+            });
+        match res {
+            Ok(()) => {
+                NodeStats::bump(&self.stats.sent);
+                Ok(())
+            }
+            // XPUB reports EAGAIN only with XPUB_NODROP; treat it as a drop.
+            Err(zmq::Error::EAGAIN) => Ok(()),
+            Err(e) => Err(zerr("send", "")(e)),
+        }
+    }
+
+    /// Sends raw frames, valid or not: for tests that feed peers garbage.
+    pub fn send_raw(&self, frames: &[&[u8]]) -> Result<(), MeshError> {
+        self.data_pub.send_multipart(frames.iter().copied(), zmq::DONTWAIT).map_err(zerr("send", ""))
+    }
+
+    /// When the mesh next needs a turn (its beacon timer).
+    pub fn next_deadline(&self) -> Instant {
+        self.next_beacon
+    }
+
+    /// Waits up to `timeout` for traffic or a wake-up, handles discovery, and
+    /// appends what the node must see to `events`. Returns whether `wake`
+    /// was signalled (its pending signals are consumed).
+    /// With `read_data` false, data messages stay queued in ZeroMQ.
+    pub fn poll(
+        &mut self,
+        wake: &zmq::Socket,
+        timeout: Duration,
+        read_data: bool,
+        events: &mut Vec<Event>,
+    ) -> Result<bool, MeshError> {
+        let ms = timeout.as_millis().min(60_000) as i64;
+        let data_events = if read_data { zmq::POLLIN } else { zmq::PollEvents::empty() };
+        let mut items = [
+            wake.as_poll_item(zmq::POLLIN),
+            self.data_sub.as_poll_item(data_events),
+            self.data_pub.as_poll_item(zmq::POLLIN),
+            self.beacon_sub.as_poll_item(zmq::POLLIN),
+            self.beacon_pub.as_poll_item(zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, ms) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(zerr("poll", "")(e)),
+        }
+        let ready: Vec<bool> = items.iter().map(|i| i.is_readable()).collect();
+        let now = Instant::now();
+        if ready[1] && read_data {
+            self.read_data(events, now);
+        }
+        if ready[2] {
+            self.read_subscriptions(events);
+        }
+        if ready[3] {
+            self.read_beacons(now)?;
+        }
+        if ready[4] && self.read_tower_subscriptions() {
+            self.send_beacon(now, false);
+        }
+        if now >= self.next_beacon {
+            self.send_beacon(now, false);
+            self.apply(self.discovery.expire(now))?;
+        }
+        if ready[0] {
+            while wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
+        }
+        Ok(ready[0])
+    }
+
+    /// Says goodbye so peers drop this node at once rather than after the
+    /// beacon timeout.
+    pub fn leave(&mut self) {
+        self.send_beacon(Instant::now(), true);
+    }
+
+    fn read_data(&mut self, events: &mut Vec<Event>, now: Instant) {
+        for _ in 0..READ_BATCH {
+            let n = match read_frames(&self.data_sub, &mut self.frames) {
+                Some(n) => n,
+                None => return,
+            };
+            match decode_read(&self.frames, n) {
+                Ok(msg) => {
+                    NodeStats::bump(&self.stats.received);
+                    events.push(Event::Message(msg));
+                }
+                Err(e) => self.malformed(&e, now),
+            }
+        }
+    }
+
+    fn malformed(&mut self, e: &dafka_proto::DecodeError, now: Instant) {
+        NodeStats::bump(&self.stats.malformed);
+        if let Some(suppressed) = self.warn.allow(now) {
+            tracing::warn!(error = %e, suppressed, "dropped a malformed message");
+        }
+    }
+
+    fn read_subscriptions(&mut self, events: &mut Vec<Event>) {
+        while let Ok(m) = self.data_pub.recv_bytes(zmq::DONTWAIT) {
+            // 0x01 + prefix is a subscribe, 0x00 + prefix an unsubscribe.
+            if m.first() == Some(&1) {
+                events.push(Event::Subscribed(m[1..].to_vec()));
+            }
+        }
+    }
+
+    fn read_tower_subscriptions(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(m) = self.beacon_pub.recv_bytes(zmq::DONTWAIT) {
+            any |= m.first() == Some(&1);
+        }
+        any
+    }
+
+    fn read_beacons(&mut self, now: Instant) -> Result<(), MeshError> {
+        loop {
+            let n = match read_frames(&self.beacon_sub, &mut self.frames) {
+                Some(n) => n,
+                None => return Ok(()),
+            };
+            let peers = match decode_read(&self.frames, n) {
+                Ok(Message::Beacon(b)) => vec![b],
+                Ok(Message::TowerHello { peers, .. }) => peers,
+                Ok(_) => Vec::new(),
+                Err(e) => {
+                    self.malformed(&e, now);
+                    Vec::new()
+                }
+            };
+            for b in peers {
+                let changes = self.discovery.on_beacon(&b, now);
+                self.apply(changes)?;
+            }
+        }
+    }
+
+    fn apply(&mut self, changes: Vec<PeerChange>) -> Result<(), MeshError> {
+        for change in changes {
+            match change {
+                PeerChange::Connect(id, ep) => {
+                    tracing::debug!(peer = %id, endpoint = %ep, "peer joined");
+                    NodeStats::bump(&self.stats.peers_joined);
+                    self.data_sub.connect(&ep).map_err(zerr("connect", &ep))?;
+                }
+                PeerChange::Disconnect(id, ep) => {
+                    tracing::debug!(peer = %id, endpoint = %ep, "peer left");
+                    NodeStats::bump(&self.stats.peers_left);
+                    // Already gone is fine: the peer may never have answered.
+                    let _ = self.data_sub.disconnect(&ep);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn send_beacon(&mut self, now: Instant, leaving: bool) {
+        let mut b = self.beacon.clone();
+        b.leaving = leaving;
+        let f = encode(&Message::Beacon(b));
+        let _ = self
+            .beacon_pub
+            .send(f.key, zmq::SNDMORE | zmq::DONTWAIT)
+            .and_then(|_| self.beacon_pub.send(f.header, zmq::DONTWAIT));
+        self.next_beacon = now + self.interval;
+    }
+}
+
+/// Reads one multi-part message into `frames`; `None` when nothing is
+/// waiting. Frames past the buffer are read and discarded, so a message with
+/// too many frames is reported (by its count) rather than desynchronising
+/// the socket.
+pub fn read_frames(sock: &zmq::Socket, frames: &mut [zmq::Message]) -> Option<usize> {
+    let mut n = 0;
+    let mut spare = zmq::Message::new();
+    loop {
+        let slot = frames.get_mut(n).unwrap_or(&mut spare);
+        match sock.recv(slot, zmq::DONTWAIT) {
+            Ok(()) => n += 1,
+            Err(_) if n == 0 => return None,
+            Err(_) => break,
+        }
+        if !sock.get_rcvmore().unwrap_or(false) {
+            break;
+        }
+    }
+    Some(n)
+}
+
+/// Decodes what [`read_frames`] read; `n` may exceed the buffer.
+fn decode_read(frames: &[zmq::Message], n: usize) -> Result<Message, dafka_proto::DecodeError> {
+    if n > frames.len() {
+        return Err(dafka_proto::DecodeError::FrameCount { kind: "message", expected: 3, got: n });
+    }
+    let parts: Vec<&[u8]> = frames[..n].iter().map(|m| &m[..]).collect();
+    decode(&parts)
+}
+
+fn socket(ctx: &zmq::Context, kind: zmq::SocketType, hwm: i32) -> Result<zmq::Socket, MeshError> {
+    let s = ctx.socket(kind).map_err(zerr("create", "socket"))?;
+    s.set_sndhwm(hwm).map_err(zerr("set", "sndhwm"))?;
+    s.set_rcvhwm(hwm).map_err(zerr("set", "rcvhwm"))?;
+    // Pending messages get a short grace period on close, not forever.
+    s.set_linger(200).map_err(zerr("set", "linger"))?;
+    Ok(s)
+}
+
+fn last_endpoint(s: &zmq::Socket) -> Result<String, MeshError> {
+    match s.get_last_endpoint() {
+        Ok(Ok(ep)) => Ok(ep),
+        Ok(Err(_)) => Ok(String::new()),
+        Err(e) => Err(zerr("read", "last endpoint")(e)),
+    }
+}
+
+/// What to put in the beacon for a socket bound at `bound`: the endpoint as
+/// bound if it names a host, or an empty endpoint plus the port for the tower
+/// to complete when it was bound on a wildcard address.
+fn advertised(bound: &str, host: &str) -> (String, u32) {
+    let port = bound.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    if !host.is_empty() {
+        return (format!("tcp://{host}:{port}"), port);
+    }
+    let wildcard = bound.starts_with("tcp://0.0.0.0:") || bound.starts_with("tcp://[::]:");
+    if wildcard {
+        (String::new(), port)
+    } else {
+        (bound.to_string(), port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertised;
+
+    #[test]
+    fn wildcard_binds_leave_the_host_to_the_tower() {
+        assert_eq!(advertised("tcp://0.0.0.0:4000", ""), (String::new(), 4000));
+        assert_eq!(advertised("tcp://127.0.0.1:4000", ""), ("tcp://127.0.0.1:4000".into(), 4000));
+        assert_eq!(advertised("tcp://0.0.0.0:4000", "h"), ("tcp://h:4000".into(), 4000));
+        assert_eq!(advertised("ipc:///tmp/x", ""), ("ipc:///tmp/x".into(), 0));
+    }
+}

@@ -1,0 +1,286 @@
+//! In-order, gap-free, duplicate-free delivery of one partition.
+//!
+//! Records arrive live (RECORD) and repaired (DIRECT-RECORD), possibly twice,
+//! possibly ahead of a gap. The sequencer hands them on strictly in offset
+//! order, drops what it has already passed, and keeps records that arrive
+//! ahead of a gap in a bounded buffer, so that repairing a gap costs one
+//! FETCH of the gap rather than of everything after it (the C consumer drops
+//! them and fetches them all again).
+//!
+//! It is pure: no clock, no socket. Deciding when to FETCH is [`FetchPacer`]'s.
+
+use dafka_proto::Record;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Bounds on the records held ahead of a gap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AheadLimit {
+    /// Most records held.
+    pub records: usize,
+    /// Most content bytes held.
+    pub bytes: usize,
+}
+
+impl Default for AheadLimit {
+    fn default() -> Self {
+        AheadLimit {
+            records: 100_000,
+            bytes: 64 << 20,
+        }
+    }
+}
+
+/// What became of an offered record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// It was next; it and any buffered successors are ready, in order.
+    Ready,
+    /// Already delivered (or already buffered): dropped.
+    Duplicate,
+    /// Ahead of a gap: held until the gap is filled.
+    Held,
+    /// Ahead of a gap and the buffer is full: dropped, to be fetched later.
+    Dropped,
+}
+
+/// One partition's delivery state.
+#[derive(Debug)]
+pub struct Sequencer {
+    next: u64,
+    head: Option<u64>,
+    ahead: BTreeMap<u64, Record>,
+    ahead_bytes: usize,
+    limit: AheadLimit,
+}
+
+impl Sequencer {
+    /// A partition whose next expected offset is `next`.
+    pub fn new(next: u64, limit: AheadLimit) -> Self {
+        Sequencer {
+            next,
+            head: None,
+            ahead: BTreeMap::new(),
+            ahead_bytes: 0,
+            limit,
+        }
+    }
+
+    /// The next offset to be delivered.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// The highest offset known to exist, from HEADs and records seen.
+    pub fn head(&self) -> Option<u64> {
+        self.head
+    }
+
+    /// Records that an offset exists (from a HEAD or DIRECT-HEAD).
+    pub fn note_head(&mut self, offset: u64) {
+        self.head = Some(self.head.map_or(offset, |h| h.max(offset)));
+    }
+
+    /// Offers a record; ready records are appended to `ready` in order.
+    pub fn offer(&mut self, rec: Record, ready: &mut Vec<Record>) -> Offer {
+        let off = rec.offset;
+        self.note_head(off);
+        if off < self.next || self.ahead.contains_key(&off) {
+            return Offer::Duplicate;
+        }
+        if off > self.next {
+            return self.hold(rec);
+        }
+        ready.push(rec);
+        self.next = off.saturating_add(1);
+        self.release(ready);
+        Offer::Ready
+    }
+
+    fn hold(&mut self, rec: Record) -> Offer {
+        let full = self.ahead.len() >= self.limit.records
+            || self.ahead_bytes + rec.content.len() > self.limit.bytes;
+        if full {
+            // Keep what is nearest the gap: it is delivered first. Evict the
+            // farthest record if the new one is nearer, else drop the new one.
+            match self.ahead.last_key_value() {
+                Some((&last, _)) if last > rec.offset => self.evict(last),
+                _ => return Offer::Dropped,
+            }
+        }
+        self.ahead_bytes += rec.content.len();
+        self.ahead.insert(rec.offset, rec);
+        Offer::Held
+    }
+
+    fn evict(&mut self, offset: u64) {
+        if let Some(r) = self.ahead.remove(&offset) {
+            self.ahead_bytes -= r.content.len();
+        }
+    }
+
+    fn release(&mut self, ready: &mut Vec<Record>) {
+        while let Some(entry) = self.ahead.first_entry() {
+            if *entry.key() != self.next {
+                break;
+            }
+            let r = entry.remove();
+            self.ahead_bytes -= r.content.len();
+            self.next = r.offset.saturating_add(1);
+            ready.push(r);
+        }
+    }
+
+    /// The first missing range `(from, count)`, if any is known: from the
+    /// next offset up to the first held record, or up to the known head.
+    pub fn missing(&self) -> Option<(u64, u64)> {
+        let end = match self.ahead.first_key_value() {
+            Some((&first, _)) => first,
+            None => self.head?.checked_add(1)?,
+        };
+        (end > self.next).then(|| (self.next, end - self.next))
+    }
+
+    /// Records held ahead of a gap.
+    pub fn held(&self) -> usize {
+        self.ahead.len()
+    }
+}
+
+/// Decides when a FETCH for a gap is due, so a gap is asked for once and
+/// asked again only if the answer does not come: repeated HEADs and records
+/// past the same gap do not each send a FETCH (the C consumer's fetch filter,
+/// plus the retry it lacks).
+///
+/// Long gaps are fetched in chunks of at most `max` records, the next chunk
+/// asked for when half of the current one has arrived, so catch-up streams
+/// without waiting a round trip per chunk.
+#[derive(Debug)]
+pub struct FetchPacer {
+    retry: Duration,
+    /// The offsets asked for and not yet all received, and when.
+    inflight: Option<(u64, u64, Instant)>,
+}
+
+impl FetchPacer {
+    /// A pacer that repeats an unanswered FETCH after `retry`.
+    pub fn new(retry: Duration) -> Self {
+        FetchPacer { retry, inflight: None }
+    }
+
+    /// Given the missing range `(from, count)`, the `(from, count)` to fetch
+    /// now, if any.
+    pub fn due(&mut self, missing: Option<(u64, u64)>, max: u32, now: Instant) -> Option<(u64, u32)> {
+        let (from, count) = missing?;
+        let want_end = from.saturating_add(count);
+        let max = u64::from(max.max(1));
+        if let Some((lo, hi, at)) = self.inflight {
+            let fresh = now.saturating_duration_since(at) < self.retry;
+            if fresh && from >= lo && from < hi {
+                // The answer is arriving: ask for the next chunk half-way.
+                if want_end > hi && from - lo >= (hi - lo) / 2 {
+                    let n = (want_end - hi).min(max);
+                    self.inflight = Some((from, hi + n, now));
+                    return Some((hi, n as u32));
+                }
+                return None;
+            }
+        }
+        let n = count.min(max);
+        self.inflight = Some((from, from + n, now));
+        Some((from, n as u32))
+    }
+
+    /// Forgets the request in flight (the gap is closed).
+    pub fn clear(&mut self) {
+        self.inflight = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dafka_proto::NodeId;
+
+    fn rec(offset: u64) -> Record {
+        Record { topic: "t".into(), partition: NodeId([1; 16]), offset, content: vec![0; 10].into(), ..Default::default() }
+    }
+
+    fn offsets(v: &[Record]) -> Vec<u64> {
+        v.iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn delivers_in_order_and_drops_duplicates() {
+        let mut s = Sequencer::new(0, AheadLimit::default());
+        let mut out = Vec::new();
+        assert_eq!(s.offer(rec(0), &mut out), Offer::Ready);
+        assert_eq!(s.offer(rec(0), &mut out), Offer::Duplicate);
+        assert_eq!(s.offer(rec(1), &mut out), Offer::Ready);
+        assert_eq!(offsets(&out), [0, 1]);
+        assert_eq!(s.missing(), None);
+    }
+
+    #[test]
+    fn keeps_records_ahead_of_a_gap_and_releases_them_in_order() {
+        let mut s = Sequencer::new(0, AheadLimit::default());
+        let mut out = Vec::new();
+        assert_eq!(s.offer(rec(2), &mut out), Offer::Held);
+        assert_eq!(s.offer(rec(3), &mut out), Offer::Held);
+        assert_eq!(s.offer(rec(3), &mut out), Offer::Duplicate);
+        assert_eq!(s.missing(), Some((0, 2)));
+        assert!(out.is_empty());
+        s.offer(rec(1), &mut out);
+        assert!(out.is_empty());
+        s.offer(rec(0), &mut out);
+        assert_eq!(offsets(&out), [0, 1, 2, 3]);
+        assert_eq!(s.held(), 0);
+    }
+
+    #[test]
+    fn a_head_reveals_a_gap_at_the_end() {
+        let mut s = Sequencer::new(5, AheadLimit::default());
+        s.note_head(9);
+        assert_eq!(s.missing(), Some((5, 5)));
+        s.note_head(3);
+        assert_eq!(s.head(), Some(9), "heads never go back");
+    }
+
+    #[test]
+    fn a_full_buffer_keeps_the_records_nearest_the_gap() {
+        let mut s = Sequencer::new(0, AheadLimit { records: 2, bytes: usize::MAX });
+        let mut out = Vec::new();
+        s.offer(rec(5), &mut out);
+        s.offer(rec(6), &mut out);
+        assert_eq!(s.offer(rec(7), &mut out), Offer::Dropped);
+        assert_eq!(s.offer(rec(2), &mut out), Offer::Held, "evicts 6");
+        assert_eq!(s.missing(), Some((0, 2)));
+        for o in [0, 1, 3, 4] {
+            s.offer(rec(o), &mut out);
+        }
+        assert_eq!(offsets(&out), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(s.missing(), Some((6, 2)), "6 and 7 are fetched again");
+    }
+
+    #[test]
+    fn pacer_asks_once_then_retries_after_the_interval() {
+        let mut p = FetchPacer::new(Duration::from_millis(500));
+        let t = Instant::now();
+        assert_eq!(p.due(Some((0, 10)), 1000, t), Some((0, 10)));
+        assert_eq!(p.due(Some((0, 10)), 1000, t + Duration::from_millis(100)), None);
+        assert_eq!(p.due(Some((0, 12)), 1000, t + Duration::from_millis(100)), None);
+        assert_eq!(p.due(Some((0, 12)), 1000, t + Duration::from_millis(500)), Some((0, 12)));
+        assert_eq!(p.due(None, 1000, t), None);
+    }
+
+    #[test]
+    fn pacer_pipelines_chunks_of_a_long_gap() {
+        let mut p = FetchPacer::new(Duration::from_secs(1));
+        let t = Instant::now();
+        assert_eq!(p.due(Some((0, 10_000)), 1000, t), Some((0, 1000)));
+        assert_eq!(p.due(Some((400, 9_600)), 1000, t), None);
+        assert_eq!(p.due(Some((500, 9_500)), 1000, t), Some((1000, 1000)));
+        assert_eq!(p.due(Some((700, 9_300)), 1000, t), None);
+        assert_eq!(p.due(Some((2000, 8_000)), 1000, t), Some((2000, 1000)), "past the window: a new request");
+    }
+}

@@ -1,0 +1,62 @@
+//! Counters a node keeps about its traffic, readable from any thread.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Traffic counters of one node. Shared with its handle through an `Arc`.
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    /// Valid messages received.
+    pub received: AtomicU64,
+    /// Messages sent.
+    pub sent: AtomicU64,
+    /// Messages dropped because they did not decode.
+    pub malformed: AtomicU64,
+    /// Peers connected to, over the node's life.
+    pub peers_joined: AtomicU64,
+    /// Peers dropped (left or silent).
+    pub peers_left: AtomicU64,
+}
+
+impl NodeStats {
+    /// Reads a counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Relaxed)
+    }
+
+    /// Adds one to a counter.
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Relaxed);
+    }
+}
+
+/// Lets a warning through at most once per period, counting the rest, so a
+/// peer spraying garbage cannot flood the log.
+#[derive(Debug)]
+pub struct RateLimit {
+    period: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    /// At most one message per `period`.
+    pub fn new(period: Duration) -> Self {
+        RateLimit { period, last: None, suppressed: 0 }
+    }
+
+    /// `Some(n)` if a message may be logged now, `n` being how many were
+    /// suppressed since the last one.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < self.period => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}

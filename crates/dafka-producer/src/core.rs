@@ -1,0 +1,196 @@
+//! The producer's protocol logic, with no I/O.
+//!
+//! It numbers records, keeps every one until `min_acks` distinct stores have
+//! ACKed it, answers FETCHes from what it still keeps, and sends HEAD on a
+//! timer once it has published. Everything it wants sent lands in its outbox.
+
+use crate::config::ProducerConfig;
+use bytes::Bytes;
+use dafka_node::{Event, Output};
+use dafka_proto::{routing, Ack, Fetch, Head, Message, MessageId, NodeId, Record};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// One producer's partition.
+#[derive(Debug)]
+pub struct ProducerCore {
+    id: NodeId,
+    topic: String,
+    cfg: ProducerConfig,
+    next_offset: u64,
+    /// Records not yet ACKed by a quorum, oldest first, contiguous.
+    unacked: VecDeque<Record>,
+    unacked_bytes: usize,
+    /// Highest offset each store has ACKed.
+    acks: HashMap<NodeId, u64>,
+    next_head: Option<Instant>,
+    close_by: Option<Instant>,
+    done: bool,
+    outbox: Vec<Output>,
+}
+
+impl ProducerCore {
+    /// A producer owning partition `id` of `topic`.
+    pub fn new(id: NodeId, topic: String, cfg: ProducerConfig) -> Self {
+        let outbox = vec![
+            Output::Subscribe(routing::node_key(MessageId::Ack, &id)),
+            Output::Subscribe(routing::node_key(MessageId::Fetch, &id)),
+        ];
+        ProducerCore {
+            id,
+            topic,
+            cfg,
+            next_offset: 0,
+            unacked: VecDeque::new(),
+            unacked_bytes: 0,
+            acks: HashMap::new(),
+            next_head: None,
+            close_by: None,
+            done: false,
+            outbox,
+        }
+    }
+
+    /// Publishes a record; returns its offset.
+    pub fn publish(&mut self, content: Bytes, now: Instant) -> u64 {
+        let offset = self.next_offset;
+        self.next_offset += 1;
+        let rec = Record {
+            topic: self.topic.clone(),
+            partition: self.id,
+            offset,
+            content,
+            ..Default::default()
+        };
+        self.unacked_bytes += rec.content.len();
+        self.outbox.push(Output::Send(Message::Record(rec.clone())));
+        self.unacked.push_back(rec);
+        self.next_head.get_or_insert(now + self.cfg.head_interval());
+        offset
+    }
+
+    /// Handles a message or subscription from the mesh.
+    pub fn on_event(&mut self, ev: Event, now: Instant) {
+        match ev {
+            Event::Message(Message::Ack(a)) => self.on_ack(&a),
+            Event::Message(Message::Fetch(f)) => self.on_fetch(&f),
+            Event::Message(_) => {}
+            // Someone (a store, or a consumer of our topic) started
+            // listening to records: tell them our head now rather than at
+            // the next interval, so they fetch what they missed at once.
+            Event::Subscribed(p) if p.first() == Some(&(MessageId::Record as u8)) => self.send_head(now),
+            Event::Subscribed(_) => {}
+        }
+    }
+
+    fn on_ack(&mut self, a: &Ack) {
+        if a.partition != self.id || a.offset >= self.next_offset {
+            return; // Not ours, or an offset we never published: ignore.
+        }
+        let e = self.acks.entry(a.store).or_insert(a.offset);
+        *e = (*e).max(a.offset);
+        self.release();
+    }
+
+    /// Drops every record that `min_acks` distinct stores have ACKed.
+    fn release(&mut self) {
+        let Some(quorum) = self.quorum_offset() else { return };
+        while self.unacked.front().is_some_and(|r| r.offset <= quorum) {
+            if let Some(r) = self.unacked.pop_front() {
+                self.unacked_bytes -= r.content.len();
+            }
+        }
+    }
+
+    /// The highest offset ACKed by at least `min_acks` stores.
+    fn quorum_offset(&self) -> Option<u64> {
+        let mut offs: Vec<u64> = self.acks.values().copied().collect();
+        if offs.len() < self.cfg.min_acks {
+            return None;
+        }
+        offs.sort_unstable_by(|a, b| b.cmp(a));
+        offs.get(self.cfg.min_acks - 1).copied()
+    }
+
+    fn on_fetch(&mut self, f: &Fetch) {
+        if f.partition != self.id {
+            return;
+        }
+        let Some(first) = self.unacked.front().map(|r| r.offset) else { return };
+        let start = f.offset.max(first);
+        let count = u64::from(f.count.min(self.cfg.max_fetch_reply));
+        let end = f.offset.saturating_add(count).min(self.next_offset);
+        for off in start..end {
+            let Some(rec) = self.unacked.get((off - first) as usize) else { break };
+            let msg = Message::DirectRecord { to: f.sender, record: rec.clone() };
+            self.outbox.push(Output::Send(msg));
+        }
+    }
+
+    fn send_head(&mut self, now: Instant) {
+        if self.next_offset == 0 {
+            return; // HEAD starts with the first record.
+        }
+        let head = Head { topic: self.topic.clone(), partition: self.id, offset: self.next_offset - 1 };
+        self.outbox.push(Output::Send(Message::Head(head)));
+        self.next_head = Some(now + self.cfg.head_interval());
+    }
+
+    /// Timers: HEAD, and the end of a close.
+    pub fn on_tick(&mut self, now: Instant) {
+        if self.next_head.is_some_and(|t| now >= t) {
+            self.send_head(now);
+        }
+        if let Some(by) = self.close_by {
+            self.done |= self.unacked.is_empty() || now >= by;
+        }
+    }
+
+    /// Starts closing: waits for outstanding ACKs until the close timeout.
+    pub fn close(&mut self, now: Instant, timeout: Duration) {
+        self.send_head(now);
+        self.close_by = Some(now + timeout);
+        self.on_tick(now);
+    }
+
+    /// When the producer next needs a tick.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.next_head, self.close_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Moves pending outputs into `out`.
+    pub fn drain(&mut self, out: &mut Vec<Output>) {
+        out.append(&mut self.outbox);
+    }
+
+    /// Whether it has finished closing.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Records published so far.
+    pub fn published(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// Records still awaiting a quorum of ACKs.
+    pub fn unacked(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// Content bytes awaiting ACKs.
+    pub fn unacked_bytes(&self) -> usize {
+        self.unacked_bytes
+    }
+
+    /// Whether `publish` may take more now (under the memory bound).
+    pub fn has_room(&self) -> bool {
+        self.unacked_bytes < self.cfg.max_unacked_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests;

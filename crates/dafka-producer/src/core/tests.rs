@@ -1,0 +1,143 @@
+use super::*;
+
+const ME: NodeId = NodeId([1; 16]);
+const S1: NodeId = NodeId([0xA; 16]);
+const S2: NodeId = NodeId([0xB; 16]);
+const C: NodeId = NodeId([0xC; 16]);
+
+fn core(min_acks: usize) -> ProducerCore {
+    let cfg = ProducerConfig { min_acks, ..Default::default() };
+    let mut p = ProducerCore::new(ME, "t".into(), cfg);
+    p.drain(&mut Vec::new());
+    p
+}
+
+fn sent(p: &mut ProducerCore) -> Vec<Message> {
+    let mut out = Vec::new();
+    p.drain(&mut out);
+    out.into_iter()
+        .filter_map(|o| match o {
+            Output::Send(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ack(store: NodeId, offset: u64) -> Event {
+    Event::Message(Message::Ack(Ack { topic: "t".into(), partition: ME, offset, store }))
+}
+
+fn fetch(offset: u64, count: u32) -> Event {
+    Event::Message(Message::Fetch(Fetch { topic: "t".into(), partition: ME, offset, count, sender: C }))
+}
+
+#[test]
+fn subscribes_to_its_acks_and_fetches() {
+    let mut p = ProducerCore::new(ME, "t".into(), ProducerConfig::default());
+    let mut out = Vec::new();
+    p.drain(&mut out);
+    assert!(out.contains(&Output::Subscribe(routing::node_key(MessageId::Ack, &ME))));
+    assert!(out.contains(&Output::Subscribe(routing::node_key(MessageId::Fetch, &ME))));
+}
+
+#[test]
+fn offsets_start_at_zero_and_records_are_sent() {
+    let mut p = core(1);
+    let t = Instant::now();
+    assert_eq!(p.publish(Bytes::from_static(b"a"), t), 0);
+    assert_eq!(p.publish(Bytes::from_static(b"b"), t), 1);
+    let msgs = sent(&mut p);
+    assert!(matches!(&msgs[..], [Message::Record(a), Message::Record(b)] if a.offset == 0 && b.offset == 1));
+}
+
+#[test]
+fn keeps_records_until_acked_and_ignores_bogus_acks() {
+    let mut p = core(1);
+    let t = Instant::now();
+    for _ in 0..5 {
+        p.publish(Bytes::from_static(b"x"), t);
+    }
+    p.on_event(ack(S1, u64::MAX), t);
+    assert_eq!(p.unacked(), 5, "an ACK past our head is ignored");
+    p.on_event(ack(S1, 2), t);
+    assert_eq!(p.unacked(), 2);
+    p.on_event(ack(S1, 1), t);
+    assert_eq!(p.unacked(), 2, "ACKs never go back");
+}
+
+#[test]
+fn min_acks_waits_for_distinct_stores() {
+    let mut p = core(2);
+    let t = Instant::now();
+    for _ in 0..4 {
+        p.publish(Bytes::from_static(b"x"), t);
+    }
+    p.on_event(ack(S1, 3), t);
+    p.on_event(ack(S1, 3), t);
+    assert_eq!(p.unacked(), 4, "one store twice is not two stores");
+    p.on_event(ack(S2, 1), t);
+    assert_eq!(p.unacked(), 2);
+}
+
+#[test]
+fn answers_fetch_from_unacked_records_only() {
+    let mut p = core(1);
+    let t = Instant::now();
+    for _ in 0..5 {
+        p.publish(Bytes::from_static(b"x"), t);
+    }
+    p.on_event(ack(S1, 1), t);
+    sent(&mut p);
+    p.on_event(fetch(0, 4_000_000_000), t);
+    let offs: Vec<u64> = sent(&mut p)
+        .into_iter()
+        .map(|m| match m {
+            Message::DirectRecord { to, record } if to == C => record.offset,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(offs, [2, 3, 4]);
+}
+
+#[test]
+fn head_starts_after_the_first_record_and_repeats() {
+    let mut p = core(1);
+    let t = Instant::now();
+    p.on_tick(t + Duration::from_secs(5));
+    assert!(sent(&mut p).is_empty(), "no HEAD before any record");
+    p.publish(Bytes::from_static(b"x"), t);
+    sent(&mut p);
+    p.on_tick(t + Duration::from_millis(999));
+    assert!(sent(&mut p).is_empty());
+    p.on_tick(t + Duration::from_millis(1000));
+    assert!(matches!(&sent(&mut p)[..], [Message::Head(h)] if h.offset == 0));
+}
+
+#[test]
+fn a_new_record_subscriber_gets_a_head_at_once() {
+    let mut p = core(1);
+    let t = Instant::now();
+    p.publish(Bytes::from_static(b"x"), t);
+    sent(&mut p);
+    p.on_event(Event::Subscribed(routing::any_key(MessageId::Record)), t);
+    assert!(matches!(&sent(&mut p)[..], [Message::Head(_)]));
+}
+
+#[test]
+fn close_ends_when_acked_or_at_the_timeout() {
+    let mut p = core(1);
+    let t = Instant::now();
+    p.publish(Bytes::from_static(b"x"), t);
+    p.close(t, Duration::from_secs(1));
+    assert!(!p.is_done());
+    p.on_event(ack(S1, 0), t);
+    p.on_tick(t);
+    assert!(p.is_done());
+
+    let mut q = core(1);
+    q.publish(Bytes::from_static(b"x"), t);
+    q.close(t, Duration::from_secs(1));
+    q.on_tick(t + Duration::from_secs(1));
+    assert!(q.is_done());
+    assert_eq!(q.unacked(), 1);
+}

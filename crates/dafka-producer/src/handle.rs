@@ -1,0 +1,275 @@
+//! The application's side of a producer, and the driver thread behind it.
+
+use crate::config::ProducerConfig;
+use crate::core::ProducerCore;
+use bytes::Bytes;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use dafka_node::{run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker};
+use dafka_proto::{limits::MAX_CONTENT_LEN, validate_topic, DecodeError, NodeId, Role};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why a producer call failed.
+#[derive(Debug, Error)]
+pub enum ProducerError {
+    /// The config does not validate.
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    /// The topic name is not valid.
+    #[error("invalid topic: {0}")]
+    Topic(DecodeError),
+    /// The record is larger than the protocol allows.
+    #[error("record of {0} bytes exceeds the limit of {MAX_CONTENT_LEN}")]
+    TooLarge(usize),
+    /// A socket could not be set up.
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    /// The producer's thread has stopped.
+    #[error("the producer has stopped")]
+    Stopped,
+}
+
+/// What `close` achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CloseReport {
+    /// Records published.
+    pub published: u64,
+    /// Records still not ACKed by `min_acks` stores when the close timeout
+    /// ran out (0 means every record was delivered).
+    pub unacked: u64,
+}
+
+enum Command {
+    Publish(Bytes),
+    Close,
+}
+
+/// Delivery progress, shared between the driver and the handle.
+#[derive(Default)]
+struct Progress {
+    /// Every offset below this is ACKed by a quorum.
+    acked: u64,
+    unacked: u64,
+    finished: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    progress: Mutex<Progress>,
+    changed: Condvar,
+    closing: AtomicBool,
+}
+
+/// A producer of one partition of one topic.
+///
+/// ```no_run
+/// use dafka_producer::{Producer, ProducerConfig};
+/// use dafka_node::MeshConfig;
+/// let p = Producer::new("hello", &ProducerConfig::default(), &MeshConfig::default())?;
+/// p.publish("HELLO WORLD")?;
+/// let report = p.close();
+/// assert_eq!(report.unacked, 0);
+/// # Ok::<(), dafka_producer::ProducerError>(())
+/// ```
+pub struct Producer {
+    id: NodeId,
+    topic: String,
+    tx: Sender<Command>,
+    waker: Waker,
+    next: Mutex<u64>,
+    shared: Arc<Shared>,
+    stats: Arc<NodeStats>,
+    thread: Option<JoinHandle<Result<(), MeshError>>>,
+}
+
+impl Producer {
+    /// Starts a producer of a new partition of `topic`.
+    pub fn new(topic: &str, cfg: &ProducerConfig, mesh: &MeshConfig) -> Result<Producer, ProducerError> {
+        Self::with_id(dafka_node::new_node_id(), topic, cfg, mesh)
+    }
+
+    /// Starts a producer whose partition is named `id`.
+    pub fn with_id(id: NodeId, topic: &str, cfg: &ProducerConfig, mesh: &MeshConfig) -> Result<Producer, ProducerError> {
+        validate_topic(topic).map_err(ProducerError::Topic)?;
+        cfg.validate()?;
+        mesh.validate()?;
+        let ctx = zmq::Context::new();
+        let mut net = Mesh::new(&ctx, id, Role::Producer, mesh, |r| matches!(r, Role::Store | Role::Consumer))?;
+        let (waker, wake) = wake_pair(&ctx)?;
+        let (tx, rx) = bounded(16_384);
+        let shared = Arc::new(Shared::default());
+        let stats = net.stats();
+        let mut driver = Driver {
+            core: ProducerCore::new(id, topic.to_string(), cfg.clone()),
+            rx,
+            shared: shared.clone(),
+            close_timeout: Duration::from_millis(cfg.close_timeout),
+            closing: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("dafka-producer".into())
+            .spawn(move || {
+                let _ctx = ctx;
+                let res = run(&mut net, &wake, &mut driver);
+                driver.finish();
+                res
+            })
+            .map_err(|_| ProducerError::Stopped)?;
+        Ok(Producer { id, topic: topic.to_string(), tx, waker, next: Mutex::new(0), shared, stats, thread: Some(thread) })
+    }
+
+    /// The partition this producer owns (its node id).
+    pub fn partition(&self) -> NodeId {
+        self.id
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Traffic counters.
+    pub fn stats(&self) -> Arc<NodeStats> {
+        self.stats.clone()
+    }
+
+    /// Publishes one record and returns its offset. Blocks while the
+    /// producer holds `max_unacked_bytes` of unacknowledged records.
+    pub fn publish(&self, content: impl Into<Bytes>) -> Result<u64, ProducerError> {
+        let content = content.into();
+        if content.len() > MAX_CONTENT_LEN {
+            return Err(ProducerError::TooLarge(content.len()));
+        }
+        // Offsets are handed out in channel order, so take both together.
+        let mut next = self.next.lock().map_err(|_| ProducerError::Stopped)?;
+        self.tx.send(Command::Publish(content)).map_err(|_| ProducerError::Stopped)?;
+        self.waker.wake();
+        *next += 1;
+        Ok(*next - 1)
+    }
+
+    /// Waits until every record published so far is ACKed by `min_acks`
+    /// stores. Returns whether that happened within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let target = self.next.lock().map(|n| *n).unwrap_or(0);
+        self.wait(timeout, |p| p.acked >= target || p.finished)
+            .is_some_and(|p| p.acked >= target)
+    }
+
+    /// Records published but not yet ACKed by a quorum.
+    pub fn unacked(&self) -> u64 {
+        self.shared.progress.lock().map(|p| p.unacked).unwrap_or(0)
+    }
+
+    fn wait(&self, timeout: Duration, done: impl Fn(&Progress) -> bool) -> Option<Progress> {
+        let guard = self.shared.progress.lock().ok()?;
+        let (p, _) = self.shared.changed.wait_timeout_while(guard, timeout, |p| !done(p)).ok()?;
+        Some(Progress { acked: p.acked, unacked: p.unacked, finished: p.finished })
+    }
+
+    /// Closes the producer: waits up to `producer.close_timeout` for
+    /// outstanding ACKs, then stops. Says how many records were left.
+    pub fn close(mut self) -> CloseReport {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> CloseReport {
+        let published = self.next.lock().map(|n| *n).unwrap_or(0);
+        self.shared.closing.store(true, SeqCst);
+        let _ = self.tx.send(Command::Close);
+        self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            if let Ok(Err(e)) = t.join() {
+                tracing::error!(error = %e, "producer stopped on a socket error");
+            }
+        }
+        let unacked = self.shared.progress.lock().map(|p| p.unacked).unwrap_or(published);
+        CloseReport { published, unacked }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shutdown();
+        }
+    }
+}
+
+struct Driver {
+    core: ProducerCore,
+    rx: Receiver<Command>,
+    shared: Arc<Shared>,
+    close_timeout: Duration,
+    closing: bool,
+}
+
+impl Driver {
+    /// Takes queued commands while there is room (or when closing, when
+    /// everything queued must be published before the close).
+    fn take_commands(&mut self, now: Instant) {
+        while self.core.has_room() || self.shared.closing.load(SeqCst) {
+            match self.rx.try_recv() {
+                Ok(Command::Publish(c)) => {
+                    self.core.publish(c, now);
+                }
+                Ok(Command::Close) if !self.closing => {
+                    self.closing = true;
+                    self.core.close(now, self.close_timeout);
+                }
+                Ok(Command::Close) => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn report(&self) {
+        if let Ok(mut p) = self.shared.progress.lock() {
+            let unacked = self.core.unacked() as u64;
+            p.acked = self.core.published() - unacked;
+            p.unacked = unacked;
+        }
+        self.shared.changed.notify_all();
+    }
+
+    fn finish(&self) {
+        if let Ok(mut p) = self.shared.progress.lock() {
+            p.finished = true;
+        }
+        self.report();
+    }
+}
+
+impl Node for Driver {
+    fn on_wake(&mut self, now: Instant) {
+        self.take_commands(now);
+    }
+
+    fn on_event(&mut self, event: Event, now: Instant) {
+        self.core.on_event(event, now);
+    }
+
+    fn on_batch_end(&mut self, now: Instant) {
+        self.take_commands(now);
+        self.report();
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        self.core.on_tick(now);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.core.next_deadline()
+    }
+
+    fn drain(&mut self, out: &mut Vec<Output>) {
+        self.core.drain(out);
+    }
+
+    fn is_done(&self) -> bool {
+        self.core.is_done()
+    }
+}

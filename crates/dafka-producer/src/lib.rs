@@ -1,0 +1,17 @@
+//! The Dafka producer: publishes records to one partition of one topic.
+//!
+//! Each [`Producer`] owns exactly one partition, named by its node id, with
+//! offsets from 0. Records go straight to consumers and stores over ZeroMQ;
+//! the producer keeps each one until `min_acks` stores have ACKed it, and
+//! answers FETCHes for those it still keeps.
+//!
+//! The protocol logic is [`ProducerCore`], a state machine with no I/O; the
+//! [`Producer`] handle talks to a driver thread that owns the sockets.
+
+mod config;
+mod core;
+mod handle;
+
+pub use crate::config::ProducerConfig;
+pub use crate::core::ProducerCore;
+pub use handle::{CloseReport, Producer, ProducerError};

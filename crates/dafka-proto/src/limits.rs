@@ -1,0 +1,17 @@
+//! Protocol limits. A message past any of them is rejected by the decoder,
+//! so no peer can make a node allocate or store something absurd.
+
+/// Longest topic name in bytes (Kafka's limit, for familiarity).
+pub const MAX_TOPIC_LEN: usize = 249;
+/// Largest record content: 64 MiB.
+pub const MAX_CONTENT_LEN: usize = 64 << 20;
+/// Largest header frame (signature, version and protobuf body): 1 MiB.
+pub const MAX_HEADER_FRAME_LEN: usize = 1 << 20;
+/// Most user headers on one record.
+pub const MAX_RECORD_HEADERS: usize = 256;
+/// Most topics in one CONSUMER-HELLO.
+pub const MAX_HELLO_TOPICS: usize = 4096;
+/// Most peers in one TOWER-HELLO.
+pub const MAX_TOWER_PEERS: usize = 4096;
+/// Longest endpoint string in a beacon.
+pub const MAX_ENDPOINT_LEN: usize = 256;

@@ -1,0 +1,193 @@
+//! The messages of the Dafka protocol as plain Rust values.
+//!
+//! These are what roles handle; the protobuf types in [`crate::pb`] are only
+//! the bodies on the wire. Every value here has been validated by the codec:
+//! ids are 16 bytes, topics are non-empty and short, lists are bounded.
+
+use bytes::Bytes;
+use std::fmt;
+
+/// A node's identity, and the name of the partition a producer owns.
+///
+/// 16 bytes (a UUID). Displayed as 32 lowercase hex digits, the form used in
+/// logs and in the console consumer's `--print-partition` output.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NodeId(pub [u8; 16]);
+
+impl NodeId {
+    /// The raw bytes, as they appear in routing keys and bodies.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// Parses 16 raw bytes; `None` for any other length.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(NodeId)
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Eight hex digits are enough to tell nodes apart in a log line.
+        let s = self.to_string();
+        write!(f, "NodeId({})", &s[..8])
+    }
+}
+
+/// One record of a partition: where it sits, and what it carries.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Record {
+    /// The topic the partition belongs to.
+    pub topic: String,
+    /// The partition: the id of the producer that wrote the record.
+    pub partition: NodeId,
+    /// The record's position in its partition, from 0.
+    pub offset: u64,
+    /// Optional record key (carried, not yet interpreted).
+    pub key: Option<Bytes>,
+    /// Optional user headers, in order.
+    pub headers: Vec<(String, Bytes)>,
+    /// Optional producer timestamp, ms since the Unix epoch.
+    pub timestamp_ms: Option<i64>,
+    /// The payload. Travels in its own frame, never inside the protobuf body.
+    pub content: Bytes,
+}
+
+/// "The last offset of this partition is `offset`" (HEAD and DIRECT-HEAD).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: NodeId,
+    /// The last offset published (HEAD) or stored (DIRECT-HEAD).
+    pub offset: u64,
+}
+
+/// A request for `count` records of a partition from `offset`, answered with
+/// DIRECT-RECORDs sent to `sender`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch {
+    /// The topic.
+    pub topic: String,
+    /// The partition wanted.
+    pub partition: NodeId,
+    /// The first offset wanted.
+    pub offset: u64,
+    /// How many records, at most. Responders cap it further.
+    pub count: u32,
+    /// Who asked: the DIRECT-RECORDs are routed to this id.
+    pub sender: NodeId,
+}
+
+/// A store's acknowledgement: it holds the partition up to `offset`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The topic.
+    pub topic: String,
+    /// The partition acknowledged.
+    pub partition: NodeId,
+    /// Every offset up to and including this one is stored.
+    pub offset: u64,
+    /// The store that acknowledges; producers count distinct stores.
+    pub store: NodeId,
+}
+
+/// The part a node plays in the mesh (carried in beacons, for logs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Not said.
+    #[default]
+    Unspecified,
+    /// A producer.
+    Producer,
+    /// A consumer.
+    Consumer,
+    /// A store.
+    Store,
+    /// A tower.
+    Tower,
+}
+
+/// A node's announcement of itself to the mesh.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Beacon {
+    /// Who is speaking.
+    pub node: NodeId,
+    /// Where its publisher can be reached; empty when the tower should fill
+    /// in the host from the connection (then `port` is used).
+    pub endpoint: String,
+    /// The publisher's port, for a tower to complete an empty endpoint.
+    pub port: u32,
+    /// What the node is.
+    pub role: Role,
+    /// How often it beacons, so peers know when it is overdue.
+    pub interval_ms: u32,
+    /// Set once, on a clean shutdown: drop this node now.
+    pub leaving: bool,
+}
+
+/// Every message of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A record, live from its producer.
+    Record(Record),
+    /// A record sent to one node in answer to a FETCH.
+    DirectRecord {
+        /// The node that asked.
+        to: NodeId,
+        /// The record.
+        record: Record,
+    },
+    /// A producer's periodic "my last offset".
+    Head(Head),
+    /// A store's "my last offset" for one partition, to one consumer.
+    DirectHead {
+        /// The consumer that asked.
+        to: NodeId,
+        /// The head.
+        head: Head,
+    },
+    /// A request for missed records.
+    Fetch(Fetch),
+    /// A store's acknowledgement to a producer.
+    Ack(Ack),
+    /// A consumer asking every store for the heads of a topic.
+    GetHeads {
+        /// The topic.
+        topic: String,
+        /// The consumer asking.
+        sender: NodeId,
+    },
+    /// A store greeting a consumer it saw subscribe.
+    StoreHello {
+        /// The consumer.
+        to: NodeId,
+        /// The store.
+        store: NodeId,
+    },
+    /// A consumer answering a store's greeting with its topics.
+    ConsumerHello {
+        /// The store.
+        to: NodeId,
+        /// The consumer.
+        consumer: NodeId,
+        /// Every topic it is subscribed to.
+        topics: Vec<String>,
+    },
+    /// A node announcing itself.
+    Beacon(Beacon),
+    /// A tower's welcome, with the peers it knows.
+    TowerHello {
+        /// The tower.
+        tower: NodeId,
+        /// Every live peer the tower heard from.
+        peers: Vec<Beacon>,
+    },
+}

@@ -1,0 +1,251 @@
+//! The wire layer, tested four ways: round trip, truncation at every byte,
+//! golden bytes, and malformed input (one case per DecodeError variant).
+
+use bytes::Bytes;
+use dafka_proto::*;
+
+const P: NodeId = NodeId([0x11; 16]);
+const Q: NodeId = NodeId([0x22; 16]);
+
+fn record(offset: u64) -> Record {
+    Record {
+        topic: "orders".into(),
+        partition: P,
+        offset,
+        key: Some(Bytes::from_static(b"k")),
+        headers: vec![("trace".into(), Bytes::from_static(b"abc"))],
+        timestamp_ms: Some(1_700_000_000_000),
+        content: Bytes::from_static(b"hello world"),
+    }
+}
+
+fn head() -> Head {
+    Head {
+        topic: "orders".into(),
+        partition: P,
+        offset: u64::MAX,
+    }
+}
+
+fn beacon() -> Beacon {
+    Beacon {
+        node: Q,
+        endpoint: "tcp://127.0.0.1:40000".into(),
+        port: 40000,
+        role: Role::Store,
+        interval_ms: 1000,
+        leaving: false,
+    }
+}
+
+/// One sample of every message type.
+fn samples() -> Vec<Message> {
+    vec![
+        Message::Record(record(7)),
+        Message::DirectRecord { to: Q, record: record(8) },
+        Message::Head(head()),
+        Message::DirectHead { to: Q, head: head() },
+        Message::Fetch(Fetch { topic: "orders".into(), partition: P, offset: 3, count: 100, sender: Q }),
+        Message::Ack(Ack { topic: "orders".into(), partition: P, offset: 9, store: Q }),
+        Message::GetHeads { topic: "orders".into(), sender: Q },
+        Message::StoreHello { to: Q, store: P },
+        Message::ConsumerHello { to: P, consumer: Q, topics: vec!["a".into(), "b".into()] },
+        Message::Beacon(beacon()),
+        Message::TowerHello { tower: P, peers: vec![beacon(), beacon()] },
+    ]
+}
+
+fn frames_of(f: &Frames) -> Vec<Vec<u8>> {
+    f.to_vec().into_iter().map(<[u8]>::to_vec).collect()
+}
+
+#[test]
+fn every_message_type_round_trips() {
+    let samples = samples();
+    assert_eq!(samples.len(), MessageId::ALL.len(), "a sample per message id");
+    for msg in samples {
+        let frames = encode(&msg);
+        assert_eq!(frames.to_vec().len(), msg.id().frame_count());
+        assert_eq!(decode(&frames.to_vec()), Ok(msg.clone()), "{:?}", msg.id());
+    }
+}
+
+#[test]
+fn record_without_optional_fields_round_trips() {
+    let r = Record { topic: "t".into(), partition: P, content: Bytes::new(), ..Default::default() };
+    let msg = Message::Record(r);
+    assert_eq!(decode(&encode(&msg).to_vec()), Ok(msg));
+}
+
+#[test]
+fn truncation_at_every_byte_never_yields_the_original() {
+    for msg in samples() {
+        let frames = frames_of(&encode(&msg));
+        for (i, frame) in frames.iter().enumerate() {
+            for cut in 0..frame.len() {
+                let mut t = frames.clone();
+                t[i].truncate(cut);
+                // Must not panic, and must never pass for the original.
+                assert_ne!(decode(&t), Ok(msg.clone()), "{:?} frame {i} cut at {cut}", msg.id());
+            }
+        }
+        for n in 0..frames.len() {
+            assert!(decode(&frames[..n]).is_err(), "{:?} with {n} frames", msg.id());
+        }
+    }
+}
+
+#[test]
+fn golden_bytes_pin_the_head_layout() {
+    let msg = Message::Head(Head { topic: "t".into(), partition: NodeId([0xAB; 16]), offset: 300 });
+    let f = encode(&msg);
+    assert_eq!(f.key, b"Ht\0");
+    let mut want = vec![0xDA, 0xFA, 0x01];
+    want.extend_from_slice(&[0x0A, 0x01, b't']); // 1: topic "t"
+    want.extend_from_slice(&[0x12, 0x10]); // 2: partition, 16 bytes
+    want.extend_from_slice(&[0xAB; 16]);
+    want.extend_from_slice(&[0x18, 0xAC, 0x02]); // 3: offset 300 (varint)
+    assert_eq!(f.header, want);
+    assert_eq!(f.content, None);
+}
+
+#[test]
+fn golden_bytes_pin_the_record_layout() {
+    let r = Record { topic: "t".into(), partition: NodeId([1; 16]), offset: 0, content: Bytes::from_static(b"hi"), ..Default::default() };
+    let f = encode(&Message::Record(r));
+    assert_eq!(f.key, b"Rt\0");
+    let mut want = vec![0xDA, 0xFA, 0x01, 0x0A, 0x15]; // 1: RecordHeader, 21 bytes
+    want.extend_from_slice(&[0x0A, 0x01, b't', 0x12, 0x10]);
+    want.extend_from_slice(&[1; 16]);
+    assert_eq!(f.header, want, "offset 0 is the proto3 default and takes no bytes");
+    assert_eq!(f.content.as_deref(), Some(&b"hi"[..]), "content is its own frame");
+}
+
+#[test]
+fn golden_bytes_pin_node_keys() {
+    let f = encode(&Message::Ack(Ack { topic: "t".into(), partition: NodeId([9; 16]), offset: 1, store: Q }));
+    let mut want = vec![b'A'];
+    want.extend_from_slice(&[9; 16]);
+    assert_eq!(f.key, want);
+    assert_eq!(encode(&Message::Beacon(beacon())).key, b"B");
+}
+
+fn head_frames() -> Vec<Vec<u8>> {
+    frames_of(&encode(&Message::Head(head())))
+}
+
+#[test]
+fn malformed_empty() {
+    let none: [&[u8]; 0] = [];
+    assert_eq!(decode(&none), Err(DecodeError::Empty));
+    assert_eq!(decode(&[&b""[..], b"x"]), Err(DecodeError::Empty));
+}
+
+#[test]
+fn malformed_unknown_message_id() {
+    let mut f = head_frames();
+    f[0][0] = b'Z';
+    assert_eq!(decode(&f), Err(DecodeError::UnknownMessageId(b'Z')));
+}
+
+#[test]
+fn malformed_frame_count() {
+    let mut f = head_frames();
+    f.push(b"extra".to_vec());
+    assert_eq!(decode(&f), Err(DecodeError::FrameCount { kind: "HEAD", expected: 2, got: 3 }));
+    let rec = frames_of(&encode(&Message::Record(record(1))));
+    assert_eq!(decode(&rec[..2]), Err(DecodeError::FrameCount { kind: "RECORD", expected: 3, got: 2 }));
+}
+
+#[test]
+fn malformed_short_header() {
+    let mut f = head_frames();
+    f[1].truncate(2);
+    assert_eq!(decode(&f), Err(DecodeError::ShortHeader { need: 3, have: 2 }));
+}
+
+#[test]
+fn malformed_bad_signature() {
+    let mut f = head_frames();
+    f[1][0] = 0xDE;
+    assert_eq!(decode(&f), Err(DecodeError::BadSignature([0xDE, 0xFA])));
+}
+
+#[test]
+fn malformed_unsupported_version() {
+    let mut f = head_frames();
+    f[1][2] = 2;
+    assert_eq!(decode(&f), Err(DecodeError::UnsupportedVersion(2, 1)));
+}
+
+#[test]
+fn malformed_body() {
+    let mut f = head_frames();
+    f[1].truncate(3);
+    f[1].extend_from_slice(&[0x0A, 0x05, b'a']); // length 5, 1 byte follows
+    assert!(matches!(decode(&f), Err(DecodeError::MalformedBody { kind: "HEAD", .. })));
+}
+
+#[test]
+fn malformed_oversize_topic_and_content() {
+    let long = "x".repeat(limits::MAX_TOPIC_LEN + 1);
+    let mut h = head();
+    h.topic = long;
+    let f = frames_of(&encode(&Message::Head(h)));
+    assert_eq!(decode(&f), Err(DecodeError::Oversize { field: "topic", len: 250, max: 249 }));
+
+    let mut rec = frames_of(&encode(&Message::Record(record(1))));
+    rec[2] = vec![0; limits::MAX_CONTENT_LEN + 1];
+    assert!(matches!(decode(&rec), Err(DecodeError::Oversize { field: "content", .. })));
+}
+
+#[test]
+fn malformed_oversize_header_frame() {
+    let mut f = head_frames();
+    f[1].resize(limits::MAX_HEADER_FRAME_LEN + 1, 0);
+    assert!(matches!(decode(&f), Err(DecodeError::Oversize { field: "header frame", .. })));
+}
+
+#[test]
+fn malformed_invalid_fields() {
+    // A 15-byte partition id.
+    let body = pb::Head { topic: "t".into(), partition: Bytes::from(vec![1; 15]), offset: 1 };
+    let mut header = vec![0xDA, 0xFA, 1];
+    header.extend_from_slice(&prost::Message::encode_to_vec(&body));
+    let err = decode(&[b"Ht\0".to_vec(), header]);
+    assert_eq!(err, Err(DecodeError::InvalidField { field: "partition", reason: "must be exactly 16 bytes" }));
+    // An empty topic.
+    assert!(matches!(validate_topic(""), Err(DecodeError::InvalidField { field: "topic", .. })));
+    assert!(matches!(validate_topic("a\0b"), Err(DecodeError::InvalidField { field: "topic", .. })));
+}
+
+#[test]
+fn malformed_routing_mismatch() {
+    let mut f = head_frames();
+    f[0] = b"Hother\0".to_vec();
+    assert_eq!(decode(&f), Err(DecodeError::RoutingMismatch { kind: "HEAD" }));
+}
+
+#[test]
+fn topic_keys_do_not_prefix_match_longer_topics() {
+    let a = routing::topic_key(MessageId::Record, "a");
+    let ab = routing::topic_key(MessageId::Record, "ab");
+    assert!(!ab.starts_with(&a));
+}
+
+#[test]
+fn random_garbage_never_panics() {
+    // A cheap deterministic stand-in for the fuzz target, run on every test.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..20_000 {
+        let mut frames = Vec::new();
+        for _ in 0..(x % 4) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 64) as usize;
+            frames.push((0..len).map(|i| (x >> (i % 8)) as u8).collect::<Vec<u8>>());
+        }
+        let _ = decode(&frames);
+    }
+}

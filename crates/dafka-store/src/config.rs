@@ -1,0 +1,73 @@
+//! The `[store]` section of a Dafka config. Defaults live here only.
+
+use dafka_node::ConfigError;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When a store's writes reach the disk, and so what an ACK promises.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// Every batch's write-ahead log is synced before its ACK: an ACKed
+    /// record survives power loss. The default.
+    #[default]
+    Always,
+    /// Never wait for the disk: an ACKed record survives a crash of the
+    /// store process, not of the machine.
+    Never,
+}
+
+/// Store settings.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The RocksDB directory (created if missing).
+    pub db: PathBuf,
+    /// The durability policy.
+    pub fsync: Fsync,
+    /// Most records sent in answer to one FETCH.
+    pub max_fetch_reply: u32,
+    /// Most content bytes sent in answer to one FETCH.
+    pub max_fetch_reply_bytes: usize,
+    /// Most records the store asks for in one FETCH of its own gap.
+    pub max_fetch: u32,
+    /// Milliseconds before an unanswered FETCH is sent again.
+    pub fetch_retry: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            db: PathBuf::from("storedb"),
+            fsync: Fsync::Always,
+            max_fetch_reply: 10_000,
+            max_fetch_reply_bytes: 8 << 20,
+            max_fetch: 10_000,
+            fetch_retry: 1000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks every value once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.db.as_os_str().is_empty() {
+            return Err(ConfigError::new("store.db", "must name a directory"));
+        }
+        for (key, v) in [("store.max_fetch_reply", self.max_fetch_reply), ("store.max_fetch", self.max_fetch)] {
+            if v == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
+        }
+        if self.fetch_retry == 0 {
+            return Err(ConfigError::new("store.fetch_retry", "must be at least 1 ms"));
+        }
+        Ok(())
+    }
+
+    /// The FETCH retry interval.
+    pub fn fetch_retry(&self) -> Duration {
+        Duration::from_millis(self.fetch_retry)
+    }
+}

@@ -1,0 +1,94 @@
+//! Where a store keeps its partitions: a small trait, RocksDB behind it,
+//! and an in-memory twin for unit tests of the store's logic.
+//!
+//! What a storage error does to the store: a failed write is not ACKed, and
+//! the partitions in it are rewound to their last stored offset so the
+//! records are fetched again; a failed read answers the FETCH with nothing
+//! (the asker retries). A store never ACKs what `write` did not confirm.
+
+use dafka_proto::{NodeId, Record};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// A storage operation that failed.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// The database could not be opened (missing permissions, a file where
+    /// a directory should be, a corrupt or locked database).
+    #[error("cannot open store database at {path}: {reason}")]
+    Open {
+        /// The directory.
+        path: String,
+        /// The database's explanation.
+        reason: String,
+    },
+    /// A read or write failed.
+    #[error("store database {op} failed: {reason}")]
+    Io {
+        /// "write" or "read".
+        op: &'static str,
+        /// The database's explanation.
+        reason: String,
+    },
+    /// A stored value does not decode: the database is damaged.
+    #[error("corrupt stored record: {0}")]
+    Corrupt(String),
+}
+
+/// The last stored offset of one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredHead {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: NodeId,
+    /// Its highest stored offset.
+    pub offset: u64,
+}
+
+/// Durable partitions.
+pub trait Storage {
+    /// Every partition held, with its head. Called once, at start-up.
+    fn heads(&self) -> Result<Vec<StoredHead>, StorageError>;
+    /// Appends records atomically: all or none. Callers pass each
+    /// partition's records in offset order, contiguous with what is stored.
+    /// Returns only once the records are as durable as the store's fsync
+    /// policy promises.
+    fn write(&mut self, records: &[Record]) -> Result<(), StorageError>;
+    /// Up to `max` records of a partition from offset `from`, in order.
+    fn read(&self, topic: &str, partition: &NodeId, from: u64, max: usize) -> Result<Vec<Record>, StorageError>;
+}
+
+/// Storage in a `BTreeMap`: for tests of the store's logic only.
+#[derive(Debug, Default)]
+pub struct MemStorage {
+    records: BTreeMap<(String, NodeId, u64), Record>,
+    /// When set, the next write fails (to test the store's reaction).
+    pub fail_next_write: bool,
+}
+
+impl Storage for MemStorage {
+    fn heads(&self) -> Result<Vec<StoredHead>, StorageError> {
+        let mut heads: BTreeMap<(String, NodeId), u64> = BTreeMap::new();
+        for (t, p, o) in self.records.keys() {
+            heads.insert((t.clone(), *p), *o);
+        }
+        Ok(heads.into_iter().map(|((topic, partition), offset)| StoredHead { topic, partition, offset }).collect())
+    }
+
+    fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
+        if std::mem::take(&mut self.fail_next_write) {
+            return Err(StorageError::Io { op: "write", reason: "injected failure".into() });
+        }
+        for r in records {
+            self.records.insert((r.topic.clone(), r.partition, r.offset), r.clone());
+        }
+        Ok(())
+    }
+
+    fn read(&self, topic: &str, partition: &NodeId, from: u64, max: usize) -> Result<Vec<Record>, StorageError> {
+        let lo = (topic.to_string(), *partition, from);
+        let hi = (topic.to_string(), *partition, u64::MAX);
+        Ok(self.records.range(lo..=hi).take(max).map(|(_, r)| r.clone()).collect())
+    }
+}

@@ -1,0 +1,113 @@
+//! A scripted protocol peer.
+
+use dafka_node::{wake_pair, Event, Mesh, MeshConfig, MeshError};
+use dafka_proto::{Message, NodeId, Role};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// A node whose every message is chosen by the test.
+pub struct TestPeer {
+    id: NodeId,
+    mesh: Mesh,
+    wake: zmq::Socket,
+    pending: VecDeque<Event>,
+    _ctx: zmq::Context,
+}
+
+impl TestPeer {
+    /// Joins the mesh as a node of `role`, connecting to peers of the roles
+    /// `role` would connect to.
+    pub fn join(role: Role, cfg: &MeshConfig) -> Result<TestPeer, MeshError> {
+        Self::join_as(dafka_node::new_node_id(), role, cfg)
+    }
+
+    /// Joins with a chosen id (a producer's id is its partition).
+    pub fn join_as(id: NodeId, role: Role, cfg: &MeshConfig) -> Result<TestPeer, MeshError> {
+        let ctx = zmq::Context::new();
+        let wants: fn(Role) -> bool = match role {
+            Role::Producer => |r| matches!(r, Role::Store | Role::Consumer),
+            Role::Consumer => |r| matches!(r, Role::Producer | Role::Store),
+            _ => |r| r != Role::Tower,
+        };
+        let mesh = Mesh::new(&ctx, id, role, cfg, wants)?;
+        let (_waker, wake) = wake_pair(&ctx)?;
+        Ok(TestPeer { id, mesh, wake, pending: VecDeque::new(), _ctx: ctx })
+    }
+
+    /// This peer's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Receives messages under a routing prefix (see `dafka_proto::routing`).
+    pub fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+        self.mesh.subscribe(prefix)
+    }
+
+    /// Sends a message.
+    pub fn send(&self, msg: &Message) -> Result<(), MeshError> {
+        self.mesh.send(msg)
+    }
+
+    /// Sends raw frames on the peer's publisher: for malformed input.
+    pub fn send_raw(&self, frames: &[&[u8]]) -> Result<(), MeshError> {
+        self.mesh.send_raw(frames)
+    }
+
+    /// How many peers this peer is connected to.
+    pub fn peers(&self) -> usize {
+        self.mesh.peers()
+    }
+
+    /// Lets discovery and traffic run for up to `d`, keeping what arrives.
+    pub fn pump(&mut self, d: Duration) -> Result<(), MeshError> {
+        let mut events = Vec::new();
+        self.mesh.poll(&self.wake, d, true, &mut events)?;
+        self.pending.extend(events);
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for an event matching `want`, dropping the
+    /// events before it. On timeout, says what was seen instead.
+    pub fn expect<T>(&mut self, timeout: Duration, mut want: impl FnMut(&Event) -> Option<T>) -> Result<T, String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            while let Some(ev) = self.pending.pop_front() {
+                if let Some(t) = want(&ev) {
+                    return Ok(t);
+                }
+                seen.push(describe(&ev));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let tail: Vec<_> = seen.iter().rev().take(8).rev().collect();
+                return Err(format!("nothing matched within {timeout:?}; saw {} events, last: {tail:?}", seen.len()));
+            }
+            self.pump(left.min(Duration::from_millis(50))).map_err(|e| e.to_string())?;
+        }
+    }
+
+    /// Waits for a message matching `want`.
+    pub fn expect_msg<T>(&mut self, timeout: Duration, mut want: impl FnMut(&Message) -> Option<T>) -> Result<T, String> {
+        self.expect(timeout, |ev| match ev {
+            Event::Message(m) => want(m),
+            Event::Subscribed(_) => None,
+        })
+    }
+
+    /// Waits until some peer subscribes to a prefix starting with `prefix`.
+    pub fn expect_subscriber(&mut self, timeout: Duration, prefix: &[u8]) -> Result<(), String> {
+        self.expect(timeout, |ev| match ev {
+            Event::Subscribed(p) if p.starts_with(prefix) => Some(()),
+            _ => None,
+        })
+    }
+}
+
+fn describe(ev: &Event) -> String {
+    match ev {
+        Event::Message(m) => format!("{} {:?}", m.id().name(), m),
+        Event::Subscribed(p) => format!("subscribed {:?}", String::from_utf8_lossy(p)),
+    }
+}

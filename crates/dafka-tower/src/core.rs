@@ -1,0 +1,96 @@
+//! The tower's peer table, as a pure state machine.
+//!
+//! The tower forwards beacons and nothing else. It remembers the last beacon
+//! of every live node, so that a node joining later is told about all of
+//! them at once (TOWER-HELLO) instead of waiting a beacon interval for each.
+
+use dafka_proto::{Beacon, NodeId};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Live nodes, by id, with their last beacon.
+#[derive(Debug)]
+pub struct TowerCore {
+    timeout: Duration,
+    peers: HashMap<NodeId, (Beacon, Instant)>,
+}
+
+impl TowerCore {
+    /// A table dropping nodes silent for `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        TowerCore { timeout, peers: HashMap::new() }
+    }
+
+    /// Takes a beacon that came from `peer_host` (the connection's remote
+    /// address, if ZeroMQ knows it) and returns the beacon to forward, with
+    /// its endpoint completed when the node left it to us.
+    pub fn on_beacon(&mut self, mut b: Beacon, peer_host: Option<&str>, now: Instant) -> Option<Beacon> {
+        if b.endpoint.is_empty() {
+            if b.port == 0 {
+                return None; // Nothing anyone could connect to.
+            }
+            let host = peer_host.unwrap_or("127.0.0.1");
+            b.endpoint = format!("tcp://{host}:{}", b.port);
+        }
+        if b.leaving {
+            self.peers.remove(&b.node);
+        } else {
+            self.peers.insert(b.node, (b.clone(), now));
+        }
+        Some(b)
+    }
+
+    /// Forgets nodes silent for longer than the timeout; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let before = self.peers.len();
+        let timeout = self.timeout;
+        self.peers.retain(|_, (_, seen)| now.saturating_duration_since(*seen) <= timeout);
+        before - self.peers.len()
+    }
+
+    /// Every live node's last beacon.
+    pub fn snapshot(&self) -> Vec<Beacon> {
+        self.peers.values().map(|(b, _)| b.clone()).collect()
+    }
+
+    /// How many nodes are live.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether no node is live.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beacon(n: u8, endpoint: &str, port: u32) -> Beacon {
+        Beacon { node: NodeId([n; 16]), endpoint: endpoint.into(), port, ..Default::default() }
+    }
+
+    #[test]
+    fn completes_an_empty_endpoint_from_the_connection() {
+        let mut t = TowerCore::new(Duration::from_secs(4));
+        let b = t.on_beacon(beacon(1, "", 4000), Some("10.1.2.3"), Instant::now());
+        assert_eq!(b.map(|b| b.endpoint), Some("tcp://10.1.2.3:4000".into()));
+        assert_eq!(t.on_beacon(beacon(2, "", 0), None, Instant::now()), None);
+    }
+
+    #[test]
+    fn remembers_live_nodes_and_forgets_silent_or_leaving_ones() {
+        let mut t = TowerCore::new(Duration::from_secs(4));
+        let now = Instant::now();
+        t.on_beacon(beacon(1, "tcp://a:1", 1), None, now);
+        t.on_beacon(beacon(2, "tcp://b:1", 1), None, now + Duration::from_secs(3));
+        assert_eq!(t.snapshot().len(), 2);
+        assert_eq!(t.expire(now + Duration::from_millis(4500)), 1);
+        let mut bye = beacon(2, "tcp://b:1", 1);
+        bye.leaving = true;
+        t.on_beacon(bye, None, now);
+        assert!(t.is_empty());
+    }
+}

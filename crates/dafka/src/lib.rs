@@ -1,0 +1,45 @@
+//! # Dafka: a decentralized, brokerless streaming platform over ZeroMQ
+//!
+//! Producers publish records to topics; each producer owns one partition of
+//! its topic. Records travel straight from producers to consumers and to
+//! stores; stores persist them in RocksDB and ACK; consumers repair any gap
+//! by FETCHing from stores or the producer. Towers only introduce nodes to
+//! each other. There is no broker in the data path.
+//!
+//! This crate is what applications link: it re-exports the producer,
+//! consumer, store and tower, and loads their [`Config`].
+//!
+//! ```no_run
+//! use dafka::{Config, Consumer, OffsetReset, Producer};
+//! use std::time::Duration;
+//!
+//! let mut cfg = Config::load(None)?;       // defaults + DAFKA_* variables
+//! cfg.consumer.offset_reset = OffsetReset::Earliest;
+//! cfg.validate()?;
+//!
+//! let producer = Producer::new("hello", &cfg.producer, &cfg.beacon)?;
+//! producer.publish("HELLO WORLD")?;
+//!
+//! let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
+//! consumer.subscribe("hello")?;
+//! if let Some(record) = consumer.recv_timeout(Duration::from_secs(5)) {
+//!     println!("{} @ {}: {:?}", record.partition, record.offset, record.content);
+//! }
+//! producer.close();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The protocol is specified in `rfc/1-dafka.md` in the repository.
+
+mod config;
+
+pub use config::{Config, ConfigError};
+pub use dafka_consumer::{Consumer, ConsumerConfig, ConsumerError, OffsetReset};
+pub use dafka_node::{MeshConfig, NodeStats};
+pub use dafka_producer::{CloseReport, Producer, ProducerConfig, ProducerError};
+pub use dafka_proto::{NodeId, Record};
+pub use dafka_store::{Fsync, Store, StoreConfig, StoreError};
+pub use dafka_tower::{Tower, TowerConfig, TowerError};
+
+/// The wire codec, for tools and tests that speak the protocol directly.
+pub use dafka_proto as proto;

@@ -1,0 +1,208 @@
+//! Running the real Dafka binaries in tests.
+//!
+//! Every process gets ephemeral loopback ports (the tower binds
+//! `tcp://127.0.0.1:*` and prints what it got), fast timers through
+//! `DAFKA_*` variables, and is killed when its handle drops. Waiting is for
+//! events (a line of output, an exit) under a timeout; nothing sleeps.
+#![allow(dead_code)]
+
+use crossbeam_channel::{unbounded, Receiver};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous: a debug build on a loaded 2-core machine is slow.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn bin(name: &str) -> &'static str {
+    match name {
+        "dafka_towerd" => env!("CARGO_BIN_EXE_dafka_towerd"),
+        "dafka_stored" => env!("CARGO_BIN_EXE_dafka_stored"),
+        "dafka_console_producer" => env!("CARGO_BIN_EXE_dafka_console_producer"),
+        "dafka_console_consumer" => env!("CARGO_BIN_EXE_dafka_console_consumer"),
+        other => panic!("no binary {other}"),
+    }
+}
+
+/// A running process of ours.
+pub struct Proc {
+    pub name: String,
+    pid: u32,
+    stdin: Option<ChildStdin>,
+    pub stdout: Receiver<String>,
+    pub stderr: Receiver<String>,
+    exit: Receiver<ExitStatus>,
+    status: Option<ExitStatus>,
+}
+
+/// The tower's endpoints, to hand to every other process.
+#[derive(Clone, Debug)]
+pub struct Towers {
+    pub sub: String,
+    pub pub_: String,
+}
+
+fn lines<R: std::io::Read + Send + 'static>(r: R, echo: Option<String>) -> Receiver<String> {
+    let (tx, rx) = unbounded();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            if let Some(name) = &echo {
+                eprintln!("[{name}] {line}");
+            }
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Proc {
+    pub fn spawn(name: &str, args: &[&str], towers: Option<&Towers>) -> Proc {
+        let mut cmd = Command::new(bin(name));
+        if let Some(t) = towers {
+            cmd.args(["--sub", &t.sub, "--pub", &t.pub_]);
+        }
+        cmd.args(args)
+            .env("DAFKA_BEACON__INTERVAL", "100")
+            .env("DAFKA_BEACON__TIMEOUT", "1000")
+            .env("DAFKA_BEACON__BIND", "tcp://127.0.0.1:*")
+            .env("DAFKA_PRODUCER__HEAD_INTERVAL", "100")
+            .env("DAFKA_CONSUMER__FETCH_RETRY", "200")
+            .env("DAFKA_STORE__FETCH_RETRY", "200")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child: Child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let stdout = lines(child.stdout.take().expect("stdout"), None);
+        let stderr = lines(child.stderr.take().expect("stderr"), Some(name.to_string()));
+        let stdin = child.stdin.take();
+        let pid = child.id();
+        let (tx, exit) = unbounded();
+        std::thread::spawn(move || {
+            if let Ok(s) = child.wait() {
+                let _ = tx.send(s);
+            }
+        });
+        Proc { name: name.into(), pid, stdin, stdout, stderr, exit, status: None }
+    }
+
+    /// Writes lines to the process's standard input.
+    pub fn write_lines<S: AsRef<str>>(&mut self, lines: impl IntoIterator<Item = S>) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        for l in lines {
+            writeln!(stdin, "{}", l.as_ref()).expect("write stdin");
+        }
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Closes standard input (end of input for a producer).
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        if let Some(s) = self.status {
+            return s;
+        }
+        let s = self.exit.recv_timeout(timeout).unwrap_or_else(|_| panic!("{} did not exit within {timeout:?}", self.name));
+        self.status = Some(s);
+        s
+    }
+
+    /// Waits for a line on stderr containing `needle`; returns it.
+    pub fn await_stderr(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("{}: no stderr line with {needle:?} within {timeout:?}", self.name),
+            }
+        }
+    }
+
+    /// Collects `n` lines of stdout, failing after `timeout`.
+    pub fn stdout_lines(&self, n: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(l) => out.push(l),
+                Err(_) => panic!("{}: {} of {n} lines within {timeout:?}; last: {:?}", self.name, out.len(), out.last()),
+            }
+        }
+        out
+    }
+
+    fn signal(&self, sig: Signal) {
+        let _ = kill(Pid::from_raw(self.pid as i32), sig);
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        self.signal(Signal::SIGKILL);
+        self.wait(TIMEOUT);
+    }
+
+    /// Ctrl-C, then waits for a clean exit.
+    pub fn interrupt(&mut self) -> ExitStatus {
+        self.signal(Signal::SIGINT);
+        self.wait(TIMEOUT)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() && self.exit.try_recv().is_err() {
+            self.signal(Signal::SIGKILL);
+        }
+    }
+}
+
+/// Starts a tower on ephemeral loopback ports.
+pub fn tower() -> (Proc, Towers) {
+    let p = Proc::spawn("dafka_towerd", &["--sub", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*"], None);
+    let line = p.await_stderr("beacons in on", TIMEOUT);
+    // "dafka_towerd: beacons in on tcp://127.0.0.1:X, out on tcp://127.0.0.1:Y"
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let sub = words[4].trim_end_matches(',').to_string();
+    let pub_ = words[7].to_string();
+    (p, Towers { sub, pub_ })
+}
+
+/// Starts a store on `dir` and waits until it is serving.
+pub fn store(towers: &Towers, dir: &Path) -> Proc {
+    let db = dir.to_str().expect("utf-8 path");
+    let p = Proc::spawn("dafka_stored", &["--db", db], Some(towers));
+    p.await_stderr("serving", TIMEOUT);
+    p
+}
+
+/// Runs a console producer over `lines` to the end; returns its exit status.
+pub fn produce(towers: &Towers, topic: &str, lines: &[String], extra: &[&str]) -> ExitStatus {
+    let mut args = extra.to_vec();
+    args.push(topic);
+    let mut p = Proc::spawn("dafka_console_producer", &args, Some(towers));
+    p.write_lines(lines);
+    p.close_stdin();
+    p.wait(TIMEOUT)
+}
+
+/// Starts a console consumer.
+pub fn consumer(towers: &Towers, topic: &str, extra: &[&str]) -> Proc {
+    let mut args = extra.to_vec();
+    args.push(topic);
+    Proc::spawn("dafka_console_consumer", &args, Some(towers))
+}
+
+pub fn numbered(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
