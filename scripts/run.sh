@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --locked -p dafka-cli --bins
+# The same flags as the tests, so both share one RocksDB build.
+cargo build --locked --workspace --all-targets
 bin="${CARGO_TARGET_DIR:-target}/debug"
 data="${DAFKA_DATA:-./dafka-data}"
 mkdir -p "$data"

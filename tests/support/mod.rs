@@ -73,6 +73,7 @@ impl Proc {
             .env("DAFKA_PRODUCER__HEAD_INTERVAL", "100")
             .env("DAFKA_CONSUMER__FETCH_RETRY", "200")
             .env("DAFKA_STORE__FETCH_RETRY", "200")
+            .env("DAFKA_CONSUMER__HEADS_REFRESH", "500")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

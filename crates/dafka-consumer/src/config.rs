@@ -27,6 +27,10 @@ pub struct ConsumerConfig {
     pub max_fetch: u32,
     /// Records held per partition while waiting for a gap to be repaired.
     pub max_ahead: usize,
+    /// Milliseconds between GET-HEADS refreshes with `earliest`, so that a
+    /// partition whose producer came and went unseen is still found in the
+    /// stores (like Kafka's metadata refresh).
+    pub heads_refresh: u64,
     /// Records delivered but not yet taken by the application. When full,
     /// the consumer stops reading the network; ZeroMQ then drops, and the
     /// gaps are fetched once the application catches up.
@@ -40,6 +44,7 @@ impl Default for ConsumerConfig {
             fetch_retry: 500,
             max_fetch: 10_000,
             max_ahead: 100_000,
+            heads_refresh: 5000,
             queue: 100_000,
         }
     }
@@ -53,6 +58,9 @@ impl ConsumerConfig {
         }
         if self.max_fetch == 0 {
             return Err(ConfigError::new("consumer.max_fetch", "must be at least 1"));
+        }
+        if self.heads_refresh == 0 {
+            return Err(ConfigError::new("consumer.heads_refresh", "must be at least 1 ms"));
         }
         if self.queue == 0 {
             return Err(ConfigError::new("consumer.queue", "must be at least 1"));

@@ -29,6 +29,7 @@ pub struct ConsumerCore {
     ready: Vec<Record>,
     outbox: Vec<Output>,
     next_scan: Instant,
+    next_refresh: Instant,
 }
 
 impl ConsumerCore {
@@ -38,12 +39,13 @@ impl ConsumerCore {
         let outbox = mine.iter().map(|k| Output::Subscribe(routing::node_key(*k, &id))).collect();
         ConsumerCore {
             id,
-            cfg,
             topics: BTreeSet::new(),
             parts: HashMap::new(),
             ready: Vec::new(),
             outbox,
             next_scan: now,
+            next_refresh: now + Duration::from_millis(cfg.heads_refresh),
+            cfg,
         }
     }
 
@@ -57,9 +59,13 @@ impl ConsumerCore {
             self.outbox.push(Output::Subscribe(routing::topic_key(k, topic)));
         }
         if self.cfg.offset_reset == OffsetReset::Earliest {
-            let ask = Message::GetHeads { topic: topic.to_string(), sender: self.id };
-            self.outbox.push(Output::Send(ask));
+            self.get_heads(topic.to_string());
         }
+    }
+
+    fn get_heads(&mut self, topic: String) {
+        let ask = Message::GetHeads { topic, sender: self.id };
+        self.outbox.push(Output::Send(ask));
     }
 
     /// Unsubscribes from a topic and forgets its partitions.
@@ -163,8 +169,16 @@ impl ConsumerCore {
         }
     }
 
-    /// Repeats FETCHes for gaps whose answer did not come.
+    /// Repeats FETCHes for gaps whose answer did not come, and refreshes
+    /// heads with `earliest`.
     pub fn on_tick(&mut self, now: Instant) {
+        if now >= self.next_refresh {
+            self.next_refresh = now + Duration::from_millis(self.cfg.heads_refresh);
+            if self.cfg.offset_reset == OffsetReset::Earliest {
+                let topics: Vec<String> = self.topics.iter().cloned().collect();
+                topics.into_iter().for_each(|t| self.get_heads(t));
+            }
+        }
         if now < self.next_scan {
             return;
         }
@@ -179,9 +193,9 @@ impl ConsumerCore {
         }
     }
 
-    /// When the next retry scan is due.
+    /// When the next timer is due.
     pub fn next_deadline(&self) -> Instant {
-        self.next_scan
+        self.next_scan.min(self.next_refresh)
     }
 
     /// Moves pending outputs into `out`.

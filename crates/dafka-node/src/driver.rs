@@ -37,6 +37,11 @@ pub trait Node {
     fn drain(&mut self, out: &mut Vec<Output>);
     /// The node has finished (closed); the loop ends.
     fn is_done(&self) -> bool;
+    /// Whether it can take more messages now. While it cannot, the driver
+    /// leaves them in ZeroMQ's queues (back pressure on a slow application).
+    fn wants_input(&self) -> bool {
+        true
+    }
 }
 
 /// Longest the loop sleeps with nothing to do; a safety net only.

@@ -40,7 +40,7 @@ pub struct MeshError {
     pub source: zmq::Error,
 }
 
-fn zerr(what: &'static str, endpoint: &str) -> impl FnOnce(zmq::Error) -> MeshError + '_ {
+fn zerr<'a>(what: &'static str, endpoint: &'a str) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
     move |source| MeshError { what, endpoint: endpoint.to_string(), source }
 }
 
@@ -208,7 +208,8 @@ impl Mesh {
         }
         if now >= self.next_beacon {
             self.send_beacon(now, false);
-            self.apply(self.discovery.expire(now))?;
+            let gone = self.discovery.expire(now);
+            self.apply(gone)?;
         }
         if ready[0] {
             while wake.recv_bytes(zmq::DONTWAIT).is_ok() {}

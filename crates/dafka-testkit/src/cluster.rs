@@ -30,6 +30,7 @@ impl TestCluster {
         config.producer.close_timeout = 10_000;
         config.consumer.fetch_retry = 200;
         config.store.fetch_retry = 200;
+        config.consumer.heads_refresh = 500;
         Ok(TestCluster { config, tower: Some(tower) })
     }
 

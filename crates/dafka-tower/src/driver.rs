@@ -66,7 +66,7 @@ struct Sockets {
     wake: zmq::Socket,
 }
 
-fn zerr(what: &'static str, endpoint: &str) -> impl FnOnce(zmq::Error) -> MeshError + '_ {
+fn zerr<'a>(what: &'static str, endpoint: &'a str) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
     move |source| MeshError { what, endpoint: endpoint.to_string(), source }
 }
 

@@ -120,3 +120,15 @@ fn ignores_unsubscribed_topics_and_other_consumers_direct_messages() {
     feed(&mut c, Message::Record(rec(0)));
     assert!(delivered(&mut c).is_empty());
 }
+
+#[test]
+fn earliest_refreshes_heads_so_a_vanished_producer_is_still_found() {
+    let mut c = consumer(OffsetReset::Earliest);
+    let t = Instant::now();
+    sent(&mut c);
+    c.on_tick(t + Duration::from_millis(5001));
+    assert_eq!(sent(&mut c), [Message::GetHeads { topic: "t".into(), sender: ME }]);
+    let mut l = consumer(OffsetReset::Latest);
+    l.on_tick(t + Duration::from_millis(5001));
+    assert!(sent(&mut l).is_empty());
+}
