@@ -12,7 +12,7 @@ bash scripts/setup.sh
 # The same flags as the tests, so both share one RocksDB build.
 cargo build --locked --workspace --all-targets
 bin="${CARGO_TARGET_DIR:-target}/debug"
-data="${DAFKA_DATA:-./dafka-data}"
+data=./dafka-data
 mkdir -p "$data"
 
 pids=()

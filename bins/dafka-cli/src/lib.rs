@@ -48,10 +48,12 @@ pub fn parse<T: Parser>(tool: &str) -> T {
             std::process::exit(0);
         }
         Err(e) => {
+            // clap's first paragraph says what is wrong; the rest is usage.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("{tool}: {first} (try --help)");
+            let para: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            let what = para.join(" ");
+            let what = what.strip_prefix("error: ").unwrap_or(&what);
+            eprintln!("{tool}: {what} (try --help)");
             std::process::exit(2);
         }
     }

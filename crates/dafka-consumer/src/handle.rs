@@ -15,7 +15,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConsumerError {
     /// The config does not validate.
-    #[error("invalid config: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The topic name is not valid.
     #[error("invalid topic: {0}")]

@@ -109,7 +109,7 @@ impl Waker {
 /// Makes a waker and the socket its driver polls.
 pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> {
     let name = format!("inproc://dafka-wake-{}", uuid::Uuid::new_v4());
-    let err = |what| move |source| MeshError { what, endpoint: "wake".into(), source };
+    let err = |what| move |error| MeshError { what, endpoint: "wake".into(), error };
     let rx = ctx.socket(zmq::PAIR).map_err(err("create"))?;
     rx.set_rcvhwm(1).map_err(err("set"))?;
     rx.bind(&name).map_err(err("bind"))?;

@@ -29,19 +29,18 @@ const MAX_FRAMES: usize = 4;
 
 /// A socket operation that failed.
 #[derive(Debug, Error)]
-#[error("{what} {endpoint}: {source}")]
+#[error("{what} {endpoint}: {error}")]
 pub struct MeshError {
     /// What was being done ("bind", "connect", "poll").
     pub what: &'static str,
     /// The endpoint concerned, if any.
     pub endpoint: String,
-    /// ZeroMQ's error.
-    #[source]
-    pub source: zmq::Error,
+    /// ZeroMQ's error (shown in the message, so not also a `source`).
+    pub error: zmq::Error,
 }
 
 fn zerr<'a>(what: &'static str, endpoint: &'a str) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
-    move |source| MeshError { what, endpoint: endpoint.to_string(), source }
+    move |error| MeshError { what, endpoint: endpoint.to_string(), error }
 }
 
 /// Something that arrived for the node's protocol logic.

@@ -16,7 +16,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ProducerError {
     /// The config does not validate.
-    #[error("invalid config: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The topic name is not valid.
     #[error("invalid topic: {0}")]
@@ -157,6 +157,17 @@ impl Producer {
         let target = self.next.lock().map(|n| *n).unwrap_or(0);
         self.wait(timeout, |p| p.acked >= target || p.finished)
             .is_some_and(|p| p.acked >= target)
+    }
+
+    /// Waits until at most `n` records await a quorum of ACKs (flow control
+    /// for applications that bound their in-flight records). Returns whether
+    /// that happened within `timeout`.
+    pub fn wait_unacked_at_most(&self, n: u64, timeout: Duration) -> bool {
+        // Count from what this handle published, so records still on their
+        // way to the driver count as unacknowledged too.
+        let published = self.next.lock().map(|n| *n).unwrap_or(0);
+        let ok = |p: &Progress| published.saturating_sub(p.acked) <= n;
+        self.wait(timeout, |p| ok(p) || p.finished).is_some_and(|p| ok(&p))
     }
 
     /// Records published but not yet ACKed by a quorum.

@@ -97,8 +97,9 @@ impl<S: Storage> StoreCore<S> {
 
     fn on_record(&mut self, rec: Record, now: Instant) {
         let (topic, partition) = (rec.topic.clone(), rec.partition);
-        let part = self.part(&topic, partition);
-        part.seq.offer(rec, &mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
+        self.part(&topic, partition).seq.offer(rec, &mut batch);
+        self.batch = batch;
         self.fetch_gap(&topic, partition, now);
     }
 
@@ -190,7 +191,7 @@ impl<S: Storage> StoreCore<S> {
         let batch = std::mem::take(&mut self.batch);
         let mut tops: HashMap<(&str, NodeId), u64> = HashMap::new();
         for r in &batch {
-            tops.insert((&r.topic, r.partition), r.offset);
+            tops.insert((r.topic.as_str(), r.partition), r.offset);
         }
         let tops: Vec<(String, NodeId, u64)> = tops.into_iter().map(|((t, p), o)| (t.to_string(), p, o)).collect();
         match self.storage.write(&batch) {

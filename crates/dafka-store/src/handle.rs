@@ -16,7 +16,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The config does not validate.
-    #[error("invalid config: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// The database could not be opened or read.
     #[error(transparent)]

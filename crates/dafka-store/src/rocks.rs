@@ -100,7 +100,7 @@ impl Storage for RocksStorage {
         let mut heads: HashMap<(&str, NodeId), u64> = HashMap::new();
         for r in records {
             batch.put(record_key(&r.topic, &r.partition, r.offset), record_to_bytes(r));
-            let h = heads.entry((&r.topic, r.partition)).or_insert(r.offset);
+            let h = heads.entry((r.topic.as_str(), r.partition)).or_insert(r.offset);
             *h = (*h).max(r.offset);
         }
         for ((topic, partition), offset) in heads {

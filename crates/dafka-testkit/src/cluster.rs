@@ -15,14 +15,16 @@ pub struct TestCluster {
 impl TestCluster {
     /// Starts the tower.
     pub fn start() -> Result<TestCluster, dafka::TowerError> {
+        Self::start_with(|_| {})
+    }
+
+    /// Starts the tower after `tune` has adjusted the test config (the
+    /// tower's own settings included).
+    pub fn start_with(tune: impl FnOnce(&mut Config)) -> Result<TestCluster, dafka::TowerError> {
         let mut config = Config::default();
         config.tower.sub_address = "tcp://127.0.0.1:*".into();
         config.tower.pub_address = "tcp://127.0.0.1:*".into();
         config.tower.timeout = 1000;
-        let tower = Tower::start(&config.tower)?;
-        let (input, output) = tower.endpoints();
-        config.beacon.sub_address = input.to_string();
-        config.beacon.pub_address = output.to_string();
         config.beacon.bind = "tcp://127.0.0.1:*".into();
         config.beacon.interval = 100;
         config.beacon.timeout = 1000;
@@ -31,6 +33,11 @@ impl TestCluster {
         config.consumer.fetch_retry = 200;
         config.store.fetch_retry = 200;
         config.consumer.heads_refresh = 500;
+        tune(&mut config);
+        let tower = Tower::start(&config.tower)?;
+        let (input, output) = tower.endpoints();
+        config.beacon.sub_address = input.to_string();
+        config.beacon.pub_address = output.to_string();
         Ok(TestCluster { config, tower: Some(tower) })
     }
 
@@ -44,6 +51,11 @@ impl TestCluster {
     /// The tower's counters.
     pub fn tower_stats(&self) -> Option<std::sync::Arc<dafka::NodeStats>> {
         self.tower.as_ref().map(Tower::stats)
+    }
+
+    /// How many live nodes the tower knows.
+    pub fn tower_peers(&self) -> usize {
+        self.tower.as_ref().map_or(0, Tower::peers)
     }
 
     /// Stops the tower (the nodes keep running and keep their peers).

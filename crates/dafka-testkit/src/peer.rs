@@ -54,6 +54,11 @@ impl TestPeer {
         self.mesh.send_raw(frames)
     }
 
+    /// Says goodbye (a beacon with `leaving` set), as a closing node does.
+    pub fn leave(&mut self) {
+        self.mesh.leave();
+    }
+
     /// How many peers this peer is connected to.
     pub fn peers(&self) -> usize {
         self.mesh.peers()
@@ -67,22 +72,24 @@ impl TestPeer {
         Ok(())
     }
 
-    /// Waits up to `timeout` for an event matching `want`, dropping the
-    /// events before it. On timeout, says what was seen instead.
+    /// Waits up to `timeout` for the first event matching `want` and takes
+    /// it; events that do not match stay queued for later expectations. On
+    /// timeout, says what was seen instead.
     pub fn expect<T>(&mut self, timeout: Duration, mut want: impl FnMut(&Event) -> Option<T>) -> Result<T, String> {
         let deadline = Instant::now() + timeout;
-        let mut seen = Vec::new();
+        let mut checked = 0;
         loop {
-            while let Some(ev) = self.pending.pop_front() {
-                if let Some(t) = want(&ev) {
+            while checked < self.pending.len() {
+                if let Some(t) = want(&self.pending[checked]) {
+                    self.pending.remove(checked);
                     return Ok(t);
                 }
-                seen.push(describe(&ev));
+                checked += 1;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let tail: Vec<_> = seen.iter().rev().take(8).rev().collect();
-                return Err(format!("nothing matched within {timeout:?}; saw {} events, last: {tail:?}", seen.len()));
+                let seen: Vec<String> = self.pending.iter().rev().take(8).map(describe).collect();
+                return Err(format!("nothing matched within {timeout:?}; {} events queued, newest: {seen:?}", self.pending.len()));
             }
             self.pump(left.min(Duration::from_millis(50))).map_err(|e| e.to_string())?;
         }

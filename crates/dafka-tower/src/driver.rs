@@ -44,7 +44,7 @@ impl TowerConfig {
 #[derive(Debug, Error)]
 pub enum TowerError {
     /// The config does not validate.
-    #[error("invalid config: {0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// A socket could not be set up (most often: the port is taken).
     #[error(transparent)]
@@ -57,6 +57,7 @@ pub struct Tower {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<NodeStats>,
+    known: Arc<std::sync::atomic::AtomicUsize>,
     endpoints: (String, String),
 }
 
@@ -67,7 +68,7 @@ struct Sockets {
 }
 
 fn zerr<'a>(what: &'static str, endpoint: &'a str) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
-    move |source| MeshError { what, endpoint: endpoint.to_string(), source }
+    move |error| MeshError { what, endpoint: endpoint.to_string(), error }
 }
 
 impl Tower {
@@ -86,7 +87,9 @@ impl Tower {
         let (waker, wake) = wake_pair(&ctx)?;
         let stats = Arc::new(NodeStats::default());
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let known = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut run = Runner {
+            known: known.clone(),
             core: TowerCore::new(Duration::from_millis(cfg.timeout)),
             id: dafka_node::new_node_id(),
             socks: Sockets { xsub, xpub, wake },
@@ -102,7 +105,7 @@ impl Tower {
                 run.run();
             })
             .map_err(|_| zerr("spawn", "tower thread")(zmq::Error::EFAULT))?;
-        Ok(Tower { waker: Arc::new(waker), stop, thread: Some(thread), stats, endpoints })
+        Ok(Tower { waker: Arc::new(waker), stop, thread: Some(thread), stats, known, endpoints })
     }
 
     /// The bound beacon input and output, with real ports when `*` was asked.
@@ -113,6 +116,11 @@ impl Tower {
     /// Traffic counters (malformed beacons dropped, beacons forwarded).
     pub fn stats(&self) -> Arc<NodeStats> {
         self.stats.clone()
+    }
+
+    /// How many live nodes the tower knows.
+    pub fn peers(&self) -> usize {
+        self.known.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops the tower and waits for its thread.
@@ -140,6 +148,7 @@ fn last_endpoint(s: &zmq::Socket) -> String {
 }
 
 struct Runner {
+    known: Arc<std::sync::atomic::AtomicUsize>,
     core: TowerCore,
     id: NodeId,
     socks: Sockets,
@@ -169,6 +178,7 @@ impl Runner {
             }
             while self.socks.wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
             self.core.expire(now);
+            self.known.store(self.core.len(), std::sync::atomic::Ordering::Relaxed);
         }
     }
 

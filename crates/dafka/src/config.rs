@@ -64,7 +64,7 @@ pub enum ConfigError {
     #[error("{0}")]
     Load(String),
     /// A value is out of range.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] dafka_node::ConfigError),
 }
 

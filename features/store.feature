@@ -1,0 +1,94 @@
+Feature: Store protocol
+  A store keeps every partition in order, ACKs after the write, fetches
+  its own gaps, and serves FETCH, GET-HEADS and CONSUMER-HELLO.
+
+  Background:
+    Given a Dafka mesh on loopback
+    And a store
+
+  Scenario: The store ACKs after the write
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 1
+    Then the store ACKs offset 1
+
+  Scenario: The store ignores a duplicate
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 0
+    Then the store ACKs offset 0
+    When the scripted producer sends records 0 to 0 with content "dup"
+    And the scripted producer sends records 1 to 1
+    Then the store ACKs offset 1
+    When a scripted consumer fetches offsets 0 to 1 from the store
+    Then the scripted consumer receives DIRECT-RECORDs 0 to 1 with the first content
+
+  Scenario: A HEAD past what the store holds makes it fetch the gap
+    Given a scripted producer connected to the store
+    When the scripted producer sends a HEAD for offset 4
+    Then the store sends a FETCH from offset 0 for 5 records
+    When the scripted producer answers the FETCH
+    Then the store ACKs offset 4
+
+  Scenario: An offset jump makes the store fetch the gap and store in order
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 0
+    And the scripted producer sends records 3 to 3
+    Then the store sends a FETCH from offset 1 for 2 records
+    When the scripted producer answers the FETCH
+    Then the store ACKs offset 3
+
+  Scenario: The store answers FETCH with the exact range
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 9
+    Then the store ACKs offset 9
+    When a scripted consumer fetches offsets 3 to 6 from the store
+    Then the scripted consumer receives DIRECT-RECORDs 3 to 6
+    When the scripted consumer fetches offsets 9 to 9 from the store
+    Then the scripted consumer receives DIRECT-RECORDs 9 to 9
+
+  Scenario: The store answers GET-HEADS with every partition of the topic
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 2
+    And the scripted producer sends records 0 to 4 of partition "second"
+    And the scripted producer sends records 0 to 0 of "other"
+    Then the store ACKs offset 0 of "other"
+    When a scripted consumer asks the store for the heads of "hello"
+    Then the scripted consumer receives 2 DIRECT-HEADs for "hello" with offsets 2 and 4
+
+  Scenario: The store greets a consumer and answers its hello with heads
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 2
+    Then the store ACKs offset 2
+    When a scripted consumer of "hello" joins
+    Then the store greets the scripted consumer
+    When the scripted consumer answers the greeting
+    Then the scripted consumer receives 1 DIRECT-HEADs for "hello" with offsets 2
+
+  Scenario: A FETCH for four billion records from offset 2^64-1 is harmless
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 1
+    Then the store ACKs offset 1
+    When a scripted consumer fetches 4000000000 records from offset 18446744073709551615 of the store
+    And the scripted consumer fetches offsets 0 to 1 from the store
+    Then the scripted consumer receives DIRECT-RECORDs 0 to 1
+
+  Scenario: A restarted store serves what it stored
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 4
+    Then the store ACKs offset 4
+    When the store restarts on the same directory
+    And a scripted consumer fetches offsets 0 to 4 from the store
+    Then the scripted consumer receives DIRECT-RECORDs 0 to 4
+
+  Scenario Outline: A malformed message is dropped and counted, and the store keeps storing
+    Given a scripted producer connected to the store
+    When the scripted producer sends a RECORD with <fault>
+    And the scripted producer sends records 0 to 0
+    Then the store ACKs offset 0
+    And the store has counted 1 malformed message
+
+    Examples:
+      | fault                 |
+      | a bad signature       |
+      | an unknown version    |
+      | a key that does not match its body |
+      | a truncated body      |
