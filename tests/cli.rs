@@ -5,12 +5,21 @@ mod support;
 use std::process::Command;
 use support::bin;
 
-const TOOLS: [&str; 4] = ["dafka_towerd", "dafka_stored", "dafka_console_producer", "dafka_console_consumer"];
+const TOOLS: [&str; 4] = [
+    "dafka_towerd",
+    "dafka_stored",
+    "dafka_console_producer",
+    "dafka_console_consumer",
+];
 
 fn run(tool: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(bin(tool)).args(args).output().expect("run");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 #[test]
@@ -18,7 +27,10 @@ fn every_tool_has_help() {
     for tool in TOOLS {
         let (code, out, _) = run(tool, &["--help"]);
         assert_eq!(code, 0, "{tool} --help");
-        assert!(out.contains("Usage:") && out.contains("--sub") && out.contains("--pub"), "{tool}: {out}");
+        assert!(
+            out.contains("Usage:") && out.contains("--sub") && out.contains("--pub"),
+            "{tool}: {out}"
+        );
     }
 }
 
@@ -28,7 +40,10 @@ fn a_bad_flag_is_one_line_and_exit_2() {
         let (code, _, err) = run(tool, &["--no-such-flag"]);
         assert_eq!(code, 2, "{tool}");
         assert_eq!(err.lines().count(), 1, "{tool}: {err}");
-        assert!(err.starts_with(&format!("{tool}: unexpected argument")), "{err}");
+        assert!(
+            err.starts_with(&format!("{tool}: unexpected argument")),
+            "{err}"
+        );
     }
 }
 
@@ -47,14 +62,26 @@ fn a_bad_config_is_one_line_and_exit_1() {
     let f = file.to_str().expect("utf-8");
     let (code, _, err) = run("dafka_stored", &["-c", f]);
     assert_eq!(code, 1);
-    assert_eq!(err.trim(), "dafka_stored: error: beacon.interval: must be at least 1 ms");
+    assert_eq!(
+        err.trim(),
+        "dafka_stored: error: beacon.interval: must be at least 1 ms"
+    );
 
     let (code, _, err) = run("dafka_towerd", &["-c", "/nonexistent.toml"]);
-    assert_eq!((code, err.trim()), (1, "dafka_towerd: error: config file /nonexistent.toml not found"));
+    assert_eq!(
+        (code, err.trim()),
+        (
+            1,
+            "dafka_towerd: error: config file /nonexistent.toml not found"
+        )
+    );
 
     let (code, _, err) = run("dafka_console_consumer", &["--sub", "localhost:5556", "t"]);
     assert_eq!(code, 1);
-    assert!(err.contains("beacon.sub_address: 'localhost:5556' is not an endpoint"), "{err}");
+    assert!(
+        err.contains("beacon.sub_address: 'localhost:5556' is not an endpoint"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -65,32 +92,66 @@ fn bad_environment_values_are_reported() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("dafka_stored: error:") && err.contains("sometimes"), "{err}");
+    assert!(
+        err.starts_with("dafka_stored: error:") && err.contains("sometimes"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_unusable_store_directory_is_one_line_and_exit_1() {
     let file = tempfile::NamedTempFile::new().expect("tempfile");
     let path = file.path().to_str().expect("utf-8");
-    let (code, _, err) = run("dafka_stored", &["--db", path, "--sub", "tcp://127.0.0.1:1", "--pub", "tcp://127.0.0.1:2"]);
+    let (code, _, err) = run(
+        "dafka_stored",
+        &[
+            "--db",
+            path,
+            "--sub",
+            "tcp://127.0.0.1:1",
+            "--pub",
+            "tcp://127.0.0.1:2",
+        ],
+    );
     assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("dafka_stored: error: cannot open store database at"), "{err}");
+    assert!(
+        err.starts_with("dafka_stored: error: cannot open store database at"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_taken_port_is_one_line_and_exit_1() {
     let (mut tower, t) = support::tower();
-    let (code, _, err) = run("dafka_towerd", &["--sub", &t.sub, "--pub", "tcp://127.0.0.1:*"]);
+    let (code, _, err) = run(
+        "dafka_towerd",
+        &["--sub", &t.sub, "--pub", "tcp://127.0.0.1:*"],
+    );
     assert_eq!(code, 1);
-    assert!(err.starts_with("dafka_towerd: error: bind tcp://127.0.0.1:"), "{err}");
-    assert!(tower.interrupt().success(), "Ctrl-C stops the tower with exit 0");
+    assert!(
+        err.starts_with("dafka_towerd: error: bind tcp://127.0.0.1:"),
+        "{err}"
+    );
+    assert!(
+        tower.interrupt().success(),
+        "Ctrl-C stops the tower with exit 0"
+    );
 }
 
 #[test]
 fn an_invalid_topic_is_rejected() {
     let long = "x".repeat(300);
-    let (code, _, err) = run("dafka_console_consumer", &["--sub", "tcp://127.0.0.1:1", "--pub", "tcp://127.0.0.1:2", &long]);
+    let (code, _, err) = run(
+        "dafka_console_consumer",
+        &[
+            "--sub",
+            "tcp://127.0.0.1:1",
+            "--pub",
+            "tcp://127.0.0.1:2",
+            &long,
+        ],
+    );
     assert_eq!(code, 1);
     assert!(err.contains("invalid topic"), "{err}");
 }

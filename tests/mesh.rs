@@ -15,7 +15,10 @@ fn quickstart_1000_lines_in_order() {
     let _store = store(&t, dir.path());
     let reader = consumer(&t, "hello", &["--from-beginning", "--max-messages", "1000"]);
     let lines = numbered("line", 1000);
-    assert!(produce(&t, "hello", &lines, &[]).success(), "producer: every record ACKed");
+    assert!(
+        produce(&t, "hello", &lines, &[]).success(),
+        "producer: every record ACKed"
+    );
     assert_eq!(reader.stdout_lines(1000, TIMEOUT), lines);
 }
 
@@ -30,7 +33,10 @@ fn late_consumer_reads_everything_from_the_store() {
     assert!(produce(&t, "late", &lines, &[]).success());
     let mut reader = consumer(&t, "late", &["--from-beginning", "--max-messages", "500"]);
     assert_eq!(reader.stdout_lines(500, TIMEOUT), lines);
-    assert!(reader.wait(TIMEOUT).success(), "exits 0 after --max-messages");
+    assert!(
+        reader.wait(TIMEOUT).success(),
+        "exits 0 after --max-messages"
+    );
 }
 
 /// 3. With `latest`, a consumer sees only records published after it
@@ -49,10 +55,16 @@ fn latest_sees_only_new_records() {
     let deadline = std::time::Instant::now() + TIMEOUT;
     let mut sent = 0;
     let first = loop {
-        assert!(std::time::Instant::now() < deadline, "consumer never saw a new record");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "consumer never saw a new record"
+        );
         live.write_lines([format!("new-{sent}")]);
         sent += 1;
-        if let Ok(l) = reader.stdout.recv_timeout(std::time::Duration::from_millis(50)) {
+        if let Ok(l) = reader
+            .stdout
+            .recv_timeout(std::time::Duration::from_millis(50))
+        {
             break l;
         }
     };
@@ -61,10 +73,18 @@ fn latest_sees_only_new_records() {
     assert!(live.wait(TIMEOUT).success());
     let (off, text) = first.split_once('\t').expect("offset\\tcontent");
     let start: usize = off.parse().expect("offset");
-    assert_eq!(text, format!("new-{start}"), "the first record shown is a new one");
+    assert_eq!(
+        text,
+        format!("new-{start}"),
+        "the first record shown is a new one"
+    );
     let rest = reader.stdout_lines(sent + 50 - start - 1, TIMEOUT);
     for (i, l) in rest.iter().enumerate() {
-        assert_eq!(l, &format!("{}\tnew-{}", start + 1 + i, start + 1 + i), "contiguous, in order, no old record");
+        assert_eq!(
+            l,
+            &format!("{}\tnew-{}", start + 1 + i, start + 1 + i),
+            "contiguous, in order, no old record"
+        );
     }
 }
 
@@ -76,7 +96,10 @@ fn restarted_store_serves_everything() {
     let mut first = store(&t, dir.path());
     let lines = numbered("kept", 300);
     assert!(produce(&t, "kept", &lines, &[]).success());
-    assert!(first.interrupt().success(), "Ctrl-C stops the store cleanly");
+    assert!(
+        first.interrupt().success(),
+        "Ctrl-C stops the store cleanly"
+    );
     let _second = store(&t, dir.path());
     let reader = consumer(&t, "kept", &["--from-beginning", "--max-messages", "300"]);
     assert_eq!(reader.stdout_lines(300, TIMEOUT), lines);
@@ -87,7 +110,10 @@ fn restarted_store_serves_everything() {
 #[test]
 fn two_stores_one_killed_nothing_lost() {
     let (_tower, t) = tower();
-    let (d1, d2) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
+    let (d1, d2) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
     let mut doomed = store(&t, d1.path());
     let _survivor = store(&t, d2.path());
     let lines = numbered("ha", 1000);
@@ -96,7 +122,10 @@ fn two_stores_one_killed_nothing_lost() {
     doomed.kill();
     p.write_lines(&lines[500..]);
     p.close_stdin();
-    assert!(p.wait(TIMEOUT).success(), "the surviving store ACKed everything");
+    assert!(
+        p.wait(TIMEOUT).success(),
+        "the surviving store ACKed everything"
+    );
     let reader = consumer(&t, "ha", &["--from-beginning", "--max-messages", "1000"]);
     assert_eq!(reader.stdout_lines(1000, TIMEOUT), lines);
 }
@@ -109,12 +138,21 @@ fn two_producers_two_partitions_each_in_order() {
     let _store = store(&t, dir.path());
     assert!(produce(&t, "pair", &numbered("a", 200), &[]).success());
     assert!(produce(&t, "pair", &numbered("b", 200), &[]).success());
-    let args = ["--from-beginning", "--print-partition", "--print-offset", "--max-messages", "400"];
+    let args = [
+        "--from-beginning",
+        "--print-partition",
+        "--print-offset",
+        "--max-messages",
+        "400",
+    ];
     let reader = consumer(&t, "pair", &args);
     let mut parts: HashMap<String, Vec<(u64, String)>> = HashMap::new();
     for l in reader.stdout_lines(400, TIMEOUT) {
         let f: Vec<&str> = l.splitn(3, '\t').collect();
-        parts.entry(f[0].into()).or_default().push((f[1].parse().expect("offset"), f[2].into()));
+        parts
+            .entry(f[0].into())
+            .or_default()
+            .push((f[1].parse().expect("offset"), f[2].into()));
     }
     assert_eq!(parts.len(), 2);
     for recs in parts.values() {

@@ -23,7 +23,9 @@ fn record(peer: &TestPeer, offset: u64) -> Record {
 fn dropped_live_record_is_fetched_and_delivered_once() {
     let cluster = TestCluster::start().expect("tower");
     let mut producer = TestPeer::join(Role::Producer, &cluster.config.beacon).expect("peer");
-    producer.subscribe(&routing::node_key(MessageId::Fetch, &producer.id())).expect("subscribe");
+    producer
+        .subscribe(&routing::node_key(MessageId::Fetch, &producer.id()))
+        .expect("subscribe");
 
     let mut cfg = cluster.config.consumer.clone();
     cfg.offset_reset = OffsetReset::Earliest;
@@ -32,10 +34,14 @@ fn dropped_live_record_is_fetched_and_delivered_once() {
 
     // The consumer is listening once its subscription reaches us.
     let topic_key = routing::topic_key(MessageId::Record, "repair");
-    producer.expect_subscriber(EVENT_TIMEOUT, &topic_key).expect("consumer subscribed");
+    producer
+        .expect_subscriber(EVENT_TIMEOUT, &topic_key)
+        .expect("consumer subscribed");
 
     for off in (0..20).filter(|&o| o != 7) {
-        producer.send(&Message::Record(record(&producer, off))).expect("send");
+        producer
+            .send(&Message::Record(record(&producer, off)))
+            .expect("send");
     }
     // The consumer asks for exactly the missing offset.
     let me = producer.id();
@@ -50,7 +56,10 @@ fn dropped_live_record_is_fetched_and_delivered_once() {
 
     // Answer it twice, as a store and the producer both might.
     for _ in 0..2 {
-        let msg = Message::DirectRecord { to: fetch.sender, record: record(&producer, 7) };
+        let msg = Message::DirectRecord {
+            to: fetch.sender,
+            record: record(&producer, 7),
+        };
         producer.send(&msg).expect("send");
     }
     let got: Vec<u64> = (0..20)
@@ -58,8 +67,16 @@ fn dropped_live_record_is_fetched_and_delivered_once() {
         .collect();
     assert_eq!(got, (0..20).collect::<Vec<u64>>());
     // And nothing more: the duplicate answer was dropped.
-    producer.send(&Message::Record(record(&producer, 20))).expect("send");
+    producer
+        .send(&Message::Record(record(&producer, 20)))
+        .expect("send");
     let next = consumer.recv_timeout(EVENT_TIMEOUT).expect("record 20");
     assert_eq!(next.offset, 20);
-    assert_eq!(consumer.stats().malformed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        consumer
+            .stats()
+            .malformed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 }

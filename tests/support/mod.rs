@@ -89,7 +89,15 @@ impl Proc {
                 let _ = tx.send(s);
             }
         });
-        Proc { name: name.into(), pid, stdin, stdout, stderr, exit, status: None }
+        Proc {
+            name: name.into(),
+            pid,
+            stdin,
+            stdout,
+            stderr,
+            exit,
+            status: None,
+        }
     }
 
     /// Writes lines to the process's standard input.
@@ -111,7 +119,10 @@ impl Proc {
         if let Some(s) = self.status {
             return s;
         }
-        let s = self.exit.recv_timeout(timeout).unwrap_or_else(|_| panic!("{} did not exit within {timeout:?}", self.name));
+        let s = self
+            .exit
+            .recv_timeout(timeout)
+            .unwrap_or_else(|_| panic!("{} did not exit within {timeout:?}", self.name));
         self.status = Some(s);
         s
     }
@@ -124,7 +135,10 @@ impl Proc {
             match self.stderr.recv_timeout(left) {
                 Ok(l) if l.contains(needle) => return l,
                 Ok(_) => {}
-                Err(_) => panic!("{}: no stderr line with {needle:?} within {timeout:?}", self.name),
+                Err(_) => panic!(
+                    "{}: no stderr line with {needle:?} within {timeout:?}",
+                    self.name
+                ),
             }
         }
     }
@@ -137,7 +151,12 @@ impl Proc {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stdout.recv_timeout(left) {
                 Ok(l) => out.push(l),
-                Err(_) => panic!("{}: {} of {n} lines within {timeout:?}; last: {:?}", self.name, out.len(), out.last()),
+                Err(_) => panic!(
+                    "{}: {} of {n} lines within {timeout:?}; last: {:?}",
+                    self.name,
+                    out.len(),
+                    out.last()
+                ),
             }
         }
         out
@@ -170,7 +189,11 @@ impl Drop for Proc {
 
 /// Starts a tower on ephemeral loopback ports.
 pub fn tower() -> (Proc, Towers) {
-    let p = Proc::spawn("dafka_towerd", &["--sub", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*"], None);
+    let p = Proc::spawn(
+        "dafka_towerd",
+        &["--sub", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*"],
+        None,
+    );
     let line = p.await_stderr("beacons in on", TIMEOUT);
     // "dafka_towerd: beacons in on tcp://127.0.0.1:X, out on tcp://127.0.0.1:Y"
     let words: Vec<&str> = line.split_whitespace().collect();

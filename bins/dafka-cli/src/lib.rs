@@ -50,7 +50,11 @@ pub fn parse<T: Parser>(tool: &str) -> T {
         Err(e) => {
             // clap's first paragraph says what is wrong; the rest is usage.
             let text = e.render().to_string();
-            let para: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            let para: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
             let what = para.join(" ");
             let what = what.strip_prefix("error: ").unwrap_or(&what);
             eprintln!("{tool}: {what} (try --help)");
@@ -65,7 +69,10 @@ pub fn init_logging(verbose: bool) {
     let default = if verbose { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// A channel that yields once on Ctrl-C or SIGTERM.

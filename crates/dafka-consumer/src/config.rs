@@ -54,13 +54,19 @@ impl ConsumerConfig {
     /// Checks every value once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.fetch_retry == 0 {
-            return Err(ConfigError::new("consumer.fetch_retry", "must be at least 1 ms"));
+            return Err(ConfigError::new(
+                "consumer.fetch_retry",
+                "must be at least 1 ms",
+            ));
         }
         if self.max_fetch == 0 {
             return Err(ConfigError::new("consumer.max_fetch", "must be at least 1"));
         }
         if self.heads_refresh == 0 {
-            return Err(ConfigError::new("consumer.heads_refresh", "must be at least 1 ms"));
+            return Err(ConfigError::new(
+                "consumer.heads_refresh",
+                "must be at least 1 ms",
+            ));
         }
         if self.queue == 0 {
             return Err(ConfigError::new("consumer.queue", "must be at least 1"));

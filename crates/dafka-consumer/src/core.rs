@@ -8,24 +8,19 @@
 //! partitions whose producer is long gone.
 
 use crate::config::{ConsumerConfig, OffsetReset};
-use dafka_node::{AheadLimit, Event, FetchPacer, Output, Sequencer};
-use dafka_proto::{routing, Fetch, Head, Message, MessageId, NodeId, Record};
-use std::collections::{BTreeSet, HashMap};
+use dafka_node::{gaps, AheadLimit, Event, Output, Partitions, Tracked};
+use dafka_proto::{routing, Head, Message, MessageId, NodeId, Record};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const RETRY_SCAN: Duration = Duration::from_millis(50);
-
-struct Part {
-    seq: Sequencer,
-    pacer: FetchPacer,
-}
 
 /// One consumer's subscriptions and partitions.
 pub struct ConsumerCore {
     id: NodeId,
     cfg: ConsumerConfig,
     topics: BTreeSet<String>,
-    parts: HashMap<String, HashMap<NodeId, Part>>,
+    parts: Partitions<Tracked>,
     ready: Vec<Record>,
     outbox: Vec<Output>,
     next_scan: Instant,
@@ -35,12 +30,19 @@ pub struct ConsumerCore {
 impl ConsumerCore {
     /// A consumer with id `id` and no subscriptions.
     pub fn new(id: NodeId, cfg: ConsumerConfig, now: Instant) -> Self {
-        let mine = [MessageId::DirectRecord, MessageId::DirectHead, MessageId::StoreHello];
-        let outbox = mine.iter().map(|k| Output::Subscribe(routing::node_key(*k, &id))).collect();
+        let mine = [
+            MessageId::DirectRecord,
+            MessageId::DirectHead,
+            MessageId::StoreHello,
+        ];
+        let outbox = mine
+            .iter()
+            .map(|k| Output::Subscribe(routing::node_key(*k, &id)))
+            .collect();
         ConsumerCore {
             id,
             topics: BTreeSet::new(),
-            parts: HashMap::new(),
+            parts: Partitions::new(),
             ready: Vec::new(),
             outbox,
             next_scan: now,
@@ -56,7 +58,8 @@ impl ConsumerCore {
             return;
         }
         for k in [MessageId::Record, MessageId::Head] {
-            self.outbox.push(Output::Subscribe(routing::topic_key(k, topic)));
+            self.outbox
+                .push(Output::Subscribe(routing::topic_key(k, topic)));
         }
         if self.cfg.offset_reset == OffsetReset::Earliest {
             self.get_heads(topic.to_string());
@@ -64,7 +67,10 @@ impl ConsumerCore {
     }
 
     fn get_heads(&mut self, topic: String) {
-        let ask = Message::GetHeads { topic, sender: self.id };
+        let ask = Message::GetHeads {
+            topic,
+            sender: self.id,
+        };
         self.outbox.push(Output::Send(ask));
     }
 
@@ -72,7 +78,8 @@ impl ConsumerCore {
     pub fn unsubscribe(&mut self, topic: &str) {
         if self.topics.remove(topic) {
             for k in [MessageId::Record, MessageId::Head] {
-                self.outbox.push(Output::Unsubscribe(routing::topic_key(k, topic)));
+                self.outbox
+                    .push(Output::Unsubscribe(routing::topic_key(k, topic)));
             }
             self.parts.remove(topic);
         }
@@ -119,13 +126,17 @@ impl ConsumerCore {
             OffsetReset::Earliest => self.topics.iter().cloned().collect(),
             OffsetReset::Latest => Vec::new(),
         };
-        let msg = Message::ConsumerHello { to: store, consumer: self.id, topics };
+        let msg = Message::ConsumerHello {
+            to: store,
+            consumer: self.id,
+            topics,
+        };
         self.outbox.push(Output::Send(msg));
     }
 
     /// The partition's state, created on first sight at the offset the
     /// reset policy says (`start_latest` is where `latest` would begin).
-    fn part(&mut self, topic: &str, partition: NodeId, start_latest: u64) -> Option<&mut Part> {
+    fn part(&mut self, topic: &str, partition: NodeId, start_latest: u64) -> Option<&mut Tracked> {
         if !self.topics.contains(topic) {
             return None; // Not (or no longer) subscribed.
         }
@@ -133,13 +144,17 @@ impl ConsumerCore {
             OffsetReset::Earliest => 0,
             OffsetReset::Latest => start_latest,
         };
-        let limit = AheadLimit { records: self.cfg.max_ahead, ..AheadLimit::default() };
+        let limit = AheadLimit {
+            records: self.cfg.max_ahead,
+            ..AheadLimit::default()
+        };
         let retry = self.cfg.fetch_retry();
         let parts = self.parts.entry(topic.to_string()).or_default();
-        Some(parts.entry(partition).or_insert_with(|| Part {
-            seq: Sequencer::new(start, limit),
-            pacer: FetchPacer::new(retry),
-        }))
+        Some(
+            parts
+                .entry(partition)
+                .or_insert_with(|| Tracked::new(start, limit, retry)),
+        )
     }
 
     fn on_record(&mut self, rec: Record, now: Instant) {
@@ -155,16 +170,23 @@ impl ConsumerCore {
 
     fn on_head(&mut self, h: Head, now: Instant) {
         // `latest` starts after a head: only records published from now on.
-        let Some(part) = self.part(&h.topic, h.partition, h.offset.saturating_add(1)) else { return };
+        let Some(part) = self.part(&h.topic, h.partition, h.offset.saturating_add(1)) else {
+            return;
+        };
         part.seq.note_head(h.offset);
         self.fetch_gap(&h.topic, h.partition, now);
     }
 
     fn fetch_gap(&mut self, topic: &str, partition: NodeId, now: Instant) {
         let (max, id) = (self.cfg.max_fetch, self.id);
-        let Some(part) = self.parts.get_mut(topic).and_then(|ps| ps.get_mut(&partition)) else { return };
-        if let Some((offset, count)) = part.pacer.due(part.seq.missing(), max, now) {
-            let f = Fetch { topic: topic.to_string(), partition, offset, count, sender: id };
+        let Some(part) = self
+            .parts
+            .get_mut(topic)
+            .and_then(|ps| ps.get_mut(&partition))
+        else {
+            return;
+        };
+        if let Some(f) = part.fetch_due(topic, partition, id, max, now) {
             self.outbox.push(Output::Send(Message::Fetch(f)));
         }
     }
@@ -183,12 +205,7 @@ impl ConsumerCore {
             return;
         }
         self.next_scan = now + RETRY_SCAN;
-        let gaps: Vec<(String, NodeId)> = self
-            .parts
-            .iter()
-            .flat_map(|(t, ps)| ps.iter().filter(|(_, p)| p.seq.missing().is_some()).map(|(id, _)| (t.clone(), *id)))
-            .collect();
-        for (topic, partition) in gaps {
+        for (topic, partition) in gaps(&self.parts, |p| p.seq.missing().is_some()) {
             self.fetch_gap(&topic, partition, now);
         }
     }

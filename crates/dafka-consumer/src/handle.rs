@@ -2,8 +2,10 @@
 
 use crate::config::ConsumerConfig;
 use crate::core::ConsumerCore;
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use dafka_node::{run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use dafka_node::{
+    run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker,
+};
 use dafka_proto::{validate_topic, DecodeError, NodeId, Record, Role};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -63,7 +65,9 @@ impl Consumer {
         mesh.validate()?;
         let id = dafka_node::new_node_id();
         let ctx = zmq::Context::new();
-        let mut net = Mesh::new(&ctx, id, Role::Consumer, mesh, |r| matches!(r, Role::Producer | Role::Store))?;
+        let mut net = Mesh::new(&ctx, id, Role::Consumer, mesh, |r| {
+            matches!(r, Role::Producer | Role::Store)
+        })?;
         let (waker, wake) = wake_pair(&ctx)?;
         let (tx, rx) = unbounded();
         let (rec_tx, records) = bounded(cfg.queue);
@@ -83,7 +87,14 @@ impl Consumer {
                 run(&mut net, &wake, &mut driver)
             })
             .map_err(|_| ConsumerError::Stopped)?;
-        Ok(Consumer { id, tx, waker, records, stats, thread: Some(thread) })
+        Ok(Consumer {
+            id,
+            tx,
+            waker,
+            records,
+            stats,
+            thread: Some(thread),
+        })
     }
 
     /// The consumer's node id (its address on the mesh).
@@ -120,10 +131,7 @@ impl Consumer {
 
     /// Waits up to `timeout` for the next record.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Record> {
-        match self.records.recv_timeout(timeout) {
-            Ok(r) => Some(r),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.records.recv_timeout(timeout).ok()
     }
 
     /// The channel records arrive on, for `crossbeam_channel::select!`.
@@ -210,7 +218,9 @@ impl Node for Driver {
     fn next_deadline(&self) -> Option<Instant> {
         // While the application is behind, look again soon.
         let soon = (!self.pending.is_empty()).then(|| Instant::now() + Duration::from_millis(2));
-        Some(soon.map_or(self.core.next_deadline(), |s| s.min(self.core.next_deadline())))
+        Some(soon.map_or(self.core.next_deadline(), |s| {
+            s.min(self.core.next_deadline())
+        }))
     }
 
     fn drain(&mut self, out: &mut Vec<Output>) {

@@ -82,7 +82,10 @@ impl MeshConfig {
             ));
         }
         if self.high_watermark < 0 {
-            return Err(ConfigError::new("beacon.high_watermark", "must not be negative"));
+            return Err(ConfigError::new(
+                "beacon.high_watermark",
+                "must not be negative",
+            ));
         }
         Ok(())
     }
@@ -130,7 +133,9 @@ pub fn check_endpoints(key: &'static str, list: &str) -> Result<(), ConfigError>
         if !ok {
             return Err(ConfigError::new(
                 key,
-                format!("'{ep}' is not an endpoint like tcp://HOST:PORT, ipc://PATH or inproc://NAME"),
+                format!(
+                    "'{ep}' is not an endpoint like tcp://HOST:PORT, ipc://PATH or inproc://NAME"
+                ),
             ));
         }
     }

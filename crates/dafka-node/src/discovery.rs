@@ -63,7 +63,13 @@ impl Discovery {
         // its id): drop the old connection, make the new one.
         let mut changes: Vec<PeerChange> = self.remove(b.node).into_iter().collect();
         let endpoint = b.endpoint.clone();
-        self.peers.insert(b.node, Peer { endpoint: endpoint.clone(), last_seen: now });
+        self.peers.insert(
+            b.node,
+            Peer {
+                endpoint: endpoint.clone(),
+                last_seen: now,
+            },
+        );
         changes.push(PeerChange::Connect(b.node, endpoint));
         changes
     }
@@ -110,14 +116,21 @@ mod tests {
     }
 
     fn table() -> Discovery {
-        Discovery::new(NodeId([0; 16]), |r| r == Role::Store, Duration::from_secs(4))
+        Discovery::new(
+            NodeId([0; 16]),
+            |r| r == Role::Store,
+            Duration::from_secs(4),
+        )
     }
 
     #[test]
     fn connects_once_to_a_new_peer_and_ignores_itself() {
         let mut d = table();
         let t = Instant::now();
-        assert!(matches!(d.on_beacon(&beacon(1, "tcp://a:1"), t)[..], [PeerChange::Connect(..)]));
+        assert!(matches!(
+            d.on_beacon(&beacon(1, "tcp://a:1"), t)[..],
+            [PeerChange::Connect(..)]
+        ));
         assert!(d.on_beacon(&beacon(1, "tcp://a:1"), t).is_empty());
         assert!(d.on_beacon(&beacon(0, "tcp://me:1"), t).is_empty());
         assert_eq!(d.len(), 1);
@@ -138,7 +151,10 @@ mod tests {
         d.on_beacon(&beacon(1, "tcp://a:1"), t);
         assert!(d.expire(t + Duration::from_secs(4)).is_empty());
         let gone = d.expire(t + Duration::from_millis(4001));
-        assert_eq!(gone, vec![PeerChange::Disconnect(NodeId([1; 16]), "tcp://a:1".into())]);
+        assert_eq!(
+            gone,
+            vec![PeerChange::Disconnect(NodeId([1; 16]), "tcp://a:1".into())]
+        );
         assert!(d.is_empty());
     }
 
@@ -149,7 +165,10 @@ mod tests {
         d.on_beacon(&beacon(1, "tcp://a:1"), t);
         let mut bye = beacon(1, "tcp://a:1");
         bye.leaving = true;
-        assert!(matches!(d.on_beacon(&bye, t)[..], [PeerChange::Disconnect(..)]));
+        assert!(matches!(
+            d.on_beacon(&bye, t)[..],
+            [PeerChange::Disconnect(..)]
+        ));
     }
 
     #[test]
@@ -160,7 +179,10 @@ mod tests {
         let id = NodeId([1; 16]);
         assert_eq!(
             d.on_beacon(&beacon(1, "tcp://a:2"), t),
-            vec![PeerChange::Disconnect(id, "tcp://a:1".into()), PeerChange::Connect(id, "tcp://a:2".into())]
+            vec![
+                PeerChange::Disconnect(id, "tcp://a:1".into()),
+                PeerChange::Connect(id, "tcp://a:2".into())
+            ]
         );
     }
 }

@@ -58,7 +58,10 @@ pub fn run<N: Node>(mesh: &mut Mesh, wake: &zmq::Socket, node: &mut N) -> Result
         if node.is_done() {
             break;
         }
-        let deadline = node.next_deadline().unwrap_or(now + IDLE).min(mesh.next_deadline());
+        let deadline = node
+            .next_deadline()
+            .unwrap_or(now + IDLE)
+            .min(mesh.next_deadline());
         let timeout = deadline.saturating_duration_since(now);
         let woke = mesh.poll(wake, timeout, node.wants_input(), &mut events)?;
         let now = Instant::now();
@@ -109,7 +112,13 @@ impl Waker {
 /// Makes a waker and the socket its driver polls.
 pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> {
     let name = format!("inproc://dafka-wake-{}", uuid::Uuid::new_v4());
-    let err = |what| move |error| MeshError { what, endpoint: "wake".into(), error };
+    let err = |what| {
+        move |error| MeshError {
+            what,
+            endpoint: "wake".into(),
+            error,
+        }
+    };
     let rx = ctx.socket(zmq::PAIR).map_err(err("create"))?;
     rx.set_rcvhwm(1).map_err(err("set"))?;
     rx.bind(&name).map_err(err("bind"))?;
@@ -117,5 +126,10 @@ pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> 
     tx.set_sndhwm(1).map_err(err("set"))?;
     tx.set_linger(0).map_err(err("set"))?;
     tx.connect(&name).map_err(err("connect"))?;
-    Ok((Waker { sock: Mutex::new(tx) }, rx))
+    Ok((
+        Waker {
+            sock: Mutex::new(tx),
+        },
+        rx,
+    ))
 }

@@ -15,7 +15,7 @@ pub mod stats;
 pub use config::{ConfigError, MeshConfig};
 pub use driver::{run, wake_pair, Node, Output, Waker};
 pub use mesh::{Event, Mesh, MeshError};
-pub use sequencer::{AheadLimit, FetchPacer, Offer, Sequencer};
+pub use sequencer::{gaps, AheadLimit, FetchPacer, Offer, Partitions, Sequencer, Tracked};
 pub use stats::NodeStats;
 
 /// A fresh random node id.

@@ -40,7 +40,11 @@ pub struct MeshError {
 }
 
 fn zerr<'a>(what: &'static str, endpoint: &'a str) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
-    move |error| MeshError { what, endpoint: endpoint.to_string(), error }
+    move |error| MeshError {
+        what,
+        endpoint: endpoint.to_string(),
+        error,
+    }
 }
 
 /// Something that arrived for the node's protocol logic.
@@ -78,18 +82,24 @@ impl Mesh {
         wants: fn(Role) -> bool,
     ) -> Result<Self, MeshError> {
         let data_pub = socket(ctx, zmq::XPUB, cfg.high_watermark)?;
-        data_pub.set_xpub_verbose(true).map_err(zerr("set", "xpub_verbose"))?;
+        data_pub
+            .set_xpub_verbose(true)
+            .map_err(zerr("set", "xpub_verbose"))?;
         data_pub.bind(&cfg.bind).map_err(zerr("bind", &cfg.bind))?;
         let bound = last_endpoint(&data_pub)?;
         let data_sub = socket(ctx, zmq::SUB, cfg.high_watermark)?;
         let beacon_pub = socket(ctx, zmq::XPUB, 1000)?;
-        beacon_pub.set_xpub_verbose(true).map_err(zerr("set", "xpub_verbose"))?;
+        beacon_pub
+            .set_xpub_verbose(true)
+            .map_err(zerr("set", "xpub_verbose"))?;
         for ep in cfg.tower_inputs() {
             beacon_pub.connect(&ep).map_err(zerr("connect", &ep))?;
         }
         let beacon_sub = socket(ctx, zmq::SUB, 10_000)?;
         for key in [MessageId::Beacon, MessageId::TowerHello] {
-            beacon_sub.set_subscribe(&routing::any_key(key)).map_err(zerr("subscribe", "beacon"))?;
+            beacon_sub
+                .set_subscribe(&routing::any_key(key))
+                .map_err(zerr("subscribe", "beacon"))?;
         }
         for ep in cfg.tower_outputs() {
             beacon_sub.connect(&ep).map_err(zerr("connect", &ep))?;
@@ -103,7 +113,14 @@ impl Mesh {
             beacon_pub,
             beacon_sub,
             discovery: Discovery::new(id, wants, cfg.timeout()),
-            beacon: Beacon { node: id, endpoint, port, role, interval_ms: cfg.interval as u32, leaving: false },
+            beacon: Beacon {
+                node: id,
+                endpoint,
+                port,
+                role,
+                interval_ms: cfg.interval as u32,
+                leaving: false,
+            },
             interval: cfg.interval(),
             next_beacon: now,
             stats: Arc::new(NodeStats::default()),
@@ -124,12 +141,16 @@ impl Mesh {
 
     /// Starts receiving messages whose routing frame starts with `prefix`.
     pub fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
-        self.data_sub.set_subscribe(prefix).map_err(zerr("subscribe", ""))
+        self.data_sub
+            .set_subscribe(prefix)
+            .map_err(zerr("subscribe", ""))
     }
 
     /// Stops receiving messages under `prefix`.
     pub fn unsubscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
-        self.data_sub.set_unsubscribe(prefix).map_err(zerr("unsubscribe", ""))
+        self.data_sub
+            .set_unsubscribe(prefix)
+            .map_err(zerr("unsubscribe", ""))
     }
 
     /// Publishes a message. Never blocks: past the high-water mark ZeroMQ
@@ -137,7 +158,11 @@ impl Mesh {
     pub fn send(&self, msg: &Message) -> Result<(), MeshError> {
         let f = encode(msg);
         let more = zmq::SNDMORE | zmq::DONTWAIT;
-        let last = if f.content.is_some() { more } else { zmq::DONTWAIT };
+        let last = if f.content.is_some() {
+            more
+        } else {
+            zmq::DONTWAIT
+        };
         let res = self
             .data_pub
             .send(f.key, more)
@@ -159,7 +184,9 @@ impl Mesh {
 
     /// Sends raw frames, valid or not: for tests that feed peers garbage.
     pub fn send_raw(&self, frames: &[&[u8]]) -> Result<(), MeshError> {
-        self.data_pub.send_multipart(frames.iter().copied(), zmq::DONTWAIT).map_err(zerr("send", ""))
+        self.data_pub
+            .send_multipart(frames.iter().copied(), zmq::DONTWAIT)
+            .map_err(zerr("send", ""))
     }
 
     /// When the mesh next needs a turn (its beacon timer).
@@ -179,7 +206,11 @@ impl Mesh {
         events: &mut Vec<Event>,
     ) -> Result<bool, MeshError> {
         let ms = timeout.as_millis().min(60_000) as i64;
-        let data_events = if read_data { zmq::POLLIN } else { zmq::PollEvents::empty() };
+        let data_events = if read_data {
+            zmq::POLLIN
+        } else {
+            zmq::PollEvents::empty()
+        };
         let mut items = [
             wake.as_poll_item(zmq::POLLIN),
             self.data_sub.as_poll_item(data_events),
@@ -339,7 +370,11 @@ pub fn read_frames(sock: &zmq::Socket, frames: &mut [zmq::Message]) -> Option<us
 /// Decodes what [`read_frames`] read; `n` may exceed the buffer.
 fn decode_read(frames: &[zmq::Message], n: usize) -> Result<Message, dafka_proto::DecodeError> {
     if n > frames.len() {
-        return Err(dafka_proto::DecodeError::FrameCount { kind: "message", expected: 3, got: n });
+        return Err(dafka_proto::DecodeError::FrameCount {
+            kind: "message",
+            expected: 3,
+            got: n,
+        });
     }
     let parts: Vec<&[u8]> = frames[..n].iter().map(|m| &m[..]).collect();
     decode(&parts)
@@ -366,7 +401,11 @@ fn last_endpoint(s: &zmq::Socket) -> Result<String, MeshError> {
 /// bound if it names a host, or an empty endpoint plus the port for the tower
 /// to complete when it was bound on a wildcard address.
 fn advertised(bound: &str, host: &str) -> (String, u32) {
-    let port = bound.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let port = bound
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     if !host.is_empty() {
         return (format!("tcp://{host}:{port}"), port);
     }
@@ -385,8 +424,14 @@ mod tests {
     #[test]
     fn wildcard_binds_leave_the_host_to_the_tower() {
         assert_eq!(advertised("tcp://0.0.0.0:4000", ""), (String::new(), 4000));
-        assert_eq!(advertised("tcp://127.0.0.1:4000", ""), ("tcp://127.0.0.1:4000".into(), 4000));
-        assert_eq!(advertised("tcp://0.0.0.0:4000", "h"), ("tcp://h:4000".into(), 4000));
+        assert_eq!(
+            advertised("tcp://127.0.0.1:4000", ""),
+            ("tcp://127.0.0.1:4000".into(), 4000)
+        );
+        assert_eq!(
+            advertised("tcp://0.0.0.0:4000", "h"),
+            ("tcp://h:4000".into(), 4000)
+        );
         assert_eq!(advertised("ipc:///tmp/x", ""), ("ipc:///tmp/x".into(), 0));
     }
 }

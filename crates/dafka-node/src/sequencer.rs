@@ -9,8 +9,8 @@
 //!
 //! It is pure: no clock, no socket. Deciding when to FETCH is [`FetchPacer`]'s.
 
-use dafka_proto::Record;
-use std::collections::BTreeMap;
+use dafka_proto::{Fetch, NodeId, Record};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Bounds on the records held ahead of a gap.
@@ -165,12 +165,20 @@ pub struct FetchPacer {
 impl FetchPacer {
     /// A pacer that repeats an unanswered FETCH after `retry`.
     pub fn new(retry: Duration) -> Self {
-        FetchPacer { retry, inflight: None }
+        FetchPacer {
+            retry,
+            inflight: None,
+        }
     }
 
     /// Given the missing range `(from, count)`, the `(from, count)` to fetch
     /// now, if any.
-    pub fn due(&mut self, missing: Option<(u64, u64)>, max: u32, now: Instant) -> Option<(u64, u32)> {
+    pub fn due(
+        &mut self,
+        missing: Option<(u64, u64)>,
+        max: u32,
+        now: Instant,
+    ) -> Option<(u64, u32)> {
         let (from, count) = missing?;
         let want_end = from.saturating_add(count);
         let max = u64::from(max.max(1));
@@ -197,13 +205,75 @@ impl FetchPacer {
     }
 }
 
+/// A partition delivered in order by a consumer or stored in order by a
+/// store: its sequencer, and the pacing of the FETCHes that repair it.
+#[derive(Debug)]
+pub struct Tracked {
+    /// In-order delivery.
+    pub seq: Sequencer,
+    /// When the current gap may be asked for (again).
+    pub pacer: FetchPacer,
+}
+
+impl Tracked {
+    /// A partition expected from offset `next`.
+    pub fn new(next: u64, limit: AheadLimit, retry: Duration) -> Self {
+        Tracked {
+            seq: Sequencer::new(next, limit),
+            pacer: FetchPacer::new(retry),
+        }
+    }
+
+    /// The FETCH `sender` should send now for this partition's first gap,
+    /// asking at most `max` records, if one is due.
+    pub fn fetch_due(
+        &mut self,
+        topic: &str,
+        partition: NodeId,
+        sender: NodeId,
+        max: u32,
+        now: Instant,
+    ) -> Option<Fetch> {
+        let (offset, count) = self.pacer.due(self.seq.missing(), max, now)?;
+        Some(Fetch {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            count,
+            sender,
+        })
+    }
+}
+
+/// Partitions of every topic, by topic, then partition.
+pub type Partitions<P> = HashMap<String, HashMap<NodeId, P>>;
+
+/// The (topic, partition) pairs whose state satisfies `gap`: the partitions
+/// a periodic scan should consider fetching for.
+pub fn gaps<P>(parts: &Partitions<P>, gap: impl Fn(&P) -> bool) -> Vec<(String, NodeId)> {
+    parts
+        .iter()
+        .flat_map(|(t, ps)| {
+            ps.iter()
+                .filter(|(_, p)| gap(p))
+                .map(move |(id, _)| (t.clone(), *id))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use dafka_proto::NodeId;
 
     fn rec(offset: u64) -> Record {
-        Record { topic: "t".into(), partition: NodeId([1; 16]), offset, content: vec![0; 10].into(), ..Default::default() }
+        Record {
+            topic: "t".into(),
+            partition: NodeId([1; 16]),
+            offset,
+            content: vec![0; 10].into(),
+            ..Default::default()
+        }
     }
 
     fn offsets(v: &[Record]) -> Vec<u64> {
@@ -248,7 +318,13 @@ mod tests {
 
     #[test]
     fn a_full_buffer_keeps_the_records_nearest_the_gap() {
-        let mut s = Sequencer::new(0, AheadLimit { records: 2, bytes: usize::MAX });
+        let mut s = Sequencer::new(
+            0,
+            AheadLimit {
+                records: 2,
+                bytes: usize::MAX,
+            },
+        );
         let mut out = Vec::new();
         s.offer(rec(5), &mut out);
         s.offer(rec(6), &mut out);
@@ -267,9 +343,18 @@ mod tests {
         let mut p = FetchPacer::new(Duration::from_millis(500));
         let t = Instant::now();
         assert_eq!(p.due(Some((0, 10)), 1000, t), Some((0, 10)));
-        assert_eq!(p.due(Some((0, 10)), 1000, t + Duration::from_millis(100)), None);
-        assert_eq!(p.due(Some((0, 12)), 1000, t + Duration::from_millis(100)), None);
-        assert_eq!(p.due(Some((0, 12)), 1000, t + Duration::from_millis(500)), Some((0, 12)));
+        assert_eq!(
+            p.due(Some((0, 10)), 1000, t + Duration::from_millis(100)),
+            None
+        );
+        assert_eq!(
+            p.due(Some((0, 12)), 1000, t + Duration::from_millis(100)),
+            None
+        );
+        assert_eq!(
+            p.due(Some((0, 12)), 1000, t + Duration::from_millis(500)),
+            Some((0, 12))
+        );
         assert_eq!(p.due(None, 1000, t), None);
     }
 
@@ -281,6 +366,10 @@ mod tests {
         assert_eq!(p.due(Some((400, 9_600)), 1000, t), None);
         assert_eq!(p.due(Some((500, 9_500)), 1000, t), Some((1000, 1000)));
         assert_eq!(p.due(Some((700, 9_300)), 1000, t), None);
-        assert_eq!(p.due(Some((2000, 8_000)), 1000, t), Some((2000, 1000)), "past the window: a new request");
+        assert_eq!(
+            p.due(Some((2000, 8_000)), 1000, t),
+            Some((2000, 1000)),
+            "past the window: a new request"
+        );
     }
 }

@@ -42,7 +42,11 @@ pub struct RateLimit {
 impl RateLimit {
     /// At most one message per `period`.
     pub fn new(period: Duration) -> Self {
-        RateLimit { period, last: None, suppressed: 0 }
+        RateLimit {
+            period,
+            last: None,
+            suppressed: 0,
+        }
     }
 
     /// `Some(n)` if a message may be logged now, `n` being how many were

@@ -39,16 +39,25 @@ impl ProducerConfig {
     /// Checks every value once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.head_interval == 0 {
-            return Err(ConfigError::new("producer.head_interval", "must be at least 1 ms"));
+            return Err(ConfigError::new(
+                "producer.head_interval",
+                "must be at least 1 ms",
+            ));
         }
         if self.min_acks == 0 {
             return Err(ConfigError::new("producer.min_acks", "must be at least 1"));
         }
         if self.max_unacked_bytes == 0 {
-            return Err(ConfigError::new("producer.max_unacked_bytes", "must be at least 1"));
+            return Err(ConfigError::new(
+                "producer.max_unacked_bytes",
+                "must be at least 1",
+            ));
         }
         if self.max_fetch_reply == 0 {
-            return Err(ConfigError::new("producer.max_fetch_reply", "must be at least 1"));
+            return Err(ConfigError::new(
+                "producer.max_fetch_reply",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

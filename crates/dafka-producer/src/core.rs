@@ -78,7 +78,9 @@ impl ProducerCore {
             // Someone (a store, or a consumer of our topic) started
             // listening to records: tell them our head now rather than at
             // the next interval, so they fetch what they missed at once.
-            Event::Subscribed(p) if p.first() == Some(&(MessageId::Record as u8)) => self.send_head(now),
+            Event::Subscribed(p) if p.first() == Some(&(MessageId::Record as u8)) => {
+                self.send_head(now)
+            }
             Event::Subscribed(_) => {}
         }
     }
@@ -94,7 +96,9 @@ impl ProducerCore {
 
     /// Drops every record that `min_acks` distinct stores have ACKed.
     fn release(&mut self) {
-        let Some(quorum) = self.quorum_offset() else { return };
+        let Some(quorum) = self.quorum_offset() else {
+            return;
+        };
         while self.unacked.front().is_some_and(|r| r.offset <= quorum) {
             if let Some(r) = self.unacked.pop_front() {
                 self.unacked_bytes -= r.content.len();
@@ -116,13 +120,20 @@ impl ProducerCore {
         if f.partition != self.id {
             return;
         }
-        let Some(first) = self.unacked.front().map(|r| r.offset) else { return };
+        let Some(first) = self.unacked.front().map(|r| r.offset) else {
+            return;
+        };
         let start = f.offset.max(first);
         let count = u64::from(f.count.min(self.cfg.max_fetch_reply));
         let end = f.offset.saturating_add(count).min(self.next_offset);
         for off in start..end {
-            let Some(rec) = self.unacked.get((off - first) as usize) else { break };
-            let msg = Message::DirectRecord { to: f.sender, record: rec.clone() };
+            let Some(rec) = self.unacked.get((off - first) as usize) else {
+                break;
+            };
+            let msg = Message::DirectRecord {
+                to: f.sender,
+                record: rec.clone(),
+            };
             self.outbox.push(Output::Send(msg));
         }
     }
@@ -131,7 +142,11 @@ impl ProducerCore {
         if self.next_offset == 0 {
             return; // HEAD starts with the first record.
         }
-        let head = Head { topic: self.topic.clone(), partition: self.id, offset: self.next_offset - 1 };
+        let head = Head {
+            topic: self.topic.clone(),
+            partition: self.id,
+            offset: self.next_offset - 1,
+        };
         self.outbox.push(Output::Send(Message::Head(head)));
         self.next_head = Some(now + self.cfg.head_interval());
     }

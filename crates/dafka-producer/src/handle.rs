@@ -4,7 +4,9 @@ use crate::config::ProducerConfig;
 use crate::core::ProducerCore;
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use dafka_node::{run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker};
+use dafka_node::{
+    run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker,
+};
 use dafka_proto::{limits::MAX_CONTENT_LEN, validate_topic, DecodeError, NodeId, Role};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
@@ -87,17 +89,28 @@ pub struct Producer {
 
 impl Producer {
     /// Starts a producer of a new partition of `topic`.
-    pub fn new(topic: &str, cfg: &ProducerConfig, mesh: &MeshConfig) -> Result<Producer, ProducerError> {
+    pub fn new(
+        topic: &str,
+        cfg: &ProducerConfig,
+        mesh: &MeshConfig,
+    ) -> Result<Producer, ProducerError> {
         Self::with_id(dafka_node::new_node_id(), topic, cfg, mesh)
     }
 
     /// Starts a producer whose partition is named `id`.
-    pub fn with_id(id: NodeId, topic: &str, cfg: &ProducerConfig, mesh: &MeshConfig) -> Result<Producer, ProducerError> {
+    pub fn with_id(
+        id: NodeId,
+        topic: &str,
+        cfg: &ProducerConfig,
+        mesh: &MeshConfig,
+    ) -> Result<Producer, ProducerError> {
         validate_topic(topic).map_err(ProducerError::Topic)?;
         cfg.validate()?;
         mesh.validate()?;
         let ctx = zmq::Context::new();
-        let mut net = Mesh::new(&ctx, id, Role::Producer, mesh, |r| matches!(r, Role::Store | Role::Consumer))?;
+        let mut net = Mesh::new(&ctx, id, Role::Producer, mesh, |r| {
+            matches!(r, Role::Store | Role::Consumer)
+        })?;
         let (waker, wake) = wake_pair(&ctx)?;
         let (tx, rx) = bounded(16_384);
         let shared = Arc::new(Shared::default());
@@ -118,7 +131,16 @@ impl Producer {
                 res
             })
             .map_err(|_| ProducerError::Stopped)?;
-        Ok(Producer { id, topic: topic.to_string(), tx, waker, next: Mutex::new(0), shared, stats, thread: Some(thread) })
+        Ok(Producer {
+            id,
+            topic: topic.to_string(),
+            tx,
+            waker,
+            next: Mutex::new(0),
+            shared,
+            stats,
+            thread: Some(thread),
+        })
     }
 
     /// The partition this producer owns (its node id).
@@ -145,7 +167,9 @@ impl Producer {
         }
         // Offsets are handed out in channel order, so take both together.
         let mut next = self.next.lock().map_err(|_| ProducerError::Stopped)?;
-        self.tx.send(Command::Publish(content)).map_err(|_| ProducerError::Stopped)?;
+        self.tx
+            .send(Command::Publish(content))
+            .map_err(|_| ProducerError::Stopped)?;
         self.waker.wake();
         *next += 1;
         Ok(*next - 1)
@@ -167,7 +191,8 @@ impl Producer {
         // way to the driver count as unacknowledged too.
         let published = self.next.lock().map(|n| *n).unwrap_or(0);
         let ok = |p: &Progress| published.saturating_sub(p.acked) <= n;
-        self.wait(timeout, |p| ok(p) || p.finished).is_some_and(|p| ok(&p))
+        self.wait(timeout, |p| ok(p) || p.finished)
+            .is_some_and(|p| ok(&p))
     }
 
     /// Records published but not yet ACKed by a quorum.
@@ -177,8 +202,16 @@ impl Producer {
 
     fn wait(&self, timeout: Duration, done: impl Fn(&Progress) -> bool) -> Option<Progress> {
         let guard = self.shared.progress.lock().ok()?;
-        let (p, _) = self.shared.changed.wait_timeout_while(guard, timeout, |p| !done(p)).ok()?;
-        Some(Progress { acked: p.acked, unacked: p.unacked, finished: p.finished })
+        let (p, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(guard, timeout, |p| !done(p))
+            .ok()?;
+        Some(Progress {
+            acked: p.acked,
+            unacked: p.unacked,
+            finished: p.finished,
+        })
     }
 
     /// Closes the producer: waits up to `producer.close_timeout` for
@@ -197,7 +230,12 @@ impl Producer {
                 tracing::error!(error = %e, "producer stopped on a socket error");
             }
         }
-        let unacked = self.shared.progress.lock().map(|p| p.unacked).unwrap_or(published);
+        let unacked = self
+            .shared
+            .progress
+            .lock()
+            .map(|p| p.unacked)
+            .unwrap_or(published);
         CloseReport { published, unacked }
     }
 }

@@ -306,7 +306,11 @@ fn decode_control(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
             check_len("peers", b.peers.len(), MAX_TOWER_PEERS)?;
             Message::TowerHello {
                 tower: node_id("tower", &b.tower)?,
-                peers: b.peers.into_iter().map(beacon_from_pb).collect::<Result<_, _>>()?,
+                peers: b
+                    .peers
+                    .into_iter()
+                    .map(beacon_from_pb)
+                    .collect::<Result<_, _>>()?,
             }
         }
         // Handled in decode_body.
@@ -360,7 +364,10 @@ fn topic(t: String) -> Result<String, DecodeError> {
     validate_topic(&t).map(|_| t)
 }
 
-pub(crate) fn record_from_pb(h: Option<pb::RecordHeader>, content: Option<&[u8]>) -> Result<Record, DecodeError> {
+pub(crate) fn record_from_pb(
+    h: Option<pb::RecordHeader>,
+    content: Option<&[u8]>,
+) -> Result<Record, DecodeError> {
     let h = h.ok_or(DecodeError::InvalidField {
         field: "record",
         reason: "missing",

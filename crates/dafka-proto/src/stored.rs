@@ -26,12 +26,19 @@ pub fn record_to_bytes(r: &Record) -> Vec<u8> {
 
 /// Decodes a stored record.
 pub fn record_from_bytes(bytes: &[u8]) -> Result<Record, DecodeError> {
-    let len_bytes: [u8; 4] = bytes.get(..4).and_then(|b| b.try_into().ok()).ok_or(DecodeError::ShortHeader {
-        need: 4,
+    let len_bytes: [u8; 4] =
+        bytes
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(DecodeError::ShortHeader {
+                need: 4,
+                have: bytes.len(),
+            })?;
+    let len = u32::from_be_bytes(len_bytes) as usize;
+    let header = bytes.get(4..4 + len).ok_or(DecodeError::ShortHeader {
+        need: 4 + len,
         have: bytes.len(),
     })?;
-    let len = u32::from_be_bytes(len_bytes) as usize;
-    let header = bytes.get(4..4 + len).ok_or(DecodeError::ShortHeader { need: 4 + len, have: bytes.len() })?;
     let h = pb::RecordHeader::decode(header).map_err(|e| DecodeError::MalformedBody {
         kind: "stored record",
         reason: e.to_string(),

@@ -42,16 +42,43 @@ fn beacon() -> Beacon {
 fn samples() -> Vec<Message> {
     vec![
         Message::Record(record(7)),
-        Message::DirectRecord { to: Q, record: record(8) },
+        Message::DirectRecord {
+            to: Q,
+            record: record(8),
+        },
         Message::Head(head()),
-        Message::DirectHead { to: Q, head: head() },
-        Message::Fetch(Fetch { topic: "orders".into(), partition: P, offset: 3, count: 100, sender: Q }),
-        Message::Ack(Ack { topic: "orders".into(), partition: P, offset: 9, store: Q }),
-        Message::GetHeads { topic: "orders".into(), sender: Q },
+        Message::DirectHead {
+            to: Q,
+            head: head(),
+        },
+        Message::Fetch(Fetch {
+            topic: "orders".into(),
+            partition: P,
+            offset: 3,
+            count: 100,
+            sender: Q,
+        }),
+        Message::Ack(Ack {
+            topic: "orders".into(),
+            partition: P,
+            offset: 9,
+            store: Q,
+        }),
+        Message::GetHeads {
+            topic: "orders".into(),
+            sender: Q,
+        },
         Message::StoreHello { to: Q, store: P },
-        Message::ConsumerHello { to: P, consumer: Q, topics: vec!["a".into(), "b".into()] },
+        Message::ConsumerHello {
+            to: P,
+            consumer: Q,
+            topics: vec!["a".into(), "b".into()],
+        },
         Message::Beacon(beacon()),
-        Message::TowerHello { tower: P, peers: vec![beacon(), beacon()] },
+        Message::TowerHello {
+            tower: P,
+            peers: vec![beacon(), beacon()],
+        },
     ]
 }
 
@@ -62,7 +89,11 @@ fn frames_of(f: &Frames) -> Vec<Vec<u8>> {
 #[test]
 fn every_message_type_round_trips() {
     let samples = samples();
-    assert_eq!(samples.len(), MessageId::ALL.len(), "a sample per message id");
+    assert_eq!(
+        samples.len(),
+        MessageId::ALL.len(),
+        "a sample per message id"
+    );
     for msg in samples {
         let frames = encode(&msg);
         assert_eq!(frames.to_vec().len(), msg.id().frame_count());
@@ -72,7 +103,12 @@ fn every_message_type_round_trips() {
 
 #[test]
 fn record_without_optional_fields_round_trips() {
-    let r = Record { topic: "t".into(), partition: P, content: Bytes::new(), ..Default::default() };
+    let r = Record {
+        topic: "t".into(),
+        partition: P,
+        content: Bytes::new(),
+        ..Default::default()
+    };
     let msg = Message::Record(r);
     assert_eq!(decode(&encode(&msg).to_vec()), Ok(msg));
 }
@@ -86,18 +122,31 @@ fn truncation_at_every_byte_never_yields_the_original() {
                 let mut t = frames.clone();
                 t[i].truncate(cut);
                 // Must not panic, and must never pass for the original.
-                assert_ne!(decode(&t), Ok(msg.clone()), "{:?} frame {i} cut at {cut}", msg.id());
+                assert_ne!(
+                    decode(&t),
+                    Ok(msg.clone()),
+                    "{:?} frame {i} cut at {cut}",
+                    msg.id()
+                );
             }
         }
         for n in 0..frames.len() {
-            assert!(decode(&frames[..n]).is_err(), "{:?} with {n} frames", msg.id());
+            assert!(
+                decode(&frames[..n]).is_err(),
+                "{:?} with {n} frames",
+                msg.id()
+            );
         }
     }
 }
 
 #[test]
 fn golden_bytes_pin_the_head_layout() {
-    let msg = Message::Head(Head { topic: "t".into(), partition: NodeId([0xAB; 16]), offset: 300 });
+    let msg = Message::Head(Head {
+        topic: "t".into(),
+        partition: NodeId([0xAB; 16]),
+        offset: 300,
+    });
     let f = encode(&msg);
     assert_eq!(f.key, b"Ht\0");
     let mut want = vec![0xDA, 0xFA, 0x01];
@@ -111,19 +160,37 @@ fn golden_bytes_pin_the_head_layout() {
 
 #[test]
 fn golden_bytes_pin_the_record_layout() {
-    let r = Record { topic: "t".into(), partition: NodeId([1; 16]), offset: 0, content: Bytes::from_static(b"hi"), ..Default::default() };
+    let r = Record {
+        topic: "t".into(),
+        partition: NodeId([1; 16]),
+        offset: 0,
+        content: Bytes::from_static(b"hi"),
+        ..Default::default()
+    };
     let f = encode(&Message::Record(r));
     assert_eq!(f.key, b"Rt\0");
     let mut want = vec![0xDA, 0xFA, 0x01, 0x0A, 0x15]; // 1: RecordHeader, 21 bytes
     want.extend_from_slice(&[0x0A, 0x01, b't', 0x12, 0x10]);
     want.extend_from_slice(&[1; 16]);
-    assert_eq!(f.header, want, "offset 0 is the proto3 default and takes no bytes");
-    assert_eq!(f.content.as_deref(), Some(&b"hi"[..]), "content is its own frame");
+    assert_eq!(
+        f.header, want,
+        "offset 0 is the proto3 default and takes no bytes"
+    );
+    assert_eq!(
+        f.content.as_deref(),
+        Some(&b"hi"[..]),
+        "content is its own frame"
+    );
 }
 
 #[test]
 fn golden_bytes_pin_node_keys() {
-    let f = encode(&Message::Ack(Ack { topic: "t".into(), partition: NodeId([9; 16]), offset: 1, store: Q }));
+    let f = encode(&Message::Ack(Ack {
+        topic: "t".into(),
+        partition: NodeId([9; 16]),
+        offset: 1,
+        store: Q,
+    }));
     let mut want = vec![b'A'];
     want.extend_from_slice(&[9; 16]);
     assert_eq!(f.key, want);
@@ -152,16 +219,33 @@ fn malformed_unknown_message_id() {
 fn malformed_frame_count() {
     let mut f = head_frames();
     f.push(b"extra".to_vec());
-    assert_eq!(decode(&f), Err(DecodeError::FrameCount { kind: "HEAD", expected: 2, got: 3 }));
+    assert_eq!(
+        decode(&f),
+        Err(DecodeError::FrameCount {
+            kind: "HEAD",
+            expected: 2,
+            got: 3
+        })
+    );
     let rec = frames_of(&encode(&Message::Record(record(1))));
-    assert_eq!(decode(&rec[..2]), Err(DecodeError::FrameCount { kind: "RECORD", expected: 3, got: 2 }));
+    assert_eq!(
+        decode(&rec[..2]),
+        Err(DecodeError::FrameCount {
+            kind: "RECORD",
+            expected: 3,
+            got: 2
+        })
+    );
 }
 
 #[test]
 fn malformed_short_header() {
     let mut f = head_frames();
     f[1].truncate(2);
-    assert_eq!(decode(&f), Err(DecodeError::ShortHeader { need: 3, have: 2 }));
+    assert_eq!(
+        decode(&f),
+        Err(DecodeError::ShortHeader { need: 3, have: 2 })
+    );
 }
 
 #[test]
@@ -183,7 +267,10 @@ fn malformed_body() {
     let mut f = head_frames();
     f[1].truncate(3);
     f[1].extend_from_slice(&[0x0A, 0x05, b'a']); // length 5, 1 byte follows
-    assert!(matches!(decode(&f), Err(DecodeError::MalformedBody { kind: "HEAD", .. })));
+    assert!(matches!(
+        decode(&f),
+        Err(DecodeError::MalformedBody { kind: "HEAD", .. })
+    ));
 }
 
 #[test]
@@ -192,38 +279,76 @@ fn malformed_oversize_topic_and_content() {
     let mut h = head();
     h.topic = long;
     let f = frames_of(&encode(&Message::Head(h)));
-    assert_eq!(decode(&f), Err(DecodeError::Oversize { field: "topic", len: 250, max: 249 }));
+    assert_eq!(
+        decode(&f),
+        Err(DecodeError::Oversize {
+            field: "topic",
+            len: 250,
+            max: 249
+        })
+    );
 
     let mut rec = frames_of(&encode(&Message::Record(record(1))));
     rec[2] = vec![0; limits::MAX_CONTENT_LEN + 1];
-    assert!(matches!(decode(&rec), Err(DecodeError::Oversize { field: "content", .. })));
+    assert!(matches!(
+        decode(&rec),
+        Err(DecodeError::Oversize {
+            field: "content",
+            ..
+        })
+    ));
 }
 
 #[test]
 fn malformed_oversize_header_frame() {
     let mut f = head_frames();
     f[1].resize(limits::MAX_HEADER_FRAME_LEN + 1, 0);
-    assert!(matches!(decode(&f), Err(DecodeError::Oversize { field: "header frame", .. })));
+    assert!(matches!(
+        decode(&f),
+        Err(DecodeError::Oversize {
+            field: "header frame",
+            ..
+        })
+    ));
 }
 
 #[test]
 fn malformed_invalid_fields() {
     // A 15-byte partition id.
-    let body = pb::Head { topic: "t".into(), partition: Bytes::from(vec![1; 15]), offset: 1 };
+    let body = pb::Head {
+        topic: "t".into(),
+        partition: Bytes::from(vec![1; 15]),
+        offset: 1,
+    };
     let mut header = vec![0xDA, 0xFA, 1];
     header.extend_from_slice(&prost::Message::encode_to_vec(&body));
     let err = decode(&[b"Ht\0".to_vec(), header]);
-    assert_eq!(err, Err(DecodeError::InvalidField { field: "partition", reason: "must be exactly 16 bytes" }));
+    assert_eq!(
+        err,
+        Err(DecodeError::InvalidField {
+            field: "partition",
+            reason: "must be exactly 16 bytes"
+        })
+    );
     // An empty topic.
-    assert!(matches!(validate_topic(""), Err(DecodeError::InvalidField { field: "topic", .. })));
-    assert!(matches!(validate_topic("a\0b"), Err(DecodeError::InvalidField { field: "topic", .. })));
+    assert!(matches!(
+        validate_topic(""),
+        Err(DecodeError::InvalidField { field: "topic", .. })
+    ));
+    assert!(matches!(
+        validate_topic("a\0b"),
+        Err(DecodeError::InvalidField { field: "topic", .. })
+    ));
 }
 
 #[test]
 fn malformed_routing_mismatch() {
     let mut f = head_frames();
     f[0] = b"Hother\0".to_vec();
-    assert_eq!(decode(&f), Err(DecodeError::RoutingMismatch { kind: "HEAD" }));
+    assert_eq!(
+        decode(&f),
+        Err(DecodeError::RoutingMismatch { kind: "HEAD" })
+    );
 }
 
 #[test]

@@ -55,13 +55,19 @@ impl StoreConfig {
         if self.db.as_os_str().is_empty() {
             return Err(ConfigError::new("store.db", "must name a directory"));
         }
-        for (key, v) in [("store.max_fetch_reply", self.max_fetch_reply), ("store.max_fetch", self.max_fetch)] {
+        for (key, v) in [
+            ("store.max_fetch_reply", self.max_fetch_reply),
+            ("store.max_fetch", self.max_fetch),
+        ] {
             if v == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
         }
         if self.fetch_retry == 0 {
-            return Err(ConfigError::new("store.fetch_retry", "must be at least 1 ms"));
+            return Err(ConfigError::new(
+                "store.fetch_retry",
+                "must be at least 1 ms",
+            ));
         }
         Ok(())
     }

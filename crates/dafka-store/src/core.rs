@@ -3,7 +3,7 @@
 
 use crate::config::StoreConfig;
 use crate::storage::Storage;
-use dafka_node::{AheadLimit, Event, FetchPacer, Output, Sequencer};
+use dafka_node::{gaps, AheadLimit, Event, Output, Partitions, Sequencer, Tracked};
 use dafka_proto::{routing, Ack, Fetch, Head, Message, MessageId, NodeId, Record};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -14,8 +14,7 @@ const RETRY_SCAN: Duration = Duration::from_millis(100);
 struct Part {
     /// Orders incoming records; `next` runs ahead of `stored` by the batch
     /// being written.
-    seq: Sequencer,
-    pacer: FetchPacer,
+    track: Tracked,
     /// The highest offset durably stored.
     stored: Option<u64>,
 }
@@ -25,7 +24,7 @@ pub struct StoreCore<S: Storage> {
     id: NodeId,
     storage: S,
     cfg: StoreConfig,
-    parts: HashMap<String, HashMap<NodeId, Part>>,
+    parts: Partitions<Part>,
     batch: Vec<Record>,
     outbox: Vec<Output>,
     next_scan: Instant,
@@ -34,12 +33,17 @@ pub struct StoreCore<S: Storage> {
 
 impl<S: Storage> StoreCore<S> {
     /// A store with id `id` over `storage`, resuming every partition it holds.
-    pub fn new(id: NodeId, storage: S, cfg: StoreConfig, now: Instant) -> Result<Self, crate::StorageError> {
+    pub fn new(
+        id: NodeId,
+        storage: S,
+        cfg: StoreConfig,
+        now: Instant,
+    ) -> Result<Self, crate::StorageError> {
         let mut core = StoreCore {
             id,
             storage,
             cfg,
-            parts: HashMap::new(),
+            parts: Partitions::new(),
             batch: Vec::new(),
             outbox: Vec::new(),
             next_scan: now,
@@ -47,13 +51,20 @@ impl<S: Storage> StoreCore<S> {
         };
         for h in core.storage.heads()? {
             let part = core.part(&h.topic, h.partition);
-            part.seq = Sequencer::new(h.offset + 1, AheadLimit::default());
+            part.track.seq = Sequencer::new(h.offset + 1, AheadLimit::default());
             part.stored = Some(h.offset);
         }
-        let subs = [MessageId::Record, MessageId::Head, MessageId::Fetch, MessageId::GetHeads].map(routing::any_key);
+        let subs = [
+            MessageId::Record,
+            MessageId::Head,
+            MessageId::Fetch,
+            MessageId::GetHeads,
+        ]
+        .map(routing::any_key);
         core.outbox.extend(subs.into_iter().map(Output::Subscribe));
         for id_key in [MessageId::DirectRecord, MessageId::ConsumerHello] {
-            core.outbox.push(Output::Subscribe(routing::node_key(id_key, &id)));
+            core.outbox
+                .push(Output::Subscribe(routing::node_key(id_key, &id)));
         }
         Ok(core)
     }
@@ -65,8 +76,7 @@ impl<S: Storage> StoreCore<S> {
         }
         let topic_parts = self.parts.get_mut(topic).expect("inserted above");
         topic_parts.entry(partition).or_insert_with(|| Part {
-            seq: Sequencer::new(0, AheadLimit::default()),
-            pacer: FetchPacer::new(retry),
+            track: Tracked::new(0, AheadLimit::default(), retry),
             stored: None,
         })
     }
@@ -86,7 +96,11 @@ impl<S: Storage> StoreCore<S> {
             Message::Head(h) => self.on_head(h, now),
             Message::Fetch(f) if f.sender != self.id => self.on_fetch(&f),
             Message::GetHeads { topic, sender } => self.send_heads(&topic, sender),
-            Message::ConsumerHello { to, consumer, topics } if to == self.id => {
+            Message::ConsumerHello {
+                to,
+                consumer,
+                topics,
+            } if to == self.id => {
                 for t in &topics {
                     self.send_heads(t, consumer);
                 }
@@ -98,14 +112,17 @@ impl<S: Storage> StoreCore<S> {
     fn on_record(&mut self, rec: Record, now: Instant) {
         let (topic, partition) = (rec.topic.clone(), rec.partition);
         let mut batch = std::mem::take(&mut self.batch);
-        self.part(&topic, partition).seq.offer(rec, &mut batch);
+        self.part(&topic, partition)
+            .track
+            .seq
+            .offer(rec, &mut batch);
         self.batch = batch;
         self.fetch_gap(&topic, partition, now);
     }
 
     fn on_head(&mut self, h: Head, now: Instant) {
         let part = self.part(&h.topic, h.partition);
-        part.seq.note_head(h.offset);
+        part.track.seq.note_head(h.offset);
         // A producer still sending HEADs for what we hold may have missed our
         // ACK (it connected late, or restarted): repeat it.
         if part.stored == Some(h.offset) {
@@ -117,8 +134,7 @@ impl<S: Storage> StoreCore<S> {
     fn fetch_gap(&mut self, topic: &str, partition: NodeId, now: Instant) {
         let (max, id) = (self.cfg.max_fetch, self.id);
         let part = self.part(topic, partition);
-        if let Some((offset, count)) = part.pacer.due(part.seq.missing(), max, now) {
-            let f = Fetch { topic: topic.to_string(), partition, offset, count, sender: id };
+        if let Some(f) = part.track.fetch_due(topic, partition, id, max, now) {
             self.outbox.push(Output::Send(Message::Fetch(f)));
         }
     }
@@ -138,26 +154,41 @@ impl<S: Storage> StoreCore<S> {
                 break; // The asker fetches the rest when this part arrives.
             }
             bytes += record.content.len();
-            self.outbox.push(Output::Send(Message::DirectRecord { to: f.sender, record }));
+            self.outbox.push(Output::Send(Message::DirectRecord {
+                to: f.sender,
+                record,
+            }));
         }
     }
 
     fn send_heads(&mut self, topic: &str, to: NodeId) {
-        let Some(parts) = self.parts.get(topic) else { return };
+        let Some(parts) = self.parts.get(topic) else {
+            return;
+        };
         for (partition, part) in parts {
             if let Some(offset) = part.stored {
-                let head = Head { topic: topic.to_string(), partition: *partition, offset };
-                self.outbox.push(Output::Send(Message::DirectHead { to, head }));
+                let head = Head {
+                    topic: topic.to_string(),
+                    partition: *partition,
+                    offset,
+                };
+                self.outbox
+                    .push(Output::Send(Message::DirectHead { to, head }));
             }
         }
     }
 
     fn on_subscribed(&mut self, prefix: &[u8]) {
-        let Some(node) = NodeId::from_slice(prefix.get(1..).unwrap_or_default()) else { return };
+        let Some(node) = NodeId::from_slice(prefix.get(1..).unwrap_or_default()) else {
+            return;
+        };
         match MessageId::from_byte(prefix[0]) {
             // A consumer subscribed to our hellos: greet it.
             Some(MessageId::StoreHello) => {
-                let hello = Message::StoreHello { to: node, store: self.id };
+                let hello = Message::StoreHello {
+                    to: node,
+                    store: self.id,
+                };
                 self.outbox.push(Output::Send(hello));
             }
             // A producer is listening for ACKs of its partition: tell it
@@ -166,7 +197,9 @@ impl<S: Storage> StoreCore<S> {
                 let stored: Vec<(String, u64)> = self
                     .parts
                     .iter()
-                    .filter_map(|(t, ps)| ps.get(&node).and_then(|p| p.stored).map(|o| (t.clone(), o)))
+                    .filter_map(|(t, ps)| {
+                        ps.get(&node).and_then(|p| p.stored).map(|o| (t.clone(), o))
+                    })
                     .collect();
                 for (topic, offset) in stored {
                     self.ack(&topic, node, offset);
@@ -177,7 +210,12 @@ impl<S: Storage> StoreCore<S> {
     }
 
     fn ack(&mut self, topic: &str, partition: NodeId, offset: u64) {
-        let ack = Ack { topic: topic.to_string(), partition, offset, store: self.id };
+        let ack = Ack {
+            topic: topic.to_string(),
+            partition,
+            offset,
+            store: self.id,
+        };
         self.outbox.push(Output::Send(Message::Ack(ack)));
     }
 
@@ -193,7 +231,10 @@ impl<S: Storage> StoreCore<S> {
         for r in &batch {
             tops.insert((r.topic.as_str(), r.partition), r.offset);
         }
-        let tops: Vec<(String, NodeId, u64)> = tops.into_iter().map(|((t, p), o)| (t.to_string(), p, o)).collect();
+        let tops: Vec<(String, NodeId, u64)> = tops
+            .into_iter()
+            .map(|((t, p), o)| (t.to_string(), p, o))
+            .collect();
         match self.storage.write(&batch) {
             Ok(()) => {
                 for (topic, partition, offset) in tops {
@@ -204,10 +245,11 @@ impl<S: Storage> StoreCore<S> {
             Err(e) => {
                 self.write_errors += 1;
                 tracing::error!(error = %e, records = batch.len(), "write failed; the records will be fetched again");
+                let retry = self.cfg.fetch_retry();
                 for (topic, partition, _) in tops {
                     let part = self.part(&topic, partition);
-                    part.seq = Sequencer::new(part.stored.map_or(0, |s| s + 1), AheadLimit::default());
-                    part.pacer.clear();
+                    let next = part.stored.map_or(0, |s| s + 1);
+                    part.track = Tracked::new(next, AheadLimit::default(), retry);
                 }
             }
         }
@@ -219,12 +261,7 @@ impl<S: Storage> StoreCore<S> {
             return;
         }
         self.next_scan = now + RETRY_SCAN;
-        let gaps: Vec<(String, NodeId)> = self
-            .parts
-            .iter()
-            .flat_map(|(t, ps)| ps.iter().filter(|(_, p)| p.seq.missing().is_some()).map(|(id, _)| (t.clone(), *id)))
-            .collect();
-        for (topic, partition) in gaps {
+        for (topic, partition) in gaps(&self.parts, |p| p.track.seq.missing().is_some()) {
             self.fetch_gap(&topic, partition, now);
         }
     }

@@ -4,7 +4,9 @@ use crate::config::{Fsync, StoreConfig};
 use crate::core::StoreCore;
 use crate::rocks::RocksStorage;
 use crate::storage::StorageError;
-use dafka_node::{run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output};
+use dafka_node::{
+    run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output,
+};
 use dafka_proto::{NodeId, Role};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
@@ -50,16 +52,28 @@ impl Store {
         let (waker, wake) = wake_pair(&ctx)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stats = net.stats();
-        let mut driver = Driver { core, stop: stop.clone() };
+        let mut driver = Driver {
+            core,
+            stop: stop.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("dafka-store".into())
             .spawn(move || {
                 let _ctx = ctx;
                 run(&mut net, &wake, &mut driver)
             })
-            .map_err(|e| StorageError::Io { op: "spawn", reason: e.to_string() })?;
+            .map_err(|e| StorageError::Io {
+                op: "spawn",
+                reason: e.to_string(),
+            })?;
         tracing::info!(store = %id, db = %cfg.db.display(), "store up");
-        Ok(Store { id, stop, waker, stats, thread: Some(thread) })
+        Ok(Store {
+            id,
+            stop,
+            waker,
+            stats,
+            thread: Some(thread),
+        })
     }
 
     /// The store's node id.

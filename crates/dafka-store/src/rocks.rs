@@ -72,13 +72,19 @@ fn parse_head_key(k: &[u8]) -> Option<(String, NodeId)> {
 }
 
 fn io(op: &'static str) -> impl Fn(rocksdb::Error) -> StorageError {
-    move |e| StorageError::Io { op, reason: e.to_string() }
+    move |e| StorageError::Io {
+        op,
+        reason: e.to_string(),
+    }
 }
 
 impl Storage for RocksStorage {
     fn heads(&self) -> Result<Vec<StoredHead>, StorageError> {
         let mut out = Vec::new();
-        for item in self.db.iterator(IteratorMode::From(&[HEAD], Direction::Forward)) {
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&[HEAD], Direction::Forward))
+        {
             let (k, v) = item.map_err(io("read"))?;
             if k.first() != Some(&HEAD) {
                 break;
@@ -90,7 +96,11 @@ impl Storage for RocksStorage {
                 .try_into()
                 .map(u64::from_be_bytes)
                 .map_err(|_| StorageError::Corrupt("bad head value".into()))?;
-            out.push(StoredHead { topic, partition, offset });
+            out.push(StoredHead {
+                topic,
+                partition,
+                offset,
+            });
         }
         Ok(out)
     }
@@ -99,8 +109,13 @@ impl Storage for RocksStorage {
         let mut batch = WriteBatch::default();
         let mut heads: HashMap<(&str, NodeId), u64> = HashMap::new();
         for r in records {
-            batch.put(record_key(&r.topic, &r.partition, r.offset), record_to_bytes(r));
-            let h = heads.entry((r.topic.as_str(), r.partition)).or_insert(r.offset);
+            batch.put(
+                record_key(&r.topic, &r.partition, r.offset),
+                record_to_bytes(r),
+            );
+            let h = heads
+                .entry((r.topic.as_str(), r.partition))
+                .or_insert(r.offset);
             *h = (*h).max(r.offset);
         }
         for ((topic, partition), offset) in heads {
@@ -111,11 +126,21 @@ impl Storage for RocksStorage {
         self.db.write_opt(batch, &wo).map_err(io("write"))
     }
 
-    fn read(&self, topic: &str, partition: &NodeId, from: u64, max: usize) -> Result<Vec<Record>, StorageError> {
+    fn read(
+        &self,
+        topic: &str,
+        partition: &NodeId,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Record>, StorageError> {
         let start = record_key(topic, partition, from);
         let range = prefix(RECORD, topic, partition);
         let mut out = Vec::new();
-        for item in self.db.iterator(IteratorMode::From(&start, Direction::Forward)).take(max) {
+        for item in self
+            .db
+            .iterator(IteratorMode::From(&start, Direction::Forward))
+            .take(max)
+        {
             let (k, v) = item.map_err(io("read"))?;
             if !k.starts_with(&range) {
                 break;
@@ -154,7 +179,11 @@ mod tests {
         let s = RocksStorage::open(dir.path(), true).expect("reopen");
         let got = s.read("a", &NodeId([1; 16]), 254, 100).expect("read");
         let offs: Vec<u64> = got.iter().map(|r| r.offset).collect();
-        assert_eq!(offs, [254, 255, 256, 257, 258, 259], "stays inside the partition");
+        assert_eq!(
+            offs,
+            [254, 255, 256, 257, 258, 259],
+            "stays inside the partition"
+        );
         assert_eq!(got[0], rec("a", 1, 254));
         let mut heads = s.heads().expect("heads");
         heads.sort_by(|x, y| (&x.topic, x.partition).cmp(&(&y.topic, y.partition)));
@@ -165,7 +194,10 @@ mod tests {
     #[test]
     fn an_unusable_directory_is_a_clear_error() {
         let f = tempfile::NamedTempFile::new().expect("tempfile");
-        let err = RocksStorage::open(f.path(), true).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = RocksStorage::open(f.path(), true)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.starts_with("cannot open store database at"), "{err}");
     }
 }

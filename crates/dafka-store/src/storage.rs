@@ -56,7 +56,13 @@ pub trait Storage {
     /// policy promises.
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError>;
     /// Up to `max` records of a partition from offset `from`, in order.
-    fn read(&self, topic: &str, partition: &NodeId, from: u64, max: usize) -> Result<Vec<Record>, StorageError>;
+    fn read(
+        &self,
+        topic: &str,
+        partition: &NodeId,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Record>, StorageError>;
 }
 
 /// Storage in a `BTreeMap`: for tests of the store's logic only.
@@ -73,22 +79,44 @@ impl Storage for MemStorage {
         for (t, p, o) in self.records.keys() {
             heads.insert((t.clone(), *p), *o);
         }
-        Ok(heads.into_iter().map(|((topic, partition), offset)| StoredHead { topic, partition, offset }).collect())
+        Ok(heads
+            .into_iter()
+            .map(|((topic, partition), offset)| StoredHead {
+                topic,
+                partition,
+                offset,
+            })
+            .collect())
     }
 
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
         if std::mem::take(&mut self.fail_next_write) {
-            return Err(StorageError::Io { op: "write", reason: "injected failure".into() });
+            return Err(StorageError::Io {
+                op: "write",
+                reason: "injected failure".into(),
+            });
         }
         for r in records {
-            self.records.insert((r.topic.clone(), r.partition, r.offset), r.clone());
+            self.records
+                .insert((r.topic.clone(), r.partition, r.offset), r.clone());
         }
         Ok(())
     }
 
-    fn read(&self, topic: &str, partition: &NodeId, from: u64, max: usize) -> Result<Vec<Record>, StorageError> {
+    fn read(
+        &self,
+        topic: &str,
+        partition: &NodeId,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Record>, StorageError> {
         let lo = (topic.to_string(), *partition, from);
         let hi = (topic.to_string(), *partition, u64::MAX);
-        Ok(self.records.range(lo..=hi).take(max).map(|(_, r)| r.clone()).collect())
+        Ok(self
+            .records
+            .range(lo..=hi)
+            .take(max)
+            .map(|(_, r)| r.clone())
+            .collect())
     }
 }

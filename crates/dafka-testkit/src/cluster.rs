@@ -38,7 +38,10 @@ impl TestCluster {
         let (input, output) = tower.endpoints();
         config.beacon.sub_address = input.to_string();
         config.beacon.pub_address = output.to_string();
-        Ok(TestCluster { config, tower: Some(tower) })
+        Ok(TestCluster {
+            config,
+            tower: Some(tower),
+        })
     }
 
     /// Starts a store on `dir`.

@@ -31,7 +31,13 @@ impl TestPeer {
         };
         let mesh = Mesh::new(&ctx, id, role, cfg, wants)?;
         let (_waker, wake) = wake_pair(&ctx)?;
-        Ok(TestPeer { id, mesh, wake, pending: VecDeque::new(), _ctx: ctx })
+        Ok(TestPeer {
+            id,
+            mesh,
+            wake,
+            pending: VecDeque::new(),
+            _ctx: ctx,
+        })
     }
 
     /// This peer's id.
@@ -75,7 +81,11 @@ impl TestPeer {
     /// Waits up to `timeout` for the first event matching `want` and takes
     /// it; events that do not match stay queued for later expectations. On
     /// timeout, says what was seen instead.
-    pub fn expect<T>(&mut self, timeout: Duration, mut want: impl FnMut(&Event) -> Option<T>) -> Result<T, String> {
+    pub fn expect<T>(
+        &mut self,
+        timeout: Duration,
+        mut want: impl FnMut(&Event) -> Option<T>,
+    ) -> Result<T, String> {
         let deadline = Instant::now() + timeout;
         let mut checked = 0;
         loop {
@@ -89,14 +99,22 @@ impl TestPeer {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 let seen: Vec<String> = self.pending.iter().rev().take(8).map(describe).collect();
-                return Err(format!("nothing matched within {timeout:?}; {} events queued, newest: {seen:?}", self.pending.len()));
+                return Err(format!(
+                    "nothing matched within {timeout:?}; {} events queued, newest: {seen:?}",
+                    self.pending.len()
+                ));
             }
-            self.pump(left.min(Duration::from_millis(50))).map_err(|e| e.to_string())?;
+            self.pump(left.min(Duration::from_millis(50)))
+                .map_err(|e| e.to_string())?;
         }
     }
 
     /// Waits for a message matching `want`.
-    pub fn expect_msg<T>(&mut self, timeout: Duration, mut want: impl FnMut(&Message) -> Option<T>) -> Result<T, String> {
+    pub fn expect_msg<T>(
+        &mut self,
+        timeout: Duration,
+        mut want: impl FnMut(&Message) -> Option<T>,
+    ) -> Result<T, String> {
         self.expect(timeout, |ev| match ev {
             Event::Message(m) => want(m),
             Event::Subscribed(_) => None,

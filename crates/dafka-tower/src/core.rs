@@ -18,13 +18,21 @@ pub struct TowerCore {
 impl TowerCore {
     /// A table dropping nodes silent for `timeout`.
     pub fn new(timeout: Duration) -> Self {
-        TowerCore { timeout, peers: HashMap::new() }
+        TowerCore {
+            timeout,
+            peers: HashMap::new(),
+        }
     }
 
     /// Takes a beacon that came from `peer_host` (the connection's remote
     /// address, if ZeroMQ knows it) and returns the beacon to forward, with
     /// its endpoint completed when the node left it to us.
-    pub fn on_beacon(&mut self, mut b: Beacon, peer_host: Option<&str>, now: Instant) -> Option<Beacon> {
+    pub fn on_beacon(
+        &mut self,
+        mut b: Beacon,
+        peer_host: Option<&str>,
+        now: Instant,
+    ) -> Option<Beacon> {
         if b.endpoint.is_empty() {
             if b.port == 0 {
                 return None; // Nothing anyone could connect to.
@@ -44,7 +52,8 @@ impl TowerCore {
     pub fn expire(&mut self, now: Instant) -> usize {
         let before = self.peers.len();
         let timeout = self.timeout;
-        self.peers.retain(|_, (_, seen)| now.saturating_duration_since(*seen) <= timeout);
+        self.peers
+            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) <= timeout);
         before - self.peers.len()
     }
 
@@ -69,7 +78,12 @@ mod tests {
     use super::*;
 
     fn beacon(n: u8, endpoint: &str, port: u32) -> Beacon {
-        Beacon { node: NodeId([n; 16]), endpoint: endpoint.into(), port, ..Default::default() }
+        Beacon {
+            node: NodeId([n; 16]),
+            endpoint: endpoint.into(),
+            port,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -85,7 +99,11 @@ mod tests {
         let mut t = TowerCore::new(Duration::from_secs(4));
         let now = Instant::now();
         t.on_beacon(beacon(1, "tcp://a:1", 1), None, now);
-        t.on_beacon(beacon(2, "tcp://b:1", 1), None, now + Duration::from_secs(3));
+        t.on_beacon(
+            beacon(2, "tcp://b:1", 1),
+            None,
+            now + Duration::from_secs(3),
+        );
         assert_eq!(t.snapshot().len(), 2);
         assert_eq!(t.expire(now + Duration::from_millis(4500)), 1);
         let mut bye = beacon(2, "tcp://b:1", 1);

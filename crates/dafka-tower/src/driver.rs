@@ -24,7 +24,11 @@ pub struct TowerConfig {
 
 impl Default for TowerConfig {
     fn default() -> Self {
-        TowerConfig { sub_address: "tcp://*:5556".into(), pub_address: "tcp://*:5557".into(), timeout: 4000 }
+        TowerConfig {
+            sub_address: "tcp://*:5556".into(),
+            pub_address: "tcp://*:5557".into(),
+            timeout: 4000,
+        }
     }
 }
 
@@ -68,7 +72,11 @@ struct Sockets {
 }
 
 fn zerr<'a>(what: &'static str, endpoint: &'a str) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
-    move |error| MeshError { what, endpoint: endpoint.to_string(), error }
+    move |error| MeshError {
+        what,
+        endpoint: endpoint.to_string(),
+        error,
+    }
 }
 
 impl Tower {
@@ -77,12 +85,16 @@ impl Tower {
         cfg.validate()?;
         let ctx = zmq::Context::new();
         let xsub = ctx.socket(zmq::XSUB).map_err(zerr("create", "xsub"))?;
-        xsub.bind(&cfg.sub_address).map_err(zerr("bind", &cfg.sub_address))?;
+        xsub.bind(&cfg.sub_address)
+            .map_err(zerr("bind", &cfg.sub_address))?;
         // XSUB subscribes by sending 0x01 + prefix upstream; empty = all.
-        xsub.send(&[1u8][..], 0).map_err(zerr("subscribe", "xsub"))?;
+        xsub.send(&[1u8][..], 0)
+            .map_err(zerr("subscribe", "xsub"))?;
         let xpub = ctx.socket(zmq::XPUB).map_err(zerr("create", "xpub"))?;
-        xpub.set_xpub_verbose(true).map_err(zerr("set", "xpub_verbose"))?;
-        xpub.bind(&cfg.pub_address).map_err(zerr("bind", &cfg.pub_address))?;
+        xpub.set_xpub_verbose(true)
+            .map_err(zerr("set", "xpub_verbose"))?;
+        xpub.bind(&cfg.pub_address)
+            .map_err(zerr("bind", &cfg.pub_address))?;
         let endpoints = (last_endpoint(&xsub), last_endpoint(&xpub));
         let (waker, wake) = wake_pair(&ctx)?;
         let stats = Arc::new(NodeStats::default());
@@ -105,7 +117,14 @@ impl Tower {
                 run.run();
             })
             .map_err(|_| zerr("spawn", "tower thread")(zmq::Error::EFAULT))?;
-        Ok(Tower { waker: Arc::new(waker), stop, thread: Some(thread), stats, known, endpoints })
+        Ok(Tower {
+            waker: Arc::new(waker),
+            stop,
+            thread: Some(thread),
+            stats,
+            known,
+            endpoints,
+        })
     }
 
     /// The bound beacon input and output, with real ports when `*` was asked.
@@ -144,7 +163,10 @@ impl Drop for Tower {
 }
 
 fn last_endpoint(s: &zmq::Socket) -> String {
-    s.get_last_endpoint().ok().and_then(Result::ok).unwrap_or_default()
+    s.get_last_endpoint()
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default()
 }
 
 struct Runner {
@@ -178,7 +200,8 @@ impl Runner {
             }
             while self.socks.wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
             self.core.expire(now);
-            self.known.store(self.core.len(), std::sync::atomic::Ordering::Relaxed);
+            self.known
+                .store(self.core.len(), std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -204,7 +227,10 @@ impl Runner {
             joined |= m.first() == Some(&1);
         }
         if joined {
-            let hello = Message::TowerHello { tower: self.id, peers: self.core.snapshot() };
+            let hello = Message::TowerHello {
+                tower: self.id,
+                peers: self.core.snapshot(),
+            };
             self.publish(&hello);
         }
     }

@@ -27,18 +27,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         producer.publish(format!("HELLO WORLD {i}"))?;
     }
     // Every record is stored (and ACKed) before we read from the start.
-    assert!(producer.flush(Duration::from_secs(10)), "the store did not ACK in time");
+    assert!(
+        producer.flush(Duration::from_secs(10)),
+        "the store did not ACK in time"
+    );
 
     cfg.consumer.offset_reset = OffsetReset::Earliest;
     let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
     consumer.subscribe("hello")?;
     for _ in 0..10 {
-        let r = consumer.recv_timeout(Duration::from_secs(10)).ok_or("no record within 10 s")?;
-        println!("offset {}: {}", r.offset, String::from_utf8_lossy(&r.content));
+        let r = consumer
+            .recv_timeout(Duration::from_secs(10))
+            .ok_or("no record within 10 s")?;
+        println!(
+            "offset {}: {}",
+            r.offset,
+            String::from_utf8_lossy(&r.content)
+        );
     }
     consumer.close();
     let report = producer.close();
-    println!("published {}, unacknowledged {}", report.published, report.unacked);
+    println!(
+        "published {}, unacknowledged {}",
+        report.published, report.unacked
+    );
     store.stop();
     tower.stop();
     Ok(())

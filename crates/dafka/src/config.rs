@@ -75,20 +75,36 @@ impl Config {
         let mut b = config::Config::builder();
         if let Some(f) = file {
             if !f.is_file() {
-                return Err(ConfigError::Load(format!("config file {} not found", f.display())));
+                return Err(ConfigError::Load(format!(
+                    "config file {} not found",
+                    f.display()
+                )));
             }
             b = b.add_source(config::File::from(f).format(config::FileFormat::Toml));
         }
-        let env = config::Environment::with_prefix("DAFKA").prefix_separator("_").separator("__").try_parsing(true);
-        let built = b.add_source(env).build().map_err(|e| ConfigError::Load(e.to_string()))?;
-        built.try_deserialize().map_err(|e| ConfigError::Load(e.to_string()))
+        let env = config::Environment::with_prefix("DAFKA")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true);
+        let built = b
+            .add_source(env)
+            .build()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        built
+            .try_deserialize()
+            .map_err(|e| ConfigError::Load(e.to_string()))
     }
 
     /// Parses a TOML document over the defaults (no environment).
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let src = config::File::from_str(text, config::FileFormat::Toml);
-        let built = config::Config::builder().add_source(src).build().map_err(|e| ConfigError::Load(e.to_string()))?;
-        built.try_deserialize().map_err(|e| ConfigError::Load(e.to_string()))
+        let built = config::Config::builder()
+            .add_source(src)
+            .build()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        built
+            .try_deserialize()
+            .map_err(|e| ConfigError::Load(e.to_string()))
     }
 
     /// Checks every section.
@@ -117,13 +133,18 @@ mod tests {
         assert_eq!(c.beacon.high_watermark, 1_000_000);
         assert_eq!(c.consumer.offset_reset, OffsetReset::Latest);
         assert_eq!(c.store.db.to_str(), Some("storedb"));
-        assert_eq!((c.tower.sub_address.as_str(), c.tower.pub_address.as_str()), ("tcp://*:5556", "tcp://*:5557"));
+        assert_eq!(
+            (c.tower.sub_address.as_str(), c.tower.pub_address.as_str()),
+            ("tcp://*:5556", "tcp://*:5557")
+        );
         assert!(c.validate().is_ok());
     }
 
     #[test]
     fn a_file_overrides_only_what_it_names() {
-        let c = Config::from_toml("[consumer]\noffset_reset = \"earliest\"\n[beacon]\ninterval = 50\n").expect("parse");
+        let c =
+            Config::from_toml("[consumer]\noffset_reset = \"earliest\"\n[beacon]\ninterval = 50\n")
+                .expect("parse");
         assert_eq!(c.consumer.offset_reset, OffsetReset::Earliest);
         assert_eq!(c.beacon.interval, 50);
         assert_eq!(c.beacon.timeout, 4000);
@@ -131,18 +152,35 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_are_one_clear_error() {
-        let e = Config::from_toml("[beacon]\nintervall = 5\n").err().map(|e| e.to_string()).unwrap_or_default();
+        let e = Config::from_toml("[beacon]\nintervall = 5\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("intervall"), "{e}");
         let c = Config::from_toml("[beacon]\ninterval = 5000\n").expect("parse");
-        let e = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
-        assert_eq!(e, "beacon.timeout: must be longer than beacon.interval (5000 ms)");
-        let e = Config::from_toml("[consumer]\noffset_reset = \"middle\"\n").err().map(|e| e.to_string());
+        let e = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            e,
+            "beacon.timeout: must be longer than beacon.interval (5000 ms)"
+        );
+        let e = Config::from_toml("[consumer]\noffset_reset = \"middle\"\n")
+            .err()
+            .map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("middle"));
     }
 
     #[test]
     fn a_missing_file_is_named() {
-        let e = Config::load(Some(Path::new("/nonexistent/dafka.toml"))).err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("config file /nonexistent/dafka.toml not found"));
+        let e = Config::load(Some(Path::new("/nonexistent/dafka.toml")))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("config file /nonexistent/dafka.toml not found")
+        );
     }
 }

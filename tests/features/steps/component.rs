@@ -40,14 +40,20 @@ fn unsubscribes(w: &mut Mesh, topic: String) {
 #[then(expr = "the consumer delivers offsets {int} to {int}")]
 fn delivers(w: &mut Mesh, from: u64, to: u64) {
     for want in from..=to {
-        let r = w.consumer().recv_timeout(super::timeout()).unwrap_or_else(|| panic!("offset {want} not delivered"));
+        let r = w
+            .consumer()
+            .recv_timeout(super::timeout())
+            .unwrap_or_else(|| panic!("offset {want} not delivered"));
         assert_eq!((r.topic.as_str(), r.offset), ("hello", want));
     }
 }
 
 #[then(expr = "the consumer delivers offset {int} of {string} next")]
 fn delivers_next(w: &mut Mesh, offset: u64, topic: String) {
-    let r = w.consumer().recv_timeout(super::timeout()).expect("a record");
+    let r = w
+        .consumer()
+        .recv_timeout(super::timeout())
+        .expect("a record");
     assert_eq!((r.topic, r.offset), (topic, offset));
 }
 
@@ -84,7 +90,10 @@ fn assigned(w: &mut Mesh, from: u64, to: u64) {
 
 #[then(expr = "the producer has {int} unacknowledged record(s)")]
 fn unacked(w: &mut Mesh, n: u64) {
-    assert!(w.producer().wait_unacked_at_most(n, super::timeout()), "more than {n} unacknowledged");
+    assert!(
+        w.producer().wait_unacked_at_most(n, super::timeout()),
+        "more than {n} unacknowledged"
+    );
     assert_eq!(w.producer().unacked(), n);
 }
 

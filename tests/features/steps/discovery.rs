@@ -17,7 +17,11 @@ fn node(w: &mut Mesh, name: String) {
 fn pump_until(w: &mut Mesh, what: &str, mut done: impl FnMut(&Mesh) -> bool) {
     let deadline = Instant::now() + timeout();
     while !done(w) {
-        assert!(Instant::now() < deadline, "{what}: not within {:?}", timeout());
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {:?}",
+            timeout()
+        );
         for peer in w.nodes.values_mut() {
             peer.pump(Duration::from_millis(10)).expect("pump");
         }
@@ -27,13 +31,17 @@ fn pump_until(w: &mut Mesh, what: &str, mut done: impl FnMut(&Mesh) -> bool) {
 #[given(expr = "node {string} is connected to {int} peer(s)")]
 #[then(expr = "node {string} is connected to {int} peer(s)")]
 fn connected(w: &mut Mesh, name: String, n: usize) {
-    pump_until(w, &format!("{name} has {n} peers"), |w| w.nodes[&name].peers() == n);
+    pump_until(w, &format!("{name} has {n} peers"), |w| {
+        w.nodes[&name].peers() == n
+    });
 }
 
 #[given(expr = "node {string} has reached the tower")]
 fn reached(w: &mut Mesh, _name: String) {
     let n = w.nodes.len();
-    pump_until(w, "the tower knows every node", |w| w.cluster.as_ref().map_or(0, |c| c.tower_peers()) >= n);
+    pump_until(w, "the tower knows every node", |w| {
+        w.cluster.as_ref().map_or(0, |c| c.tower_peers()) >= n
+    });
 }
 
 #[when(expr = "node {string} falls silent")]
@@ -53,13 +61,20 @@ fn garbage_to_tower(w: &mut Mesh, name: String) {
     let input = w.config().beacon.sub_address;
     let ctx = zmq::Context::new();
     let sock = ctx.socket(zmq::XPUB).expect("socket");
-    sock.set_rcvtimeo(timeout().as_millis() as i32).expect("rcvtimeo");
+    sock.set_rcvtimeo(timeout().as_millis() as i32)
+        .expect("rcvtimeo");
     sock.connect(&input).expect("connect");
     // The tower's subscription arriving means it will hear what we send.
     let sub = sock.recv_bytes(0).expect("the tower subscribes");
     assert_eq!(sub.first(), Some(&1));
-    sock.send_multipart([&b"Zjunk"[..], &[0xDE, 0xAD][..]], 0).expect("send");
-    let b = Beacon { node: super::named_id(&name), endpoint: "tcp://127.0.0.1:9".into(), role: Role::Store, ..Default::default() };
+    sock.send_multipart([&b"Zjunk"[..], &[0xDE, 0xAD][..]], 0)
+        .expect("send");
+    let b = Beacon {
+        node: super::named_id(&name),
+        endpoint: "tcp://127.0.0.1:9".into(),
+        role: Role::Store,
+        ..Default::default()
+    };
     let f = encode(&Message::Beacon(b));
     sock.send_multipart([f.key, f.header], 0).expect("send");
     w.raw = Some((ctx, sock));
@@ -67,6 +82,13 @@ fn garbage_to_tower(w: &mut Mesh, name: String) {
 
 #[then(expr = "the tower has counted {int} malformed message(s)")]
 fn tower_malformed(w: &mut Mesh, n: u64) {
-    let stats = w.cluster.as_ref().and_then(|c| c.tower_stats()).expect("tower");
-    assert_eq!(stats.malformed.load(std::sync::atomic::Ordering::Relaxed), n);
+    let stats = w
+        .cluster
+        .as_ref()
+        .and_then(|c| c.tower_stats())
+        .expect("tower");
+    assert_eq!(
+        stats.malformed.load(std::sync::atomic::Ordering::Relaxed),
+        n
+    );
 }

@@ -6,18 +6,34 @@ use dafka_proto::{encode, routing, Message, MessageId};
 
 /// Frames of a RECORD for offset 999 of "hello", damaged as `fault` says.
 fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
-    let f = encode(&Message::Record(record("hello", w.partition, 999, "garbage".into())));
-    let (mut key, mut header, content) = (f.key, f.header, f.content.map(|c| c.to_vec()).unwrap_or_default());
+    let f = encode(&Message::Record(record(
+        "hello",
+        w.partition,
+        999,
+        "garbage".into(),
+    )));
+    let (mut key, mut header, content) = (
+        f.key,
+        f.header,
+        f.content.map(|c| c.to_vec()).unwrap_or_default(),
+    );
     match fault {
         "a bad signature" => header[0] = 0xDE,
         "an unknown version" => header[2] = 9,
         "a truncated body" => header.truncate(header.len() - 5),
         "a missing frame" => return vec![key, header],
-        "a key that does not match its body" => key = routing::topic_key(MessageId::Record, "hello").to_vec(),
+        "a key that does not match its body" => {
+            key = routing::topic_key(MessageId::Record, "hello").to_vec()
+        }
         other => panic!("unknown fault {other:?}"),
     }
     if fault == "a key that does not match its body" {
-        let other = encode(&Message::Record(record("hellp", w.partition, 999, "garbage".into())));
+        let other = encode(&Message::Record(record(
+            "hellp",
+            w.partition,
+            999,
+            "garbage".into(),
+        )));
         header = other.header;
     }
     vec![key, header, content]
@@ -27,12 +43,23 @@ fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
 fn sends_damaged(w: &mut Mesh, fault: String) {
     let frames = damaged(w, &fault);
     let parts: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    w.peer.as_ref().expect("peer").send_raw(&parts).expect("send");
+    w.peer
+        .as_ref()
+        .expect("peer")
+        .send_raw(&parts)
+        .expect("send");
 }
 
 #[when("the scripted consumer sends garbage to the producer")]
 fn garbage_to_producer(w: &mut Mesh) {
-    let key = routing::node_key(MessageId::Fetch, &w.producer.as_ref().expect("producer").partition());
+    let key = routing::node_key(
+        MessageId::Fetch,
+        &w.producer.as_ref().expect("producer").partition(),
+    );
     let parts: [&[u8]; 2] = [&key, &[0xDE, 0xAD, 0xBE, 0xEF]];
-    w.peer.as_ref().expect("peer").send_raw(&parts).expect("send");
+    w.peer
+        .as_ref()
+        .expect("peer")
+        .send_raw(&parts)
+        .expect("send");
 }

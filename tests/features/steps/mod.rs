@@ -19,9 +19,15 @@ use std::collections::HashMap;
 /// Runs one feature file; exits non-zero if any scenario fails or any step
 /// is missing.
 pub fn run(feature: &str) {
-    let path = format!("{}/../../features/{feature}.feature", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../features/{feature}.feature",
+        env!("CARGO_MANIFEST_DIR")
+    );
     futures::executor::block_on(
-        Mesh::cucumber().max_concurrent_scenarios(1).fail_on_skipped().run_and_exit(path),
+        Mesh::cucumber()
+            .max_concurrent_scenarios(1)
+            .fail_on_skipped()
+            .run_and_exit(path),
     );
 }
 
@@ -55,7 +61,11 @@ pub struct Mesh {
 
 impl std::fmt::Debug for Mesh {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Mesh {{ topics: {:?}, offsets: {:?} }}", self.topics, self.offsets)
+        write!(
+            f,
+            "Mesh {{ topics: {:?}, offsets: {:?} }}",
+            self.topics, self.offsets
+        )
     }
 }
 
@@ -85,7 +95,9 @@ impl Mesh {
     }
 
     fn peer(&mut self) -> &mut TestPeer {
-        self.peer.as_mut().expect("a scripted peer in this scenario")
+        self.peer
+            .as_mut()
+            .expect("a scripted peer in this scenario")
     }
 
     fn consumer(&self) -> &Consumer {

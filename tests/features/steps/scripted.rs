@@ -9,15 +9,23 @@ use dafka_testkit::TestPeer;
 
 fn subscribed(peer: &mut TestPeer, prefix: &[u8]) {
     let what = String::from_utf8_lossy(prefix).into_owned();
-    peer.expect_subscriber(timeout(), prefix).unwrap_or_else(|e| panic!("no subscription {what:?}: {e}"));
+    peer.expect_subscriber(timeout(), prefix)
+        .unwrap_or_else(|e| panic!("no subscription {what:?}: {e}"));
 }
 
 fn msg<T>(peer: &mut TestPeer, what: &str, want: impl FnMut(&Message) -> Option<T>) -> T {
-    peer.expect_msg(timeout(), want).unwrap_or_else(|e| panic!("expected {what}: {e}"))
+    peer.expect_msg(timeout(), want)
+        .unwrap_or_else(|e| panic!("expected {what}: {e}"))
 }
 
 pub fn record(topic: &str, partition: NodeId, offset: u64, content: String) -> Record {
-    Record { topic: topic.into(), partition, offset, content: Bytes::from(content), ..Default::default() }
+    Record {
+        topic: topic.into(),
+        partition,
+        offset,
+        content: Bytes::from(content),
+        ..Default::default()
+    }
 }
 
 // ---- the scripted peer facing a consumer ----
@@ -26,23 +34,33 @@ pub fn record(topic: &str, partition: NodeId, offset: u64, content: String) -> R
 fn store_to_consumer(w: &mut Mesh) {
     let peer = w.join(Role::Store);
     let me = peer.id();
-    for k in [routing::node_key(MessageId::ConsumerHello, &me), routing::any_key(MessageId::GetHeads)] {
+    for k in [
+        routing::node_key(MessageId::ConsumerHello, &me),
+        routing::any_key(MessageId::GetHeads),
+    ] {
         peer.subscribe(&k).expect("subscribe");
     }
-    peer.subscribe(&routing::any_key(MessageId::Fetch)).expect("subscribe");
+    peer.subscribe(&routing::any_key(MessageId::Fetch))
+        .expect("subscribe");
     w.partition = named_id("stored-partition");
     w.peer = Some(peer);
     let consumer = w.consumer().id();
     // The consumer's subscriber reached us, and ours reached it: it greets
     // any store that subscribes to its hellos.
-    subscribed(w.peer(), &routing::node_key(MessageId::StoreHello, &consumer));
-    msg(w.peer(), "the consumer's hello", |m| matches!(m, Message::ConsumerHello { to, .. } if *to == me).then_some(()));
+    subscribed(
+        w.peer(),
+        &routing::node_key(MessageId::StoreHello, &consumer),
+    );
+    msg(w.peer(), "the consumer's hello", |m| {
+        matches!(m, Message::ConsumerHello { to, .. } if *to == me).then_some(())
+    });
 }
 
 #[given("a scripted producer connected to the consumer")]
 fn producer_to_consumer(w: &mut Mesh) {
     let peer = w.join(Role::Producer);
-    peer.subscribe(&routing::node_key(MessageId::Fetch, &peer.id())).expect("subscribe");
+    peer.subscribe(&routing::node_key(MessageId::Fetch, &peer.id()))
+        .expect("subscribe");
     w.partition = peer.id();
     w.peer = Some(peer);
     for t in w.topics.clone() {
@@ -54,7 +72,9 @@ fn producer_to_consumer(w: &mut Mesh) {
 fn greets(w: &mut Mesh) {
     let to = w.consumer().id();
     let store = w.peer().id();
-    w.peer().send(&Message::StoreHello { to, store }).expect("send");
+    w.peer()
+        .send(&Message::StoreHello { to, store })
+        .expect("send");
 }
 
 #[then(expr = "the consumer answers with a CONSUMER-HELLO listing {int} topic(s)")]
@@ -71,7 +91,9 @@ fn hello_count(w: &mut Mesh, n: usize) {
 fn hello_topic(w: &mut Mesh, topic: String) {
     let me = w.peer().id();
     let topics = msg(w.peer(), "CONSUMER-HELLO", |m| match m {
-        Message::ConsumerHello { to, topics, .. } if *to == me && !topics.is_empty() => Some(topics.clone()),
+        Message::ConsumerHello { to, topics, .. } if *to == me && !topics.is_empty() => {
+            Some(topics.clone())
+        }
         _ => None,
     });
     assert_eq!(topics, vec![topic]);
@@ -88,14 +110,27 @@ fn get_heads(w: &mut Mesh, topic: String) {
 
 #[when(expr = "the scripted store sends a DIRECT-HEAD for offset {int}")]
 fn direct_head(w: &mut Mesh, offset: u64) {
-    let head = Head { topic: "hello".into(), partition: w.partition, offset };
+    let head = Head {
+        topic: "hello".into(),
+        partition: w.partition,
+        offset,
+    };
     let to = w.consumer().id();
-    w.peer().send(&Message::DirectHead { to, head }).expect("send");
+    w.peer()
+        .send(&Message::DirectHead { to, head })
+        .expect("send");
 }
 
 // ---- records, heads and fetches from the scripted producer ----
 
-fn send_records(w: &mut Mesh, topic: &str, partition: NodeId, from: u64, to: u64, content: Option<&str>) {
+fn send_records(
+    w: &mut Mesh,
+    topic: &str,
+    partition: NodeId,
+    from: u64,
+    to: u64,
+    content: Option<&str>,
+) {
     for off in from..=to {
         let text = content.map_or_else(|| format!("r{off}"), str::to_string);
         w.first_content.entry(off).or_insert_with(|| text.clone());
@@ -129,7 +164,11 @@ fn sends_records_content(w: &mut Mesh, from: u64, to: u64, content: String) {
 
 #[when(expr = "the scripted producer sends a HEAD for offset {int}")]
 fn sends_head(w: &mut Mesh, offset: u64) {
-    let head = Head { topic: "hello".into(), partition: w.partition, offset };
+    let head = Head {
+        topic: "hello".into(),
+        partition: w.partition,
+        offset,
+    };
     w.peer().send(&Message::Head(head)).expect("send");
 }
 
@@ -141,7 +180,11 @@ fn sends_fetch(w: &mut Mesh, who: String, offset: u64, count: u32) {
         _ => None,
     });
     assert_eq!((f.offset, f.count), (offset, count), "{f:?}");
-    let sender = if who == "store" { w.store().id() } else { w.consumer().id() };
+    let sender = if who == "store" {
+        w.store().id()
+    } else {
+        w.consumer().id()
+    };
     assert_eq!(f.sender, sender);
     w.fetch = Some(f);
 }
@@ -151,7 +194,12 @@ fn answer(w: &mut Mesh, times: usize) {
     for _ in 0..times {
         for off in f.offset..f.offset + u64::from(f.count) {
             let r = record(&f.topic, f.partition, off, format!("r{off}"));
-            w.peer().send(&Message::DirectRecord { to: f.sender, record: r }).expect("send");
+            w.peer()
+                .send(&Message::DirectRecord {
+                    to: f.sender,
+                    record: r,
+                })
+                .expect("send");
         }
     }
 }
@@ -173,20 +221,26 @@ fn answers_twice(w: &mut Mesh) {
 fn consumer_to_producer(w: &mut Mesh) {
     let peer = w.join(Role::Consumer);
     let topic = w.topics[0].clone();
-    peer.subscribe(&routing::node_key(MessageId::DirectRecord, &peer.id())).expect("subscribe");
-    peer.subscribe(&routing::topic_key(MessageId::Head, &topic)).expect("subscribe");
+    peer.subscribe(&routing::node_key(MessageId::DirectRecord, &peer.id()))
+        .expect("subscribe");
+    peer.subscribe(&routing::topic_key(MessageId::Head, &topic))
+        .expect("subscribe");
     w.peer = Some(peer);
     let p = w.producer().partition();
     subscribed(w.peer(), &routing::node_key(MessageId::Fetch, &p));
     // The producer has published: its HEAD proves it reaches us.
-    msg(w.peer(), "a HEAD", |m| matches!(m, Message::Head(_)).then_some(()));
+    msg(w.peer(), "a HEAD", |m| {
+        matches!(m, Message::Head(_)).then_some(())
+    });
 }
 
 #[given("a scripted store connected to the producer")]
 fn store_to_producer(w: &mut Mesh) {
     let peer = w.join(Role::Store);
-    peer.subscribe(&routing::any_key(MessageId::Head)).expect("subscribe");
-    peer.subscribe(&routing::any_key(MessageId::Record)).expect("subscribe");
+    peer.subscribe(&routing::any_key(MessageId::Head))
+        .expect("subscribe");
+    peer.subscribe(&routing::any_key(MessageId::Record))
+        .expect("subscribe");
     w.peer = Some(peer);
     let p = w.producer().partition();
     subscribed(w.peer(), &routing::node_key(MessageId::Ack, &p));
@@ -195,7 +249,13 @@ fn store_to_producer(w: &mut Mesh) {
 fn fetch_from_producer(w: &mut Mesh, offset: u64, count: u32) {
     let sender = w.peer().id();
     let partition = w.producer().partition();
-    let f = Fetch { topic: w.topics[0].clone(), partition, offset, count, sender };
+    let f = Fetch {
+        topic: w.topics[0].clone(),
+        partition,
+        offset,
+        count,
+        sender,
+    };
     w.peer().send(&Message::Fetch(f)).expect("send");
 }
 
@@ -226,28 +286,45 @@ fn direct_records(peer: &mut TestPeer, from: u64, to: u64) -> Vec<Record> {
 
 #[then(expr = "the scripted consumer receives DIRECT-RECORDs {int} to {int}")]
 fn receives_direct(w: &mut Mesh, from: u64, to: u64) {
-    let peer = w.client.as_mut().or(w.peer.as_mut()).expect("a scripted consumer");
+    let peer = w
+        .client
+        .as_mut()
+        .or(w.peer.as_mut())
+        .expect("a scripted consumer");
     direct_records(peer, from, to);
 }
 
-#[then(expr = "the scripted consumer receives DIRECT-RECORDs {int} to {int} with the first content")]
+#[then(
+    expr = "the scripted consumer receives DIRECT-RECORDs {int} to {int} with the first content"
+)]
 fn receives_direct_first(w: &mut Mesh, from: u64, to: u64) {
     let got = direct_records(w.client.as_mut().expect("a scripted consumer"), from, to);
     for r in got {
-        assert_eq!(String::from_utf8_lossy(&r.content), w.first_content[&r.offset]);
+        assert_eq!(
+            String::from_utf8_lossy(&r.content),
+            w.first_content[&r.offset]
+        );
     }
 }
 
 #[then(expr = "the scripted consumer receives a HEAD for offset {int}")]
 fn receives_head(w: &mut Mesh, offset: u64) {
-    let h = msg(w.peer(), "a HEAD", |m| if let Message::Head(h) = m { Some(h.clone()) } else { None });
+    let h = msg(w.peer(), "a HEAD", |m| {
+        if let Message::Head(h) = m {
+            Some(h.clone())
+        } else {
+            None
+        }
+    });
     assert_eq!(h.offset, offset);
 }
 
 #[then(expr = "the scripted store receives no HEAD within {int} head intervals")]
 fn no_head(w: &mut Mesh, n: u64) {
     let wait = std::time::Duration::from_millis(n * w.config().producer.head_interval);
-    let got = w.peer().expect_msg(wait, |m| matches!(m, Message::Head(_)).then_some(()));
+    let got = w
+        .peer()
+        .expect_msg(wait, |m| matches!(m, Message::Head(_)).then_some(()));
     assert!(got.is_err(), "a HEAD before any record");
 }
 
@@ -258,24 +335,34 @@ fn store_receives_head(w: &mut Mesh, offset: u64) {
 
 #[when(expr = "the scripted store ACKs offset {int} as store {string}")]
 fn acks(w: &mut Mesh, offset: u64, store: String) {
-    let a = Ack { topic: w.topics[0].clone(), partition: w.producer().partition(), offset, store: named_id(&store) };
+    let a = Ack {
+        topic: w.topics[0].clone(),
+        partition: w.producer().partition(),
+        offset,
+        store: named_id(&store),
+    };
     w.peer().send(&Message::Ack(a)).expect("send");
 }
 
 // ---- the scripted peers facing a store ----
 
 fn connected_to_store(peer: &mut TestPeer, store: NodeId) {
-    peer.subscribe(&routing::node_key(MessageId::StoreHello, &peer.id())).expect("subscribe");
+    peer.subscribe(&routing::node_key(MessageId::StoreHello, &peer.id()))
+        .expect("subscribe");
     subscribed(peer, &routing::node_key(MessageId::ConsumerHello, &store));
-    msg(peer, "STORE-HELLO", |m| matches!(m, Message::StoreHello { store: s, .. } if *s == store).then_some(()));
+    msg(peer, "STORE-HELLO", |m| {
+        matches!(m, Message::StoreHello { store: s, .. } if *s == store).then_some(())
+    });
 }
 
 #[given("a scripted producer connected to the store")]
 fn producer_to_store(w: &mut Mesh) {
     let peer = w.join(Role::Producer);
     let me = peer.id();
-    peer.subscribe(&routing::node_key(MessageId::Ack, &me)).expect("subscribe");
-    peer.subscribe(&routing::node_key(MessageId::Fetch, &me)).expect("subscribe");
+    peer.subscribe(&routing::node_key(MessageId::Ack, &me))
+        .expect("subscribe");
+    peer.subscribe(&routing::node_key(MessageId::Fetch, &me))
+        .expect("subscribe");
     w.partition = me;
     w.peer = Some(peer);
     let store = w.store().id();
@@ -308,7 +395,8 @@ fn client(w: &mut Mesh) -> &mut TestPeer {
     if w.client.is_none() {
         let peer = w.join(Role::Consumer);
         for k in [MessageId::DirectRecord, MessageId::DirectHead] {
-            peer.subscribe(&routing::node_key(k, &peer.id())).expect("subscribe");
+            peer.subscribe(&routing::node_key(k, &peer.id()))
+                .expect("subscribe");
         }
         w.client = Some(peer);
     }
@@ -323,7 +411,13 @@ fn client(w: &mut Mesh) -> &mut TestPeer {
 fn client_fetch(w: &mut Mesh, offset: u64, count: u32) {
     let partition = w.partition;
     let peer = client(w);
-    let f = Fetch { topic: "hello".into(), partition, offset, count, sender: peer.id() };
+    let f = Fetch {
+        topic: "hello".into(),
+        partition,
+        offset,
+        count,
+        sender: peer.id(),
+    };
     peer.send(&Message::Fetch(f)).expect("send");
 }
 
@@ -341,14 +435,16 @@ fn client_fetches_count(w: &mut Mesh, count: u32, offset: u64) {
 fn client_get_heads(w: &mut Mesh, topic: String) {
     let peer = client(w);
     let sender = peer.id();
-    peer.send(&Message::GetHeads { topic, sender }).expect("send");
+    peer.send(&Message::GetHeads { topic, sender })
+        .expect("send");
 }
 
 #[when(expr = "a scripted consumer of {string} joins")]
 fn client_joins(w: &mut Mesh, topic: String) {
     let peer = w.join(Role::Consumer);
     for k in [MessageId::DirectHead, MessageId::StoreHello] {
-        peer.subscribe(&routing::node_key(k, &peer.id())).expect("subscribe");
+        peer.subscribe(&routing::node_key(k, &peer.id()))
+            .expect("subscribe");
     }
     w.client = Some(peer);
     w.topics = vec![topic];
@@ -358,7 +454,9 @@ fn client_joins(w: &mut Mesh, topic: String) {
 fn store_greets(w: &mut Mesh) {
     let store = w.store().id();
     let peer = w.client.as_mut().expect("client");
-    msg(peer, "STORE-HELLO", |m| matches!(m, Message::StoreHello { store: s, .. } if *s == store).then_some(()));
+    msg(peer, "STORE-HELLO", |m| {
+        matches!(m, Message::StoreHello { store: s, .. } if *s == store).then_some(())
+    });
 }
 
 #[when("the scripted consumer answers the greeting")]
@@ -368,19 +466,29 @@ fn client_answers(w: &mut Mesh) {
     let peer = w.client.as_mut().expect("client");
     subscribed(peer, &routing::node_key(MessageId::ConsumerHello, &store));
     let consumer = peer.id();
-    peer.send(&Message::ConsumerHello { to: store, consumer, topics }).expect("send");
+    peer.send(&Message::ConsumerHello {
+        to: store,
+        consumer,
+        topics,
+    })
+    .expect("send");
     w.client_store = Some(store);
 }
 
 #[then(expr = "the scripted consumer receives {int} DIRECT-HEADs for {string} with offsets {}")]
 fn client_heads(w: &mut Mesh, n: usize, topic: String, offsets: String) {
-    let mut want: Vec<u64> = offsets.split(" and ").map(|s| s.trim().parse().expect("offset")).collect();
+    let mut want: Vec<u64> = offsets
+        .split(" and ")
+        .map(|s| s.trim().parse().expect("offset"))
+        .collect();
     let peer = w.client.as_mut().expect("client");
     let me = peer.id();
     let mut got: Vec<u64> = (0..n)
         .map(|_| {
             msg(peer, "DIRECT-HEAD", |m| match m {
-                Message::DirectHead { to, head } if *to == me && head.topic == topic => Some(head.offset),
+                Message::DirectHead { to, head } if *to == me && head.topic == topic => {
+                    Some(head.offset)
+                }
                 _ => None,
             })
         })

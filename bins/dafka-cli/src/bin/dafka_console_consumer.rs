@@ -51,7 +51,9 @@ fn main() -> ExitCode {
         let mut out = BufWriter::new(std::io::stdout().lock());
         let mut count = 0u64;
         while cli.max_messages.is_none_or(|m| count < m) {
-            let idle = cli.timeout_ms.map_or(never(), |ms| after(Duration::from_millis(ms)));
+            let idle = cli
+                .timeout_ms
+                .map_or(never(), |ms| after(Duration::from_millis(ms)));
             let rec = select! {
                 recv(consumer.records()) -> r => match r { Ok(r) => r, Err(_) => break },
                 recv(stop) -> _ => break,

@@ -29,12 +29,20 @@ fn main() -> ExitCode {
             cfg.store.db = db;
         }
         if let Some(f) = cli.fsync.as_deref() {
-            cfg.store.fsync = if f == "never" { Fsync::Never } else { Fsync::Always };
+            cfg.store.fsync = if f == "never" {
+                Fsync::Never
+            } else {
+                Fsync::Always
+            };
         }
         cfg.validate()?;
         let stop = interrupted();
         let store = Store::start(&cfg.store, &cfg.beacon)?;
-        eprintln!("dafka_stored: store {} serving {}", store.id(), cfg.store.db.display());
+        eprintln!(
+            "dafka_stored: store {} serving {}",
+            store.id(),
+            cfg.store.db.display()
+        );
         let _ = stop.recv();
         store.stop();
         Ok(ExitCode::SUCCESS)

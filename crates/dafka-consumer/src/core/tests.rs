@@ -6,14 +6,23 @@ const P: NodeId = NodeId([0x1; 16]);
 const S: NodeId = NodeId([0x5; 16]);
 
 fn consumer(reset: OffsetReset) -> ConsumerCore {
-    let cfg = ConsumerConfig { offset_reset: reset, ..Default::default() };
+    let cfg = ConsumerConfig {
+        offset_reset: reset,
+        ..Default::default()
+    };
     let mut c = ConsumerCore::new(ME, cfg, Instant::now());
     c.subscribe("t");
     c
 }
 
 fn rec(offset: u64) -> Record {
-    Record { topic: "t".into(), partition: P, offset, content: Bytes::from(format!("r{offset}")), ..Default::default() }
+    Record {
+        topic: "t".into(),
+        partition: P,
+        offset,
+        content: Bytes::from(format!("r{offset}")),
+        ..Default::default()
+    }
 }
 
 fn feed(c: &mut ConsumerCore, m: Message) {
@@ -23,7 +32,15 @@ fn feed(c: &mut ConsumerCore, m: Message) {
 fn sent(c: &mut ConsumerCore) -> Vec<Message> {
     let mut out = Vec::new();
     c.drain(&mut out);
-    out.into_iter().filter_map(|o| if let Output::Send(m) = o { Some(m) } else { None }).collect()
+    out.into_iter()
+        .filter_map(|o| {
+            if let Output::Send(m) = o {
+                Some(m)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn delivered(c: &mut ConsumerCore) -> Vec<u64> {
@@ -33,7 +50,13 @@ fn delivered(c: &mut ConsumerCore) -> Vec<u64> {
 #[test]
 fn subscribing_with_earliest_asks_stores_for_heads() {
     let mut c = consumer(OffsetReset::Earliest);
-    assert_eq!(sent(&mut c), [Message::GetHeads { topic: "t".into(), sender: ME }]);
+    assert_eq!(
+        sent(&mut c),
+        [Message::GetHeads {
+            topic: "t".into(),
+            sender: ME
+        }]
+    );
     let mut l = consumer(OffsetReset::Latest);
     assert!(sent(&mut l).is_empty());
 }
@@ -51,11 +74,23 @@ fn latest_starts_at_the_first_record_seen() {
 fn earliest_fetches_from_zero_on_a_direct_head() {
     let mut c = consumer(OffsetReset::Earliest);
     sent(&mut c);
-    let head = Head { topic: "t".into(), partition: P, offset: 4 };
+    let head = Head {
+        topic: "t".into(),
+        partition: P,
+        offset: 4,
+    };
     feed(&mut c, Message::DirectHead { to: ME, head });
-    assert!(matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 0 && f.count == 5 && f.sender == ME));
+    assert!(
+        matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 0 && f.count == 5 && f.sender == ME)
+    );
     for o in 0..5 {
-        feed(&mut c, Message::DirectRecord { to: ME, record: rec(o) });
+        feed(
+            &mut c,
+            Message::DirectRecord {
+                to: ME,
+                record: rec(o),
+            },
+        );
     }
     assert_eq!(delivered(&mut c), [0, 1, 2, 3, 4]);
 }
@@ -67,10 +102,29 @@ fn a_gap_is_fetched_once_and_records_ahead_are_kept() {
     feed(&mut c, Message::Record(rec(3)));
     feed(&mut c, Message::Record(rec(4)));
     let fetches = sent(&mut c);
-    assert!(matches!(&fetches[..], [Message::Fetch(f)] if f.offset == 1 && f.count == 2), "{fetches:?}");
-    feed(&mut c, Message::DirectRecord { to: ME, record: rec(1) });
-    feed(&mut c, Message::DirectRecord { to: ME, record: rec(2) });
-    assert_eq!(delivered(&mut c), [0, 1, 2, 3, 4], "3 and 4 were not fetched again");
+    assert!(
+        matches!(&fetches[..], [Message::Fetch(f)] if f.offset == 1 && f.count == 2),
+        "{fetches:?}"
+    );
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(1),
+        },
+    );
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(2),
+        },
+    );
+    assert_eq!(
+        delivered(&mut c),
+        [0, 1, 2, 3, 4],
+        "3 and 4 were not fetched again"
+    );
 }
 
 #[test]
@@ -79,7 +133,13 @@ fn duplicates_from_store_and_producer_are_delivered_once() {
     feed(&mut c, Message::Record(rec(0)));
     feed(&mut c, Message::Record(rec(2)));
     for _ in 0..2 {
-        feed(&mut c, Message::DirectRecord { to: ME, record: rec(1) });
+        feed(
+            &mut c,
+            Message::DirectRecord {
+                to: ME,
+                record: rec(1),
+            },
+        );
         feed(&mut c, Message::Record(rec(2)));
     }
     assert_eq!(delivered(&mut c), [0, 1, 2]);
@@ -90,10 +150,20 @@ fn a_head_past_the_last_record_triggers_a_fetch_and_retries() {
     let mut c = consumer(OffsetReset::Latest);
     let t = Instant::now();
     c.on_event(Event::Message(Message::Record(rec(0))), t);
-    c.on_event(Event::Message(Message::Head(Head { topic: "t".into(), partition: P, offset: 2 })), t);
+    c.on_event(
+        Event::Message(Message::Head(Head {
+            topic: "t".into(),
+            partition: P,
+            offset: 2,
+        })),
+        t,
+    );
     assert!(matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 1 && f.count == 2));
     c.on_tick(t + Duration::from_millis(100));
-    assert!(sent(&mut c).is_empty(), "not again before the retry interval");
+    assert!(
+        sent(&mut c).is_empty(),
+        "not again before the retry interval"
+    );
     c.on_tick(t + Duration::from_millis(600));
     assert!(matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 1));
 }
@@ -104,17 +174,40 @@ fn answers_store_hello_with_its_topics() {
     c.subscribe("u");
     sent(&mut c);
     feed(&mut c, Message::StoreHello { to: ME, store: S });
-    let want = Message::ConsumerHello { to: S, consumer: ME, topics: vec!["t".into(), "u".into()] };
+    let want = Message::ConsumerHello {
+        to: S,
+        consumer: ME,
+        topics: vec!["t".into(), "u".into()],
+    };
     assert_eq!(sent(&mut c), [want]);
-    c.on_event(Event::Subscribed(routing::node_key(MessageId::ConsumerHello, &S)), Instant::now());
-    assert_eq!(sent(&mut c).len(), 1, "a store that connects to us is greeted too");
+    c.on_event(
+        Event::Subscribed(routing::node_key(MessageId::ConsumerHello, &S)),
+        Instant::now(),
+    );
+    assert_eq!(
+        sent(&mut c).len(),
+        1,
+        "a store that connects to us is greeted too"
+    );
 }
 
 #[test]
 fn ignores_unsubscribed_topics_and_other_consumers_direct_messages() {
     let mut c = consumer(OffsetReset::Latest);
-    feed(&mut c, Message::Record(Record { topic: "other".into(), ..rec(0) }));
-    feed(&mut c, Message::DirectRecord { to: S, record: rec(0) });
+    feed(
+        &mut c,
+        Message::Record(Record {
+            topic: "other".into(),
+            ..rec(0)
+        }),
+    );
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: S,
+            record: rec(0),
+        },
+    );
     assert!(delivered(&mut c).is_empty());
     c.unsubscribe("t");
     feed(&mut c, Message::Record(rec(0)));
@@ -127,7 +220,13 @@ fn earliest_refreshes_heads_so_a_vanished_producer_is_still_found() {
     let t = Instant::now();
     sent(&mut c);
     c.on_tick(t + Duration::from_millis(5001));
-    assert_eq!(sent(&mut c), [Message::GetHeads { topic: "t".into(), sender: ME }]);
+    assert_eq!(
+        sent(&mut c),
+        [Message::GetHeads {
+            topic: "t".into(),
+            sender: ME
+        }]
+    );
     let mut l = consumer(OffsetReset::Latest);
     l.on_tick(t + Duration::from_millis(5001));
     assert!(sent(&mut l).is_empty());

@@ -6,7 +6,10 @@ const S2: NodeId = NodeId([0xB; 16]);
 const C: NodeId = NodeId([0xC; 16]);
 
 fn core(min_acks: usize) -> ProducerCore {
-    let cfg = ProducerConfig { min_acks, ..Default::default() };
+    let cfg = ProducerConfig {
+        min_acks,
+        ..Default::default()
+    };
     let mut p = ProducerCore::new(ME, "t".into(), cfg);
     p.drain(&mut Vec::new());
     p
@@ -24,11 +27,22 @@ fn sent(p: &mut ProducerCore) -> Vec<Message> {
 }
 
 fn ack(store: NodeId, offset: u64) -> Event {
-    Event::Message(Message::Ack(Ack { topic: "t".into(), partition: ME, offset, store }))
+    Event::Message(Message::Ack(Ack {
+        topic: "t".into(),
+        partition: ME,
+        offset,
+        store,
+    }))
 }
 
 fn fetch(offset: u64, count: u32) -> Event {
-    Event::Message(Message::Fetch(Fetch { topic: "t".into(), partition: ME, offset, count, sender: C }))
+    Event::Message(Message::Fetch(Fetch {
+        topic: "t".into(),
+        partition: ME,
+        offset,
+        count,
+        sender: C,
+    }))
 }
 
 #[test]
@@ -47,7 +61,9 @@ fn offsets_start_at_zero_and_records_are_sent() {
     assert_eq!(p.publish(Bytes::from_static(b"a"), t), 0);
     assert_eq!(p.publish(Bytes::from_static(b"b"), t), 1);
     let msgs = sent(&mut p);
-    assert!(matches!(&msgs[..], [Message::Record(a), Message::Record(b)] if a.offset == 0 && b.offset == 1));
+    assert!(
+        matches!(&msgs[..], [Message::Record(a), Message::Record(b)] if a.offset == 0 && b.offset == 1)
+    );
 }
 
 #[test]
