@@ -63,11 +63,12 @@ pub fn run<N: Node>(mesh: &mut Mesh, wake: &zmq::Socket, node: &mut N) -> Result
             .unwrap_or(now + IDLE)
             .min(mesh.next_deadline());
         let timeout = deadline.saturating_duration_since(now);
-        let woke = mesh.poll(wake, timeout, node.wants_input(), &mut events)?;
+        mesh.poll(wake, timeout, node.wants_input(), &mut events)?;
         let now = Instant::now();
-        if woke {
-            node.on_wake(now);
-        }
+        // Commands queued before these events were sent must act first (a
+        // record published before its ACK arrives), so take them on every
+        // turn, not only when a wake-up was seen.
+        node.on_wake(now);
         for ev in events.drain(..) {
             node.on_event(ev, now);
         }
@@ -92,19 +93,23 @@ fn flush<N: Node>(mesh: &Mesh, node: &mut N, out: &mut Vec<Output>) -> Result<()
 
 /// Wakes a driver thread blocked in `zmq::poll` after a command was queued.
 ///
-/// A ZeroMQ inproc PAIR with a high-water mark of one: a wake-up sent while
-/// one is already pending is dropped, so a burst of commands costs the driver
-/// one wake-up, and the sender never blocks. The driver drains its signals
-/// before its command channel, so no command is left unseen.
+/// A ZeroMQ inproc PAIR. The send blocks (for at most [`WAKE_TIMEOUT`]) when
+/// the pipe looks full, because a non-blocking send can fail even after the
+/// driver has drained the pipe (ZeroMQ tells the sender about the room only
+/// when it next processes commands), and a lost wake-up leaves a command
+/// unseen. The driver drains every signal on each turn, so the wait is short.
 pub struct Waker {
     sock: Mutex<zmq::Socket>,
 }
 
+/// Longest a wake-up may block: only if the driver has stopped.
+pub const WAKE_TIMEOUT: Duration = Duration::from_millis(100);
+
 impl Waker {
-    /// Signals the driver. Never blocks.
+    /// Signals the driver.
     pub fn wake(&self) {
         if let Ok(s) = self.sock.lock() {
-            let _ = s.send(&[][..], zmq::DONTWAIT);
+            let _ = s.send(&[][..], 0);
         }
     }
 }
@@ -120,10 +125,12 @@ pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> 
         }
     };
     let rx = ctx.socket(zmq::PAIR).map_err(err("create"))?;
-    rx.set_rcvhwm(1).map_err(err("set"))?;
+    rx.set_rcvhwm(1000).map_err(err("set"))?;
     rx.bind(&name).map_err(err("bind"))?;
     let tx = ctx.socket(zmq::PAIR).map_err(err("create"))?;
-    tx.set_sndhwm(1).map_err(err("set"))?;
+    tx.set_sndhwm(1000).map_err(err("set"))?;
+    tx.set_sndtimeo(WAKE_TIMEOUT.as_millis() as i32)
+        .map_err(err("set"))?;
     tx.set_linger(0).map_err(err("set"))?;
     tx.connect(&name).map_err(err("connect"))?;
     Ok((
