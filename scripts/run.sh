@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The same flags as the tests, so both share one RocksDB build.
 cargo build --locked --workspace --all-targets
-bin="${CARGO_TARGET_DIR:-target}/debug"
+# Wherever cargo puts its output (CARGO_TARGET_DIR, a config file, or ./target).
+target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target/debug"
 data=./dafka-data
 mkdir -p "$data"
 
