@@ -197,7 +197,11 @@ impl Producer {
 
     /// Records published but not yet ACKed by a quorum.
     pub fn unacked(&self) -> u64 {
-        self.shared.progress.lock().map(|p| p.unacked).unwrap_or(0)
+        // Count from what this handle published, like wait_unacked_at_most:
+        // the driver's report can lag records still on their way to it.
+        let published = self.next.lock().map(|n| *n).unwrap_or(0);
+        let acked = self.shared.progress.lock().map(|p| p.acked).unwrap_or(0);
+        published.saturating_sub(acked)
     }
 
     fn wait(&self, timeout: Duration, done: impl Fn(&Progress) -> bool) -> Option<Progress> {

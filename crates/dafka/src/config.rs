@@ -86,25 +86,13 @@ impl Config {
             .prefix_separator("_")
             .separator("__")
             .try_parsing(true);
-        let built = b
-            .add_source(env)
-            .build()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
-        built
-            .try_deserialize()
-            .map_err(|e| ConfigError::Load(e.to_string()))
+        finish(b.add_source(env))
     }
 
     /// Parses a TOML document over the defaults (no environment).
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let src = config::File::from_str(text, config::FileFormat::Toml);
-        let built = config::Config::builder()
-            .add_source(src)
-            .build()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
-        built
-            .try_deserialize()
-            .map_err(|e| ConfigError::Load(e.to_string()))
+        finish(config::Config::builder().add_source(src))
     }
 
     /// Checks every section.
@@ -116,6 +104,12 @@ impl Config {
         self.tower.validate()?;
         Ok(())
     }
+}
+
+/// Merges the layers of `b` over the defaults; any fault is one `Load` line.
+fn finish(b: config::ConfigBuilder<config::builder::DefaultState>) -> Result<Config, ConfigError> {
+    let load = |e: config::ConfigError| ConfigError::Load(e.to_string());
+    b.build().map_err(load)?.try_deserialize().map_err(load)
 }
 
 #[cfg(test)]
