@@ -202,6 +202,13 @@ pub fn tower() -> (Proc, Towers) {
     (p, Towers { sub, pub_ })
 }
 
+/// Starts a tower on the endpoints an earlier one had (a restart).
+pub fn tower_at(t: &Towers) -> Proc {
+    let p = Proc::spawn("dafka_towerd", &["--sub", &t.sub, "--pub", &t.pub_], None);
+    p.await_stderr("beacons in on", TIMEOUT);
+    p
+}
+
 /// Starts a store on `dir` and waits until it is serving.
 pub fn store(towers: &Towers, dir: &Path) -> Proc {
     let db = dir.to_str().expect("utf-8 path");

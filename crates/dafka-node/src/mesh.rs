@@ -174,6 +174,9 @@ impl Mesh {
         match res {
             Ok(()) => {
                 NodeStats::bump(&self.stats.sent);
+                if matches!(msg, Message::Fetch(_)) {
+                    NodeStats::bump(&self.stats.fetches);
+                }
                 Ok(())
             }
             // XPUB reports EAGAIN only with XPUB_NODROP; treat it as a drop.

@@ -10,6 +10,8 @@ pub struct NodeStats {
     pub received: AtomicU64,
     /// Messages sent.
     pub sent: AtomicU64,
+    /// FETCHes sent: how often this node found a gap and asked for it.
+    pub fetches: AtomicU64,
     /// Messages dropped because they did not decode.
     pub malformed: AtomicU64,
     /// Peers connected to, over the node's life.

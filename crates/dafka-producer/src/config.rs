@@ -1,6 +1,7 @@
 //! The `[producer]` section of a Dafka config. Defaults live here only.
 
 use dafka_node::ConfigError;
+use dafka_proto::NodeId;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -21,6 +22,15 @@ pub struct ProducerConfig {
     pub max_unacked_bytes: usize,
     /// Most DIRECT-RECORDs sent in answer to one FETCH.
     pub max_fetch_reply: u32,
+    /// A directory where the producer spools every record until it is
+    /// ACKed and remembers its partition, so a restart continues the same
+    /// partition and re-offers what was not ACKed. Empty: no spool, a new
+    /// partition on every start.
+    pub state_dir: String,
+    /// The partition (a UUID) to produce to. Needs `state_dir`, which holds
+    /// the partition's next offset. Empty: the state directory's partition,
+    /// or a new one.
+    pub id: String,
 }
 
 impl Default for ProducerConfig {
@@ -31,6 +41,8 @@ impl Default for ProducerConfig {
             close_timeout: 30_000,
             max_unacked_bytes: 128 << 20,
             max_fetch_reply: 100_000,
+            state_dir: String::new(),
+            id: String::new(),
         }
     }
 }
@@ -59,7 +71,24 @@ impl ProducerConfig {
                 "must be at least 1",
             ));
         }
+        self.partition_id()?;
+        if !self.id.is_empty() && self.state_dir.is_empty() {
+            return Err(ConfigError::new(
+                "producer.id",
+                "needs producer.state_dir, where the partition's next offset is kept",
+            ));
+        }
         Ok(())
+    }
+
+    /// The configured partition id, if any.
+    pub fn partition_id(&self) -> Result<Option<NodeId>, ConfigError> {
+        if self.id.is_empty() {
+            return Ok(None);
+        }
+        uuid::Uuid::parse_str(&self.id)
+            .map(|u| Some(NodeId(*u.as_bytes())))
+            .map_err(|_| ConfigError::new("producer.id", "must be a UUID"))
     }
 
     /// The HEAD interval.

@@ -51,6 +51,33 @@ impl ProducerCore {
         }
     }
 
+    /// A producer resuming partition `id` after a restart: `records` are
+    /// those not known to be ACKed (contiguous, in order) and `next_offset`
+    /// the next to hand out. They are not sent again at once: the HEAD that
+    /// every new subscriber gets makes stores re-ACK what they hold and
+    /// FETCH what they miss.
+    pub fn resume(
+        id: NodeId,
+        topic: String,
+        cfg: ProducerConfig,
+        records: Vec<(u64, Bytes)>,
+        next_offset: u64,
+    ) -> Self {
+        let mut core = ProducerCore::new(id, topic, cfg);
+        core.next_offset = next_offset;
+        for (offset, content) in records {
+            core.unacked_bytes += content.len();
+            core.unacked.push_back(Record {
+                topic: core.topic.clone(),
+                partition: id,
+                offset,
+                content,
+                ..Default::default()
+            });
+        }
+        core
+    }
+
     /// Publishes a record; returns its offset.
     pub fn publish(&mut self, content: Bytes, now: Instant) -> u64 {
         let offset = self.next_offset;

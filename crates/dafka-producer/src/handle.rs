@@ -2,6 +2,7 @@
 
 use crate::config::ProducerConfig;
 use crate::core::ProducerCore;
+use crate::spool::{Recovered, Spool, SpoolError};
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dafka_node::{
@@ -29,6 +30,9 @@ pub enum ProducerError {
     /// A socket could not be set up.
     #[error(transparent)]
     Mesh(#[from] MeshError),
+    /// The state directory cannot be used.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
     /// The producer's thread has stopped.
     #[error("the producer has stopped")]
     Stopped,
@@ -42,6 +46,13 @@ pub struct CloseReport {
     /// Records still not ACKed by `min_acks` stores when the close timeout
     /// ran out (0 means every record was delivered).
     pub unacked: u64,
+}
+
+/// The publishing side's state: offsets are handed out, spooled and queued
+/// for the driver under one lock, so all three agree on the order.
+struct Writer {
+    next: u64,
+    spool: Option<Spool>,
 }
 
 enum Command {
@@ -81,43 +92,85 @@ pub struct Producer {
     topic: String,
     tx: Sender<Command>,
     waker: Waker,
-    next: Mutex<u64>,
+    next: Mutex<Writer>,
+    deliveries: Receiver<u64>,
     shared: Arc<Shared>,
     stats: Arc<NodeStats>,
     thread: Option<JoinHandle<Result<(), MeshError>>>,
 }
 
 impl Producer {
-    /// Starts a producer of a new partition of `topic`.
+    /// Starts a producer of `topic`: of a new partition, or, with
+    /// `producer.state_dir`, of the partition that directory holds, resumed
+    /// from its spool.
     pub fn new(
-        topic: &str,
-        cfg: &ProducerConfig,
-        mesh: &MeshConfig,
-    ) -> Result<Producer, ProducerError> {
-        Self::with_id(dafka_node::new_node_id(), topic, cfg, mesh)
-    }
-
-    /// Starts a producer whose partition is named `id`.
-    pub fn with_id(
-        id: NodeId,
         topic: &str,
         cfg: &ProducerConfig,
         mesh: &MeshConfig,
     ) -> Result<Producer, ProducerError> {
         validate_topic(topic).map_err(ProducerError::Topic)?;
         cfg.validate()?;
+        if cfg.state_dir.is_empty() {
+            return Self::with_id(dafka_node::new_node_id(), topic, cfg, mesh);
+        }
+        let (spool, id, rec) = Spool::open(
+            cfg.state_dir.as_ref(),
+            topic,
+            cfg.partition_id()?,
+            dafka_node::new_node_id,
+        )?;
+        if !rec.records.is_empty() {
+            tracing::info!(partition = %id, records = rec.records.len(), next = rec.next_offset, "resuming from the spool");
+        }
+        Self::start(id, topic, cfg, mesh, Some(spool), rec)
+    }
+
+    /// Starts a producer whose partition is named `id`, with no spool.
+    pub fn with_id(
+        id: NodeId,
+        topic: &str,
+        cfg: &ProducerConfig,
+        mesh: &MeshConfig,
+    ) -> Result<Producer, ProducerError> {
+        Self::start(id, topic, cfg, mesh, None, Recovered::default())
+    }
+
+    fn start(
+        id: NodeId,
+        topic: &str,
+        cfg: &ProducerConfig,
+        mesh: &MeshConfig,
+        spool: Option<Spool>,
+        rec: Recovered,
+    ) -> Result<Producer, ProducerError> {
+        validate_topic(topic).map_err(ProducerError::Topic)?;
+        cfg.validate()?;
         mesh.validate()?;
+        let next = rec.next_offset;
         let ctx = zmq::Context::new();
         let mut net = Mesh::new(&ctx, id, Role::Producer, mesh, |r| {
             matches!(r, Role::Store | Role::Consumer)
         })?;
         let (waker, wake) = wake_pair(&ctx)?;
         let (tx, rx) = bounded(16_384);
+        let (delivered, deliveries) = bounded(1024);
         let shared = Arc::new(Shared::default());
+        let acked = rec.next_offset - rec.records.len() as u64;
+        if let Ok(mut p) = shared.progress.lock() {
+            p.acked = acked;
+        }
         let stats = net.stats();
         let mut driver = Driver {
-            core: ProducerCore::new(id, topic.to_string(), cfg.clone()),
+            core: ProducerCore::resume(
+                id,
+                topic.to_string(),
+                cfg.clone(),
+                rec.records,
+                rec.next_offset,
+            ),
             rx,
+            delivered,
+            reported: acked,
             shared: shared.clone(),
             close_timeout: Duration::from_millis(cfg.close_timeout),
             closing: false,
@@ -136,7 +189,8 @@ impl Producer {
             topic: topic.to_string(),
             tx,
             waker,
-            next: Mutex::new(0),
+            next: Mutex::new(Writer { next, spool }),
+            deliveries,
             shared,
             stats,
             thread: Some(thread),
@@ -166,19 +220,40 @@ impl Producer {
             return Err(ProducerError::TooLarge(content.len()));
         }
         // Offsets are handed out in channel order, so take both together.
-        let mut next = self.next.lock().map_err(|_| ProducerError::Stopped)?;
+        let mut w = self.next.lock().map_err(|_| ProducerError::Stopped)?;
+        let offset = w.next;
+        if let Some(spool) = w.spool.as_mut() {
+            spool.append(offset, &content, self.acked())?;
+        }
         self.tx
             .send(Command::Publish(content))
             .map_err(|_| ProducerError::Stopped)?;
         self.waker.wake();
-        *next += 1;
-        Ok(*next - 1)
+        w.next += 1;
+        Ok(offset)
+    }
+
+    /// Every offset below this is ACKed by `min_acks` stores.
+    pub fn acked(&self) -> u64 {
+        self.shared.progress.lock().map(|p| p.acked).unwrap_or(0)
+    }
+
+    /// Delivery reports: each value says every offset below it is now
+    /// ACKed by `min_acks` stores (a Kafka delivery report, for a whole
+    /// prefix at once). Values only grow; a reader that falls behind gets
+    /// fewer, larger steps, never a gap. Use with `select!` or `recv`.
+    pub fn deliveries(&self) -> &Receiver<u64> {
+        &self.deliveries
+    }
+
+    fn published(&self) -> u64 {
+        self.next.lock().map(|w| w.next).unwrap_or(0)
     }
 
     /// Waits until every record published so far is ACKed by `min_acks`
     /// stores. Returns whether that happened within `timeout`.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let target = self.next.lock().map(|n| *n).unwrap_or(0);
+        let target = self.published();
         self.wait(timeout, |p| p.acked >= target || p.finished)
             .is_some_and(|p| p.acked >= target)
     }
@@ -189,7 +264,7 @@ impl Producer {
     pub fn wait_unacked_at_most(&self, n: u64, timeout: Duration) -> bool {
         // Count from what this handle published, so records still on their
         // way to the driver count as unacknowledged too.
-        let published = self.next.lock().map(|n| *n).unwrap_or(0);
+        let published = self.published();
         let ok = |p: &Progress| published.saturating_sub(p.acked) <= n;
         self.wait(timeout, |p| ok(p) || p.finished)
             .is_some_and(|p| ok(&p))
@@ -199,9 +274,7 @@ impl Producer {
     pub fn unacked(&self) -> u64 {
         // Count from what this handle published, like wait_unacked_at_most:
         // the driver's report can lag records still on their way to it.
-        let published = self.next.lock().map(|n| *n).unwrap_or(0);
-        let acked = self.shared.progress.lock().map(|p| p.acked).unwrap_or(0);
-        published.saturating_sub(acked)
+        self.published().saturating_sub(self.acked())
     }
 
     fn wait(&self, timeout: Duration, done: impl Fn(&Progress) -> bool) -> Option<Progress> {
@@ -225,7 +298,7 @@ impl Producer {
     }
 
     fn shutdown(&mut self) -> CloseReport {
-        let published = self.next.lock().map(|n| *n).unwrap_or(0);
+        let published = self.published();
         self.shared.closing.store(true, SeqCst);
         let _ = self.tx.send(Command::Close);
         self.waker.wake();
@@ -240,6 +313,13 @@ impl Producer {
             .lock()
             .map(|p| p.unacked)
             .unwrap_or(published);
+        let acked = self.acked();
+        if let Ok(Some(spool)) = self.next.lock().map(|mut w| w.spool.take()) {
+            let mut spool = spool;
+            if let Err(e) = spool.forget(acked) {
+                tracing::warn!(error = %e, "could not trim the spool");
+            }
+        }
         CloseReport { published, unacked }
     }
 }
@@ -255,6 +335,9 @@ impl Drop for Producer {
 struct Driver {
     core: ProducerCore,
     rx: Receiver<Command>,
+    delivered: Sender<u64>,
+    /// The last watermark put on `delivered`.
+    reported: u64,
     shared: Arc<Shared>,
     close_timeout: Duration,
     closing: bool,
@@ -279,16 +362,21 @@ impl Driver {
         }
     }
 
-    fn report(&self) {
+    fn report(&mut self) {
+        let unacked = self.core.unacked() as u64;
+        let acked = self.core.published() - unacked;
         if let Ok(mut p) = self.shared.progress.lock() {
-            let unacked = self.core.unacked() as u64;
-            p.acked = self.core.published() - unacked;
+            p.acked = acked;
             p.unacked = unacked;
         }
         self.shared.changed.notify_all();
+        // A full channel (nobody reading) just means a later, larger step.
+        if acked > self.reported && self.delivered.try_send(acked).is_ok() {
+            self.reported = acked;
+        }
     }
 
-    fn finish(&self) {
+    fn finish(&mut self) {
         if let Ok(mut p) = self.shared.progress.lock() {
             p.finished = true;
         }

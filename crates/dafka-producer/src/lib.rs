@@ -11,6 +11,7 @@
 mod config;
 mod core;
 mod handle;
+pub mod spool;
 
 pub use crate::config::ProducerConfig;
 pub use crate::core::ProducerCore;

@@ -1,5 +1,6 @@
 //! The `[store]` section of a Dafka config. Defaults live here only.
 
+use crate::rocks::SyncPolicy;
 use dafka_node::ConfigError;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -13,6 +14,11 @@ pub enum Fsync {
     /// record survives power loss. The default.
     #[default]
     Always,
+    /// The write-ahead log is synced at most every `store.fsync_interval`
+    /// milliseconds, before the ACK of the batch that triggers the sync: an
+    /// ACKed record survives a crash of the store process, and power loss
+    /// unless it was ACKed within the last interval.
+    Interval,
     /// Never wait for the disk: an ACKed record survives a crash of the
     /// store process, not of the machine.
     Never,
@@ -26,6 +32,8 @@ pub struct StoreConfig {
     pub db: PathBuf,
     /// The durability policy.
     pub fsync: Fsync,
+    /// Milliseconds between syncs under `fsync = "interval"`.
+    pub fsync_interval: u64,
     /// Most records sent in answer to one FETCH.
     pub max_fetch_reply: u32,
     /// Most content bytes sent in answer to one FETCH.
@@ -41,6 +49,7 @@ impl Default for StoreConfig {
         StoreConfig {
             db: PathBuf::from("storedb"),
             fsync: Fsync::Always,
+            fsync_interval: 100,
             max_fetch_reply: 10_000,
             max_fetch_reply_bytes: 8 << 20,
             max_fetch: 10_000,
@@ -63,6 +72,12 @@ impl StoreConfig {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
         }
+        if self.fsync == Fsync::Interval && self.fsync_interval == 0 {
+            return Err(ConfigError::new(
+                "store.fsync_interval",
+                "must be at least 1 ms (or use fsync = \"always\")",
+            ));
+        }
         if self.fetch_retry == 0 {
             return Err(ConfigError::new(
                 "store.fetch_retry",
@@ -70,6 +85,15 @@ impl StoreConfig {
             ));
         }
         Ok(())
+    }
+
+    /// How the storage syncs its writes.
+    pub fn sync_policy(&self) -> SyncPolicy {
+        match self.fsync {
+            Fsync::Always => SyncPolicy::Always,
+            Fsync::Interval => SyncPolicy::Every(Duration::from_millis(self.fsync_interval)),
+            Fsync::Never => SyncPolicy::Never,
+        }
     }
 
     /// The FETCH retry interval.

@@ -261,6 +261,9 @@ impl<S: Storage> StoreCore<S> {
             return;
         }
         self.next_scan = now + RETRY_SCAN;
+        if let Err(e) = self.storage.sync_due() {
+            tracing::error!(error = %e, "periodic sync failed");
+        }
         for (topic, partition) in gaps(&self.parts, |p| p.track.seq.missing().is_some()) {
             self.fetch_gap(&topic, partition, now);
         }

@@ -1,6 +1,6 @@
 //! A running store: its thread, and the handle that stops it.
 
-use crate::config::{Fsync, StoreConfig};
+use crate::config::StoreConfig;
 use crate::core::StoreCore;
 use crate::rocks::RocksStorage;
 use crate::storage::StorageError;
@@ -42,7 +42,7 @@ impl Store {
     pub fn start(cfg: &StoreConfig, mesh: &MeshConfig) -> Result<Store, StoreError> {
         cfg.validate()?;
         mesh.validate()?;
-        let storage = RocksStorage::open(&cfg.db, cfg.fsync == Fsync::Always)?;
+        let storage = RocksStorage::open(&cfg.db, cfg.sync_policy())?;
         let id = dafka_node::new_node_id();
         let core = StoreCore::new(id, storage, cfg.clone(), Instant::now())?;
         let ctx = zmq::Context::new();

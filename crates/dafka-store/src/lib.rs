@@ -18,5 +18,5 @@ mod storage;
 pub use crate::config::{Fsync, StoreConfig};
 pub use crate::core::StoreCore;
 pub use handle::{Store, StoreError};
-pub use rocks::RocksStorage;
+pub use rocks::{RocksStorage, SyncPolicy};
 pub use storage::{MemStorage, Storage, StorageError, StoredHead};

@@ -11,7 +11,9 @@
 //! A batch of records and the new heads go in one `WriteBatch`, so a crash
 //! never leaves a head pointing past what is stored. With `fsync = always`
 //! the write-ahead log is synced before `write` returns, so an ACKed record
-//! survives power loss; with `never`, only a process crash.
+//! survives power loss; with `interval`, a write syncs the log only when the
+//! last sync is older than the interval; with `never`, an ACKed record
+//! survives a process crash only.
 
 use crate::storage::{Storage, StorageError, StoredHead};
 use dafka_proto::stored::{record_from_bytes, record_to_bytes};
@@ -19,20 +21,35 @@ use dafka_proto::{NodeId, Record};
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 const RECORD: u8 = b'r';
 const HEAD: u8 = b'h';
 
+/// When writes wait for the write-ahead log to reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Every write.
+    Always,
+    /// A write when the last sync is older than this.
+    Every(Duration),
+    /// Never (the operating system writes back when it likes).
+    Never,
+}
+
 /// A RocksDB database holding every partition a store keeps.
 pub struct RocksStorage {
     db: DB,
-    sync: bool,
+    sync: SyncPolicy,
+    last_sync: Instant,
+    /// Whether a write has not been synced yet.
+    dirty: bool,
 }
 
 impl RocksStorage {
-    /// Opens (creating if needed) the database in `dir`. `sync` makes every
-    /// write wait for the write-ahead log to reach the disk.
-    pub fn open(dir: &Path, sync: bool) -> Result<Self, StorageError> {
+    /// Opens (creating if needed) the database in `dir`, syncing writes as
+    /// `sync` says.
+    pub fn open(dir: &Path, sync: SyncPolicy) -> Result<Self, StorageError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         // Records are written once and read in order: a larger write
@@ -43,7 +60,12 @@ impl RocksStorage {
             path: dir.display().to_string(),
             reason: e.to_string(),
         })?;
-        Ok(RocksStorage { db, sync })
+        Ok(RocksStorage {
+            db,
+            sync,
+            last_sync: Instant::now(),
+            dirty: false,
+        })
     }
 }
 
@@ -121,9 +143,31 @@ impl Storage for RocksStorage {
         for ((topic, partition), offset) in heads {
             batch.put(prefix(HEAD, topic, &partition), offset.to_be_bytes());
         }
+        let sync = match self.sync {
+            SyncPolicy::Always => true,
+            SyncPolicy::Every(d) => self.last_sync.elapsed() >= d,
+            SyncPolicy::Never => false,
+        };
         let mut wo = WriteOptions::default();
-        wo.set_sync(self.sync);
-        self.db.write_opt(batch, &wo).map_err(io("write"))
+        wo.set_sync(sync);
+        self.db.write_opt(batch, &wo).map_err(io("write"))?;
+        self.dirty = !sync;
+        if sync {
+            self.last_sync = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn sync_due(&mut self) -> Result<(), StorageError> {
+        let SyncPolicy::Every(d) = self.sync else {
+            return Ok(());
+        };
+        if self.dirty && self.last_sync.elapsed() >= d {
+            self.db.flush_wal(true).map_err(io("sync"))?;
+            self.dirty = false;
+            self.last_sync = Instant::now();
+        }
+        Ok(())
     }
 
     fn read(
@@ -170,13 +214,13 @@ mod tests {
     fn stores_reads_in_offset_order_and_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let mut s = RocksStorage::open(dir.path(), true).expect("open");
+            let mut s = RocksStorage::open(dir.path(), SyncPolicy::Always).expect("open");
             // 256 and 255 differ in byte order vs. little-endian: pin BE.
             let batch: Vec<Record> = (250..260).map(|o| rec("a", 1, o)).collect();
             s.write(&batch).expect("write");
             s.write(&[rec("ab", 1, 0), rec("a", 2, 0)]).expect("write");
         }
-        let s = RocksStorage::open(dir.path(), true).expect("reopen");
+        let s = RocksStorage::open(dir.path(), SyncPolicy::Always).expect("reopen");
         let got = s.read("a", &NodeId([1; 16]), 254, 100).expect("read");
         let offs: Vec<u64> = got.iter().map(|r| r.offset).collect();
         assert_eq!(
@@ -194,7 +238,7 @@ mod tests {
     #[test]
     fn an_unusable_directory_is_a_clear_error() {
         let f = tempfile::NamedTempFile::new().expect("tempfile");
-        let err = RocksStorage::open(f.path(), true)
+        let err = RocksStorage::open(f.path(), SyncPolicy::Always)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

@@ -55,6 +55,11 @@ pub trait Storage {
     /// Returns only once the records are as durable as the store's fsync
     /// policy promises.
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError>;
+    /// Makes earlier writes durable if the fsync policy has one due (the
+    /// `interval` policy when no write came to do it). Called on a timer.
+    fn sync_due(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
     /// Up to `max` records of a partition from offset `from`, in order.
     fn read(
         &self,

@@ -21,7 +21,8 @@
 //!
 //! [store]
 //! db = "storedb"
-//! fsync = "always"                       # or "never"
+//! fsync = "always"                       # or "interval" or "never"
+//! fsync_interval = 100                   # ms between syncs under "interval"
 //!
 //! [tower]
 //! sub_address = "tcp://*:5556"

@@ -22,6 +22,13 @@ struct Cli {
     /// How long to wait for acknowledgements when closing, in ms [default: 30000]
     #[arg(long, value_name = "MS")]
     timeout_ms: Option<u64>,
+    /// Spool records here until ACKed; a restart with the same directory
+    /// continues the same partition and re-offers what was not ACKed
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<String>,
+    /// The partition (a UUID) to produce to; needs --state-dir
+    #[arg(long, value_name = "UUID")]
+    id: Option<String>,
     /// The topic to publish to
     topic: String,
 }
@@ -36,6 +43,12 @@ fn main() -> ExitCode {
         }
         if let Some(t) = cli.timeout_ms {
             cfg.producer.close_timeout = t;
+        }
+        if let Some(d) = cli.state_dir.clone() {
+            cfg.producer.state_dir = d;
+        }
+        if let Some(id) = cli.id.clone() {
+            cfg.producer.id = id;
         }
         cfg.validate()?;
         let stop = interrupted();

@@ -15,9 +15,13 @@ struct Cli {
     /// The database directory [default: storedb]
     #[arg(long, value_name = "DIR")]
     db: Option<PathBuf>,
-    /// When writes reach the disk: always (before every ACK) or never
-    #[arg(long, value_name = "POLICY", value_parser = ["always", "never"])]
+    /// When writes reach the disk: always (before every ACK), interval (at
+    /// most every --fsync-interval ms) or never
+    #[arg(long, value_name = "POLICY", value_parser = ["always", "interval", "never"])]
     fsync: Option<String>,
+    /// Milliseconds between syncs under --fsync interval [default: 100]
+    #[arg(long, value_name = "MS")]
+    fsync_interval: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -29,11 +33,14 @@ fn main() -> ExitCode {
             cfg.store.db = db;
         }
         if let Some(f) = cli.fsync.as_deref() {
-            cfg.store.fsync = if f == "never" {
-                Fsync::Never
-            } else {
-                Fsync::Always
+            cfg.store.fsync = match f {
+                "never" => Fsync::Never,
+                "interval" => Fsync::Interval,
+                _ => Fsync::Always,
             };
+        }
+        if let Some(ms) = cli.fsync_interval {
+            cfg.store.fsync_interval = ms;
         }
         cfg.validate()?;
         let stop = interrupted();

@@ -1,0 +1,364 @@
+//! A producer's local spool: every record it accepted, on disk, until stores
+//! have ACKed it, so a producer that crashes and restarts with the same state
+//! directory continues its own partition and loses nothing it accepted.
+//!
+//! The state directory holds:
+//!
+//! ```text
+//! partition          "<uuid> <topic>\n": which partition this directory owns
+//! acked              u64 LE: every offset below it was ACKed (may lag)
+//! spool-<offset>     segments of records, named by their first offset:
+//!                    [offset: u64 LE][length: u32 LE][content] ...
+//! ```
+//!
+//! A record is appended before `publish` returns (one `write`, no fsync: a
+//! killed process loses nothing, a power cut may). Segments roll at
+//! [`SEGMENT_BYTES`]; a segment is deleted once every record in it is ACKed.
+//! A torn record at the end of the last segment (a crash mid-write) was never
+//! accepted and is cut off on the next start.
+
+use bytes::Bytes;
+use dafka_proto::NodeId;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Segment size at which the spool starts a new file.
+pub const SEGMENT_BYTES: u64 = 16 << 20;
+const RECORD_HEADER: usize = 12;
+
+/// Why the state directory cannot be used.
+#[derive(Debug, Error)]
+pub enum SpoolError {
+    /// A file operation failed.
+    #[error("producer state directory {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The directory belongs to another producer.
+    #[error("producer state directory {path} belongs to {found}, not {wanted}")]
+    Mismatch {
+        /// The directory.
+        path: String,
+        /// What it holds.
+        found: String,
+        /// What was asked for.
+        wanted: String,
+    },
+    /// Another process has the directory open.
+    #[error("producer state directory {0} is in use by another producer")]
+    Locked(String),
+}
+
+/// What a restarted producer picks up.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// The next offset to hand out.
+    pub next_offset: u64,
+    /// Records not known to be ACKed, in offset order.
+    pub records: Vec<(u64, Bytes)>,
+}
+
+/// An open spool.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    /// Held open for its lock: one producer per directory.
+    _lock: File,
+    /// First offsets of the segments on disk, oldest first.
+    segments: Vec<u64>,
+    current: File,
+    current_len: u64,
+    buf: Vec<u8>,
+}
+
+fn err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl Spool {
+    /// Opens (or creates) the state directory of the producer of `topic`
+    /// named `id`, or, with no `id`, whichever partition the directory
+    /// already owns (a new one if it owns none). Returns the partition id and
+    /// what to resume.
+    pub fn open(
+        dir: &Path,
+        topic: &str,
+        id: Option<NodeId>,
+        new_id: impl FnOnce() -> NodeId,
+    ) -> Result<(Spool, NodeId, Recovered), SpoolError> {
+        fs::create_dir_all(dir).map_err(err(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = File::create(&lock_path).map_err(err(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(SpoolError::Locked(dir.display().to_string()));
+        }
+        let id = claim(dir, topic, id, new_id)?;
+        let segments = list_segments(dir)?;
+        let acked = read_acked(dir);
+        let mut rec = Recovered::default();
+        for &first in &segments {
+            read_segment(&segment_path(dir, first), acked, &mut rec)?;
+        }
+        let start = segments.last().copied().unwrap_or(rec.next_offset);
+        let mut spool = Spool {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            segments,
+            current: open_segment(dir, start)?,
+            current_len: 0,
+            buf: Vec::new(),
+        };
+        if spool.segments.is_empty() {
+            spool.segments.push(start);
+        }
+        spool.current_len = spool
+            .current
+            .metadata()
+            .map_err(err(&segment_path(dir, start)))?
+            .len();
+        Ok((spool, id, rec))
+    }
+
+    /// Appends one record. `acked` (every offset below it is ACKed) lets a
+    /// roll delete the segments nobody needs any more.
+    pub fn append(&mut self, offset: u64, content: &[u8], acked: u64) -> Result<(), SpoolError> {
+        if self.current_len >= SEGMENT_BYTES {
+            self.roll(offset, acked)?;
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(&offset.to_le_bytes());
+        // Content is at most MAX_CONTENT_LEN (64 MiB), so it fits in a u32.
+        self.buf
+            .extend_from_slice(&(content.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(content);
+        let path = self.current_path();
+        self.current.write_all(&self.buf).map_err(err(&path))?;
+        self.current_len += self.buf.len() as u64;
+        Ok(())
+    }
+
+    fn current_path(&self) -> PathBuf {
+        segment_path(&self.dir, self.segments.last().copied().unwrap_or(0))
+    }
+
+    fn roll(&mut self, first: u64, acked: u64) -> Result<(), SpoolError> {
+        self.current = open_segment(&self.dir, first)?;
+        self.current_len = 0;
+        self.segments.push(first);
+        self.forget(acked)
+    }
+
+    /// Records that every offset below `acked` is ACKed, and deletes the
+    /// segments that hold nothing else.
+    pub fn forget(&mut self, acked: u64) -> Result<(), SpoolError> {
+        write_acked(&self.dir, acked)?;
+        // Segment i is done when the next one starts at or below `acked`.
+        while self.segments.len() > 1 && self.segments[1] <= acked {
+            let old = self.segments.remove(0);
+            let path = segment_path(&self.dir, old);
+            fs::remove_file(&path).map_err(err(&path))?;
+        }
+        Ok(())
+    }
+}
+
+fn claim(
+    dir: &Path,
+    topic: &str,
+    id: Option<NodeId>,
+    new_id: impl FnOnce() -> NodeId,
+) -> Result<NodeId, SpoolError> {
+    let path = dir.join("partition");
+    let found = match fs::read_to_string(&path) {
+        Ok(s) => Some(s.trim().to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(err(&path)(e)),
+    };
+    let wanted_id = match (&found, id) {
+        (_, Some(id)) => id,
+        (Some(f), None) => parse_claim(f).map(|(id, _)| id).unwrap_or_else(new_id),
+        (None, None) => new_id(),
+    };
+    let wanted = format!("{wanted_id} {topic}");
+    match found {
+        Some(f) if f != wanted => Err(SpoolError::Mismatch {
+            path: dir.display().to_string(),
+            found: f,
+            wanted,
+        }),
+        Some(_) => Ok(wanted_id),
+        None => {
+            fs::write(&path, format!("{wanted}\n")).map_err(err(&path))?;
+            Ok(wanted_id)
+        }
+    }
+}
+
+fn parse_claim(s: &str) -> Option<(NodeId, &str)> {
+    let (id, topic) = s.split_once(' ')?;
+    let uuid = uuid::Uuid::parse_str(id).ok()?;
+    Some((NodeId(*uuid.as_bytes()), topic))
+}
+
+fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("spool-{first:020}"))
+}
+
+fn open_segment(dir: &Path, first: u64) -> Result<File, SpoolError> {
+    let path = segment_path(dir, first);
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(err(&path))
+}
+
+fn list_segments(dir: &Path) -> Result<Vec<u64>, SpoolError> {
+    let mut out: Vec<u64> = fs::read_dir(dir)
+        .map_err(err(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            name.to_str()?.strip_prefix("spool-")?.parse().ok()
+        })
+        .collect();
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn read_acked(dir: &Path) -> u64 {
+    // A missing or torn file only means more records are offered again.
+    fs::read(dir.join("acked"))
+        .ok()
+        .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
+        .map_or(0, u64::from_le_bytes)
+}
+
+fn write_acked(dir: &Path, acked: u64) -> Result<(), SpoolError> {
+    let path = dir.join("acked");
+    fs::write(&path, acked.to_le_bytes()).map_err(err(&path))
+}
+
+/// Reads one segment into `rec`, cutting off a torn record at its end.
+fn read_segment(path: &Path, acked: u64, rec: &mut Recovered) -> Result<(), SpoolError> {
+    let mut data = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut data))
+        .map_err(err(path))?;
+    let mut at = 0;
+    while let Some((offset, content, next)) = parse_record(&data, at) {
+        if offset >= acked {
+            rec.records.push((offset, Bytes::copy_from_slice(content)));
+        }
+        rec.next_offset = rec.next_offset.max(offset + 1);
+        at = next;
+    }
+    if at < data.len() {
+        tracing::warn!(path = %path.display(), bytes = data.len() - at, "cutting off a torn record");
+        let f = OpenOptions::new().write(true).open(path).map_err(err(path))?;
+        f.set_len(at as u64).map_err(err(path))?;
+    }
+    Ok(())
+}
+
+fn parse_record(data: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
+    let head = data.get(at..at + RECORD_HEADER)?;
+    let offset = u64::from_le_bytes(head[..8].try_into().ok()?);
+    let len = u32::from_le_bytes(head[8..].try_into().ok()?) as usize;
+    let start = at + RECORD_HEADER;
+    let content = data.get(start..start + len)?;
+    Some((offset, content, start + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> NodeId {
+        NodeId([n; 16])
+    }
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("dafka-spool-{}", uuid::Uuid::new_v4()));
+        d
+    }
+
+    #[test]
+    fn a_reopened_spool_resumes_after_the_last_record() {
+        let d = dir();
+        let (mut s, pid, rec) = Spool::open(&d, "t", None, || id(1)).expect("open");
+        assert_eq!((pid, rec.next_offset, rec.records.len()), (id(1), 0, 0));
+        for o in 0..5 {
+            s.append(o, format!("r{o}").as_bytes(), 0).expect("append");
+        }
+        s.forget(3).expect("forget");
+        drop(s);
+        let (_s, pid, rec) = Spool::open(&d, "t", None, || id(2)).expect("reopen");
+        assert_eq!(pid, id(1), "the directory keeps its partition");
+        assert_eq!(rec.next_offset, 5);
+        let offs: Vec<u64> = rec.records.iter().map(|r| r.0).collect();
+        assert_eq!(offs, [3, 4], "ACKed records are not offered again");
+        assert_eq!(&rec.records[0].1[..], b"r3");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off() {
+        let d = dir();
+        let (mut s, _, _) = Spool::open(&d, "t", None, || id(1)).expect("open");
+        s.append(0, b"whole", 0).expect("append");
+        drop(s);
+        let seg = segment_path(&d, 0);
+        let mut f = OpenOptions::new().append(true).open(&seg).expect("seg");
+        f.write_all(&[1, 0, 0, 0, 0, 0, 0, 0, 9, 0]).expect("torn");
+        drop(f);
+        let (mut s, _, rec) = Spool::open(&d, "t", None, || id(1)).expect("reopen");
+        assert_eq!(rec.next_offset, 1);
+        s.append(1, b"next", 0).expect("append");
+        drop(s);
+        let (_s, _, rec) = Spool::open(&d, "t", None, || id(1)).expect("reopen");
+        let offs: Vec<u64> = rec.records.iter().map(|r| r.0).collect();
+        assert_eq!(offs, [0, 1]);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn acked_segments_are_deleted_on_roll() {
+        let d = dir();
+        let (mut s, _, _) = Spool::open(&d, "t", None, || id(1)).expect("open");
+        let big = vec![7u8; (SEGMENT_BYTES / 2) as usize];
+        for o in 0..5 {
+            s.append(o, &big, o).expect("append");
+        }
+        assert!(list_segments(&d).expect("list").len() <= 2);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_directory_of_another_topic_or_id_is_refused() {
+        let d = dir();
+        drop(Spool::open(&d, "t", Some(id(1)), || id(1)).expect("open"));
+        let e = Spool::open(&d, "u", None, || id(1)).expect_err("topic");
+        assert!(e.to_string().contains("belongs to"), "{e}");
+        let e = Spool::open(&d, "t", Some(id(2)), || id(2)).expect_err("id");
+        assert!(e.to_string().contains("belongs to"), "{e}");
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn two_producers_cannot_share_a_directory() {
+        let d = dir();
+        let _a = Spool::open(&d, "t", None, || id(1)).expect("open");
+        let e = Spool::open(&d, "t", None, || id(1)).expect_err("locked");
+        assert!(matches!(e, SpoolError::Locked(_)), "{e}");
+        let _ = fs::remove_dir_all(&d);
+    }
+}
