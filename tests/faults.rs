@@ -130,6 +130,7 @@ fn producer_killed_and_restarted_from_its_spool() {
     let got = parts.values().next().expect("a partition");
     let kept = got.len() - second.len();
     assert!(kept >= seen, "{kept} records survived, {seen} were seen before the kill");
+    eprintln!("{kept} records accepted before the kill ({seen} seen live), then 1,000 more");
     let mut want: Vec<String> = first[..kept].to_vec();
     want.extend(second);
     assert_exactly(&parts, &want);

@@ -223,6 +223,17 @@ impl ProducerCore {
         self.unacked.len()
     }
 
+    /// The records awaiting ACKs, oldest first: what a spool would give a
+    /// restarted producer.
+    pub fn unacked_records(&self) -> impl Iterator<Item = (u64, Bytes)> + '_ {
+        self.unacked.iter().map(|r| (r.offset, r.content.clone()))
+    }
+
+    /// Distinct stores that must ACK a record.
+    pub fn min_acks(&self) -> usize {
+        self.cfg.min_acks
+    }
+
     /// Content bytes awaiting ACKs.
     pub fn unacked_bytes(&self) -> usize {
         self.unacked_bytes

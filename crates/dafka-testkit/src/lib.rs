@@ -6,9 +6,12 @@
 //!   control over real ZeroMQ sockets: it sends any message and awaits the
 //!   next one that matches, under a timeout, reporting what it saw instead
 //!   when nothing matches. No sleeps.
+//! * [`sim::Sim`]: the producer, store and consumer state machines on a
+//!   simulated network with seeded drops, duplicates, delays and restarts.
 
 mod cluster;
 mod peer;
+pub mod sim;
 
 pub use cluster::TestCluster;
 pub use peer::TestPeer;
