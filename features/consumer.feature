@@ -111,6 +111,15 @@ Feature: Consumer protocol
     And the scripted producer sends records 0 to 0 of "other"
     Then the consumer delivers offset 0 of "other" next
 
+  Scenario: A record at offset 2^64-1 does not stop the consumer
+    Given a consumer with offset reset latest
+    And the consumer subscribes to "hello"
+    And a scripted producer connected to the consumer
+    When the scripted producer sends records 0 to 1
+    And the scripted producer sends records 18446744073709551615 to 18446744073709551615
+    And the scripted producer sends records 2 to 3
+    Then the consumer delivers offsets 0 to 3
+
   Scenario Outline: A malformed message is dropped and counted, and the consumer keeps working
     Given a consumer with offset reset latest
     And the consumer subscribes to "hello"
@@ -126,4 +135,7 @@ Feature: Consumer protocol
       | an unknown version    |
       | a key that does not match its body |
       | a truncated body      |
+      | an extra frame        |
+      | random bytes          |
+      | a 100 MB topic name   |
       | a missing frame       |

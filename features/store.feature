@@ -71,6 +71,13 @@ Feature: Store protocol
     And the scripted consumer fetches offsets 0 to 1 from the store
     Then the scripted consumer receives DIRECT-RECORDs 0 to 1
 
+  Scenario: A record at offset 2^64-1 does not stop the store
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 1
+    And the scripted producer sends records 18446744073709551615 to 18446744073709551615
+    And the scripted producer sends records 2 to 3
+    Then the store ACKs offset 3
+
   Scenario: A restarted store serves what it stored
     Given a scripted producer connected to the store
     When the scripted producer sends records 0 to 4
@@ -92,3 +99,6 @@ Feature: Store protocol
       | an unknown version    |
       | a key that does not match its body |
       | a truncated body      |
+      | an extra frame        |
+      | random bytes          |
+      | a 100 MB topic name   |

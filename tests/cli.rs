@@ -122,6 +122,48 @@ fn an_unusable_store_directory_is_one_line_and_exit_1() {
 }
 
 #[test]
+fn a_corrupt_store_directory_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A database whose manifest pointer names garbage.
+    std::fs::write(dir.path().join("CURRENT"), "MANIFEST-garbage\n").expect("write");
+    std::fs::write(dir.path().join("IDENTITY"), "x").expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+    let args = ["--db", path, "--sub", "tcp://127.0.0.1:1", "--pub", "tcp://127.0.0.1:2"];
+    let (code, _, err) = run("dafka_stored", &args);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("dafka_stored: error: cannot open store database at"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_producer_state_directory_of_another_topic_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("partition"),
+        "0123456789abcdef0123456789abcdef other\n",
+    )
+    .expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+    let args = ["--state-dir", path, "--sub", "tcp://127.0.0.1:1", "--pub", "tcp://127.0.0.1:2", "mine"];
+    let (code, _, err) = run("dafka_console_producer", &args);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("belongs to"), "{err}");
+}
+
+#[test]
+fn a_producer_id_without_a_state_directory_is_one_line_and_exit_1() {
+    let args = ["--id", "0123456789abcdef0123456789abcdef", "mine"];
+    let (code, _, err) = run("dafka_console_producer", &args);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("producer.id"), "{err}");
+}
+
+#[test]
 fn a_taken_port_is_one_line_and_exit_1() {
     let (mut tower, t) = support::tower();
     let (code, _, err) = run(

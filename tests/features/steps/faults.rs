@@ -22,6 +22,16 @@ fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
         "an unknown version" => header[2] = 9,
         "a truncated body" => header.truncate(header.len() - 5),
         "a missing frame" => return vec![key, header],
+        "an extra frame" => return vec![key, header, content, b"extra".to_vec()],
+        "random bytes" => {
+            // Fixed "random" bytes: the run is repeatable.
+            let junk = |n: usize, s: u8| (0..n).map(|i| (i as u8).wrapping_mul(s) ^ 0x5A).collect();
+            return vec![key, junk(61, 37), junk(13, 101)];
+        }
+        "a 100 MB topic name" => {
+            let huge = "t".repeat(100 << 20);
+            header = encode(&Message::Record(record(&huge, w.partition, 0, "x".into()))).header;
+        }
         "a key that does not match its body" => {
             key = routing::topic_key(MessageId::Record, "hello").to_vec()
         }
