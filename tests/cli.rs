@@ -128,7 +128,14 @@ fn a_corrupt_store_directory_is_one_line_and_exit_1() {
     std::fs::write(dir.path().join("CURRENT"), "MANIFEST-garbage\n").expect("write");
     std::fs::write(dir.path().join("IDENTITY"), "x").expect("write");
     let path = dir.path().to_str().expect("utf-8");
-    let args = ["--db", path, "--sub", "tcp://127.0.0.1:1", "--pub", "tcp://127.0.0.1:2"];
+    let args = [
+        "--db",
+        path,
+        "--sub",
+        "tcp://127.0.0.1:1",
+        "--pub",
+        "tcp://127.0.0.1:2",
+    ];
     let (code, _, err) = run("dafka_stored", &args);
     assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -147,7 +154,15 @@ fn a_producer_state_directory_of_another_topic_is_one_line_and_exit_1() {
     )
     .expect("write");
     let path = dir.path().to_str().expect("utf-8");
-    let args = ["--state-dir", path, "--sub", "tcp://127.0.0.1:1", "--pub", "tcp://127.0.0.1:2", "mine"];
+    let args = [
+        "--state-dir",
+        path,
+        "--sub",
+        "tcp://127.0.0.1:1",
+        "--pub",
+        "tcp://127.0.0.1:2",
+        "mine",
+    ];
     let (code, _, err) = run("dafka_console_producer", &args);
     assert_eq!(code, 1);
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -5,8 +5,8 @@
 
 mod support;
 
-use dafka::{Consumer, ConsumerConfig, MeshConfig, OffsetReset};
 use dafka::NodeStats;
+use dafka::{Consumer, ConsumerConfig, MeshConfig, OffsetReset};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::*;
@@ -31,7 +31,10 @@ fn read_all(t: &Towers, topic: &str) -> BTreeMap<String, Partition> {
         let f: Vec<&str> = l.splitn(3, '\t').collect();
         assert_eq!(f.len(), 3, "partition, offset, content: {l:?}");
         let offset = f[1].parse().expect("offset");
-        parts.entry(f[0].into()).or_default().push((offset, f[2].into()));
+        parts
+            .entry(f[0].into())
+            .or_default()
+            .push((offset, f[2].into()));
     }
     parts
 }
@@ -51,7 +54,10 @@ fn feed_until(p: &mut Proc, lines: &[String], cond: impl Fn() -> bool) -> usize 
     let deadline = Instant::now() + TIMEOUT;
     let mut at = 0;
     while !cond() {
-        assert!(Instant::now() < deadline && at < lines.len(), "condition never held");
+        assert!(
+            Instant::now() < deadline && at < lines.len(),
+            "condition never held"
+        );
         let end = (at + 10).min(lines.len());
         p.write_lines(&lines[at..end]);
         at = end;
@@ -84,7 +90,10 @@ fn store_killed_mid_stream_and_restarted() {
 #[test]
 fn quorum_of_two_with_one_store_restarted() {
     let (_tower, t) = tower();
-    let (d1, d2) = (tempfile::tempdir().expect("d1"), tempfile::tempdir().expect("d2"));
+    let (d1, d2) = (
+        tempfile::tempdir().expect("d1"),
+        tempfile::tempdir().expect("d2"),
+    );
     let mut a = store(&t, d1.path());
     let mut b = store(&t, d2.path());
     let lines = numbered("q", 20_000);
@@ -106,12 +115,19 @@ fn quorum_of_two_with_one_store_restarted() {
 #[test]
 fn producer_killed_and_restarted_from_its_spool() {
     let (_tower, t) = tower();
-    let (db, state) = (tempfile::tempdir().expect("db"), tempfile::tempdir().expect("state"));
+    let (db, state) = (
+        tempfile::tempdir().expect("db"),
+        tempfile::tempdir().expect("state"),
+    );
     let _s = store(&t, db.path());
     let state_arg = state.path().to_str().expect("utf-8");
     let live = consumer(&t, "spool", &["--from-beginning"]);
     let first = numbered("a", 50_000);
-    let mut p = Proc::spawn("dafka_console_producer", &["--state-dir", state_arg, "spool"], Some(&t));
+    let mut p = Proc::spawn(
+        "dafka_console_producer",
+        &["--state-dir", state_arg, "spool"],
+        Some(&t),
+    );
     // Wait for the first records to reach a consumer, then feed more so the
     // kill lands mid-stream.
     p.write_lines(&first[..5_000]);
@@ -124,12 +140,18 @@ fn producer_killed_and_restarted_from_its_spool() {
     let mut again = Proc::spawn("dafka_console_producer", &args, Some(&t));
     again.write_lines(&second);
     again.close_stdin();
-    assert!(again.wait(TIMEOUT).success(), "the restart got everything ACKed");
+    assert!(
+        again.wait(TIMEOUT).success(),
+        "the restart got everything ACKed"
+    );
 
     let parts = read_all(&t, "spool");
     let got = parts.values().next().expect("a partition");
     let kept = got.len() - second.len();
-    assert!(kept >= seen, "{kept} records survived, {seen} were seen before the kill");
+    assert!(
+        kept >= seen,
+        "{kept} records survived, {seen} were seen before the kill"
+    );
     eprintln!("{kept} records accepted before the kill ({seen} seen live), then 1,000 more");
     let mut want: Vec<String> = first[..kept].to_vec();
     want.extend(second);
@@ -172,7 +194,9 @@ fn slow_consumer_overflows_and_catches_up() {
     assert!(p.wait(TIMEOUT).success());
     let mut got = vec![String::from_utf8_lossy(&first.content).into_owned()];
     while got.len() < lines.len() {
-        let r = slow.recv_timeout(TIMEOUT).expect("every record, eventually");
+        let r = slow
+            .recv_timeout(TIMEOUT)
+            .expect("every record, eventually");
         assert_eq!(r.offset as usize, got.len(), "in order, once");
         got.push(String::from_utf8_lossy(&r.content).into_owned());
     }

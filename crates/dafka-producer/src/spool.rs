@@ -263,7 +263,10 @@ fn read_segment(path: &Path, acked: u64, rec: &mut Recovered) -> Result<(), Spoo
     }
     if at < data.len() {
         tracing::warn!(path = %path.display(), bytes = data.len() - at, "cutting off a torn record");
-        let f = OpenOptions::new().write(true).open(path).map_err(err(path))?;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(err(path))?;
         f.set_len(at as u64).map_err(err(path))?;
     }
     Ok(())

@@ -286,7 +286,8 @@ impl Sim {
             }
             Role::Consumer { .. } => return,
         };
-        self.log.push(format!("tick {}: restart node {n}", self.tick));
+        self.log
+            .push(format!("tick {}: restart node {n}", self.tick));
         self.nodes[n].role = role;
         self.nodes[n].subs.clear();
         for other in 0..self.nodes.len() {
@@ -438,9 +439,10 @@ impl Sim {
                     .into_iter()
                     .map(|r| (r.offset, r.content))
                     .collect(),
-                Role::Consumer { delivered, .. } => {
-                    delivered.iter().map(|r| (r.offset, r.content.clone())).collect()
-                }
+                Role::Consumer { delivered, .. } => delivered
+                    .iter()
+                    .map(|r| (r.offset, r.content.clone()))
+                    .collect(),
             };
             if got != want {
                 let offs: Vec<u64> = got.iter().map(|g| g.0).take(20).collect();
@@ -457,7 +459,11 @@ impl Sim {
 
     /// Counts of what happened, for the test's summary.
     pub fn summary(&self) -> BTreeMap<&'static str, u64> {
-        let restarts = self.log.iter().filter(|l| l.contains("restart node")).count();
+        let restarts = self
+            .log
+            .iter()
+            .filter(|l| l.contains("restart node"))
+            .count();
         BTreeMap::from([
             ("published", self.published),
             ("messages", self.messages.len() as u64),
