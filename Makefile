@@ -1,8 +1,12 @@
 # Convenience targets; each is a script under scripts/.
-.PHONY: run test fuzz
+.PHONY: run test bench bench-quick fuzz
 run:
 	bash scripts/run.sh
 test:
 	bash scripts/test.sh
+bench:
+	bash scripts/bench.sh
+bench-quick:
+	BENCH_QUICK=1 bash scripts/bench.sh
 fuzz:
 	cd crates/dafka-proto && cargo +nightly fuzz run decode -- -max_total_time=600

@@ -94,3 +94,5 @@ pub fn main_with(tool: &str, body: impl FnOnce() -> anyhow::Result<ExitCode>) ->
         }
     }
 }
+
+pub mod perf;

@@ -52,7 +52,15 @@ pub struct Sequencer {
     ahead: BTreeMap<u64, Record>,
     ahead_bytes: usize,
     limit: AheadLimit,
+    /// Running average of record content sizes, to size FETCHes.
+    avg_size: usize,
 }
+
+/// Bytes a FETCH asks for at most, estimated from the records seen so far:
+/// half the store's default reply cap (`store.max_fetch_reply_bytes`, 8 MiB),
+/// so that a store answers all of a request and the next one can be asked
+/// for half-way through the answer, not after a retry timeout.
+pub const FETCH_BYTES: usize = 4 << 20;
 
 impl Sequencer {
     /// A partition whose next expected offset is `next`.
@@ -63,7 +71,15 @@ impl Sequencer {
             ahead: BTreeMap::new(),
             ahead_bytes: 0,
             limit,
+            avg_size: 0,
         }
+    }
+
+    /// Most records a FETCH should ask for so its answer stays near
+    /// [`FETCH_BYTES`], given the records seen so far.
+    pub fn fetch_budget(&self) -> u32 {
+        let per = self.avg_size.max(64);
+        u32::try_from(FETCH_BYTES / per).unwrap_or(u32::MAX).max(1)
     }
 
     /// The next offset to be delivered.
@@ -85,6 +101,13 @@ impl Sequencer {
     pub fn offer(&mut self, rec: Record, ready: &mut Vec<Record>) -> Offer {
         let off = rec.offset;
         self.note_head(off);
+        // An exponential average, weighted 1/8 to the newest record.
+        let len = rec.content.len() + 64;
+        self.avg_size = if self.avg_size == 0 {
+            len
+        } else {
+            self.avg_size - self.avg_size / 8 + len / 8
+        };
         if off < self.next || self.ahead.contains_key(&off) {
             return Offer::Duplicate;
         }
@@ -234,6 +257,7 @@ impl Tracked {
         max: u32,
         now: Instant,
     ) -> Option<Fetch> {
+        let max = max.min(self.seq.fetch_budget());
         let (offset, count) = self.pacer.due(self.seq.missing(), max, now)?;
         Some(Fetch {
             topic: topic.to_string(),

@@ -17,4 +17,4 @@ pub use cluster::TestCluster;
 pub use peer::TestPeer;
 
 /// How long a test waits for any one expected event before failing.
-pub const EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -1,0 +1,62 @@
+//! dafka_perf_zmq: raw ZeroMQ PUB/SUB over loopback, the ceiling to compare
+//! Dafka's numbers with.
+
+use clap::Parser;
+use dafka_cli::perf::Report;
+use dafka_cli::{main_with, parse};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Send COUNT messages of SIZE bytes from a PUB socket to a SUB socket over
+/// TCP loopback (one thread each, one frame per message, no drops) and time
+/// them at the subscriber: what the network layer alone can do.
+#[derive(Parser, Debug)]
+#[command(name = "dafka_perf_zmq", version)]
+struct Cli {
+    /// Print the result as one JSON object
+    #[arg(long)]
+    json: bool,
+    /// Messages to send
+    count: u64,
+    /// Bytes per message
+    size: usize,
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = parse("dafka_perf_zmq");
+    main_with("dafka_perf_zmq", || {
+        let ctx = zmq::Context::new();
+        let publisher = ctx.socket(zmq::XPUB)?;
+        publisher.set_sndhwm(0)?;
+        publisher.bind("tcp://127.0.0.1:*")?;
+        let endpoint = publisher
+            .get_last_endpoint()?
+            .map_err(|_| anyhow::anyhow!("endpoint is not UTF-8"))?;
+        let count = cli.count;
+        let sub_ctx = zmq::Context::new();
+        let subscriber = std::thread::spawn(move || -> anyhow::Result<Duration> {
+            let s = sub_ctx.socket(zmq::SUB)?;
+            s.set_rcvhwm(0)?;
+            s.connect(&endpoint)?;
+            s.set_subscribe(b"")?;
+            let mut msg = zmq::Message::new();
+            s.recv(&mut msg, 0)?;
+            let start = Instant::now();
+            for _ in 1..count {
+                s.recv(&mut msg, 0)?;
+            }
+            Ok(start.elapsed())
+        });
+        // Wait for the subscription, so nothing is sent into the void.
+        publisher.recv_bytes(0)?;
+        let payload = vec![b'x'; cli.size];
+        for _ in 0..cli.count {
+            publisher.send(&payload[..], 0)?;
+        }
+        let took = subscriber
+            .join()
+            .map_err(|_| anyhow::anyhow!("subscriber panicked"))??;
+        Report::throughput("perf_zmq", cli.count - 1, cli.size, took).print(cli.json);
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,102 @@
+//! What the benchmark tools share: one result line in the C tools' words,
+//! an optional JSON line for scripts, and progress on stderr.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+/// A benchmark result: named numbers, printed as one line.
+#[derive(Debug, Default)]
+pub struct Report {
+    tool: &'static str,
+    fields: Vec<(&'static str, f64)>,
+}
+
+impl Report {
+    /// A report from `tool`.
+    pub fn new(tool: &'static str) -> Self {
+        Report {
+            tool,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds a number.
+    pub fn field(mut self, name: &'static str, value: f64) -> Self {
+        self.fields.push((name, value));
+        self
+    }
+
+    /// A throughput report for `count` records of `size` bytes in `took`.
+    pub fn throughput(tool: &'static str, count: u64, size: usize, took: Duration) -> Self {
+        let secs = took.as_secs_f64().max(1e-9);
+        let rate = count as f64 / secs;
+        Report::new(tool)
+            .field("count", count as f64)
+            .field("size", size as f64)
+            .field("seconds", secs)
+            .field("msg_per_s", rate)
+            .field("mb_per_s", rate * size as f64 / 1e6)
+    }
+
+    fn get(&self, name: &str) -> Option<f64> {
+        self.fields.iter().find(|f| f.0 == name).map(|f| f.1)
+    }
+
+    /// Prints the result: the C tools' `mean throughput` line when there is
+    /// a rate, then every field, or one JSON object with `json`.
+    pub fn print(&self, json: bool) {
+        if json {
+            let mut s = format!("{{\"tool\":\"{}\"", self.tool);
+            for (k, v) in &self.fields {
+                let _ = write!(s, ",\"{k}\":{v}");
+            }
+            s.push('}');
+            println!("{s}");
+            return;
+        }
+        if let Some(rate) = self.get("msg_per_s") {
+            println!("mean throughput: {rate:.0} [msg/s]");
+        }
+        let rest: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", trim(*v)))
+            .collect();
+        println!("{}: {}", self.tool, rest.join(" "));
+    }
+}
+
+fn trim(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Prints progress to stderr at most once a second.
+#[derive(Debug)]
+pub struct Progress {
+    what: &'static str,
+    total: u64,
+    last: Instant,
+}
+
+impl Progress {
+    /// Progress of `total` units of `what`.
+    pub fn new(what: &'static str, total: u64) -> Self {
+        Progress {
+            what,
+            total,
+            last: Instant::now(),
+        }
+    }
+
+    /// Reports `done` if a second has passed since the last report.
+    pub fn tick(&mut self, done: u64) {
+        if self.last.elapsed() >= Duration::from_secs(1) {
+            self.last = Instant::now();
+            eprintln!("  .. {done} of {} {}", self.total, self.what);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# make bench: Dafka's benchmark table, every role a separate process on
+# loopback. BENCH_QUICK=1 runs smaller counts (a few minutes in all).
+#
+# For each record size (100 B, 1 KiB, 64 KiB): a tower and a store on a
+# fresh RocksDB directory, a live dafka_perf_consumer, dafka_perf_store
+# (throughput until every record is ACKed), then a replay of the partition
+# from the store, and the raw ZeroMQ PUB/SUB ceiling. Then latency at
+# 10,000 msg/s and the time a new consumer takes to its first record.
+# Peak RSS is each process's high-water mark (VmHWM / time -f %M).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if ! command -v /usr/bin/time >/dev/null; then apt-get install -y time >/dev/null; fi
+# The same build as the tests (one RocksDB build): dependencies at -O3.
+cargo build --locked --workspace --all-targets
+target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target/debug"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    kill -INT "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    counts=(100:300000 1024:100000 65536:3000)
+    lat_count=20000
+else
+    counts=(100:2000000 1024:500000 65536:10000)
+    lat_count=100000
+fi
+
+# A JSON field of a tool's one-line result.
+jget() { sed -n "s/.*\"$2\":\([0-9.e+-]*\).*/\1/p" <<<"$1"; }
+peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+say() { echo "== $*" >&2; }
+
+start_cluster() {
+    "$bin/dafka_towerd" --sub 'tcp://127.0.0.1:*' --pub 'tcp://127.0.0.1:*' 2>"$work/tower.log" &
+    tower=$!; pids+=($tower)
+    for _ in $(seq 100); do grep -q "beacons in on" "$work/tower.log" && break; sleep 0.1; done
+    read -r sub pub < <(sed -n 's/.*beacons in on \([^,]*\), out on \(.*\)/\1 \2/p' "$work/tower.log")
+    towers=(--sub "$sub" --pub "$pub")
+    rm -rf "$work/db"
+    "$bin/dafka_stored" "${towers[@]}" --db "$work/db" 2>"$work/store.log" &
+    store=$!; pids+=($store)
+    for _ in $(seq 100); do grep -q "serving" "$work/store.log" && break; sleep 0.1; done
+}
+
+stop_cluster() {
+    store_kb=$(peak_kb "$store"); tower_kb=$(peak_kb "$tower")
+    kill -INT "$store" "$tower"; wait "$store" "$tower" 2>/dev/null || true
+    pids=()
+}
+
+# Runs a tool under /usr/bin/time; its JSON result goes to stdout, its peak
+# RSS in KiB to the file $work/rss.
+timed() { /usr/bin/time -f %M -o "$work/rss" "$@"; }
+
+rows=()
+for cs in "${counts[@]}"; do
+    size=${cs%%:*}; count=${cs##*:}
+    say "$size B: $count records"
+    start_cluster
+    timed "$bin/dafka_perf_consumer" "${towers[@]}" --json "$count" "$size" >"$work/live.json" 2>"$work/live.err" &
+    live=$!
+    say "producer -> store ACKs (live consumer running)"
+    timed "$bin/dafka_perf_store" "${towers[@]}" --json "$count" "$size" >"$work/store.json"
+    producer_kb=$(cat "$work/rss")
+    wait "$live"
+    live_kb=$(cat "$work/rss")
+    say "replay from the store"
+    timed "$bin/dafka_perf_consumer" "${towers[@]}" --json "$count" "$size" >"$work/replay.json"
+    replay_kb=$(cat "$work/rss")
+    stop_cluster
+    say "raw ZeroMQ PUB/SUB"
+    zmq=$("$bin/dafka_perf_zmq" --json "$count" "$size")
+    ceiling=$(jget "$zmq" msg_per_s)
+    for kind in store live replay; do
+        r=$(cat "$work/$kind.json")
+        rate=$(jget "$r" msg_per_s)
+        rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "$kind" "$rate" "$(jget "$r" mb_per_s)" \
+            "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN { print a / b }')")")
+    done
+    rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "raw zmq pub/sub" "$ceiling" "$(jget "$zmq" mb_per_s)" 1)")
+    rows+=("$(printf '%-6s peak RSS MB: producer %s, live consumer %s, replay consumer %s, store %s, tower %s' \
+        "$size" "$(mb "$producer_kb")" "$(mb "$live_kb")" "$(mb "$replay_kb")" "$(mb "$store_kb")" "$(mb "$tower_kb")")")
+done
+
+say "latency: $lat_count records of 100 B at 10,000/s"
+start_cluster
+lat=$("$bin/dafka_perf_latency" "${towers[@]}" --json --rate 10000 "$lat_count" 100)
+say "join: first record of a new consumer"
+join=$("$bin/dafka_perf_join" "${towers[@]}" --json)
+stop_cluster
+
+echo
+echo "Dafka benchmarks ($(nproc) cores, $(uname -m), quick=${BENCH_QUICK:-0}); fsync=always"
+printf '%-6s %-22s %12s %9s %7s\n' size path msg/s MB/s of-zmq
+for r in "${rows[@]}"; do echo "$r"; done
+printf 'latency 100 B @ 10k/s (us): p50 %s  p99 %s  p99.9 %s  max %s\n' \
+    "$(jget "$lat" p50_us)" "$(jget "$lat" p99_us)" "$(jget "$lat" p999_us)" "$(jget "$lat" max_us)"
+printf 'join (ms): live median %.1f max %.1f; from store median %.1f max %.1f\n' \
+    "$(jget "$join" live_ms_median)" "$(jget "$join" live_ms_max)" \
+    "$(jget "$join" store_ms_median)" "$(jget "$join" store_ms_max)"
