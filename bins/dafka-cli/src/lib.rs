@@ -2,6 +2,11 @@
 //! one-line errors and Ctrl-C.
 
 use clap::Parser;
+
+/// Every tool allocates through mimalloc (the `global_allocator` of the
+/// binaries that link this crate).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crossbeam_channel::Receiver;
 use dafka::Config;
 use std::path::PathBuf;

@@ -74,7 +74,9 @@ impl<S: Storage> StoreCore<S> {
         if !self.parts.contains_key(topic) {
             self.parts.insert(topic.to_string(), HashMap::new());
         }
-        let topic_parts = self.parts.get_mut(topic).expect("inserted above");
+        let Some(topic_parts) = self.parts.get_mut(topic) else {
+            unreachable!("inserted above");
+        };
         topic_parts.entry(partition).or_insert_with(|| Part {
             track: Tracked::new(0, AheadLimit::default(), retry),
             stored: None,
@@ -110,14 +112,18 @@ impl<S: Storage> StoreCore<S> {
     }
 
     fn on_record(&mut self, rec: Record, now: Instant) {
-        let (topic, partition) = (rec.topic.clone(), rec.partition);
+        let partition = rec.partition;
         let mut batch = std::mem::take(&mut self.batch);
-        self.part(&topic, partition)
-            .track
-            .seq
-            .offer(rec, &mut batch);
+        let seq = &mut self.part(&rec.topic, partition).track.seq;
+        // The next record with no gap known cannot leave one: skip the
+        // topic copy and the FETCH check on this, the common, path.
+        let may_gap = rec.offset != seq.next() || seq.missing().is_some();
+        let topic = may_gap.then(|| rec.topic.clone());
+        seq.offer(rec, &mut batch);
         self.batch = batch;
-        self.fetch_gap(&topic, partition, now);
+        if let Some(topic) = topic {
+            self.fetch_gap(&topic, partition, now);
+        }
     }
 
     fn on_head(&mut self, h: Head, now: Instant) {
