@@ -58,25 +58,25 @@ stop_cluster() {
     pids=()
 }
 
-# Runs a tool under /usr/bin/time; its JSON result goes to stdout, its peak
-# RSS in KiB to the file $work/rss.
-timed() { /usr/bin/time -f %M -o "$work/rss" "$@"; }
+# Runs a tool under /usr/bin/time: `timed NAME tool args...`; its JSON
+# result goes to stdout, its peak RSS in KiB to the file $work/rss.NAME.
+timed() { local name=$1; shift; /usr/bin/time -f %M -o "$work/rss.$name" "$@"; }
 
 rows=()
 for cs in "${counts[@]}"; do
     size=${cs%%:*}; count=${cs##*:}
     say "$size B: $count records"
     start_cluster
-    timed "$bin/dafka_perf_consumer" "${towers[@]}" --json "$count" "$size" >"$work/live.json" 2>"$work/live.err" &
+    timed live "$bin/dafka_perf_consumer" "${towers[@]}" --json "$count" "$size" >"$work/live.json" 2>"$work/live.err" &
     live=$!
     say "producer -> store ACKs (live consumer running)"
-    timed "$bin/dafka_perf_store" "${towers[@]}" --json "$count" "$size" >"$work/store.json"
-    producer_kb=$(cat "$work/rss")
+    timed producer "$bin/dafka_perf_store" "${towers[@]}" --json "$count" "$size" >"$work/store.json"
+    producer_kb=$(cat "$work/rss.producer")
     wait "$live"
-    live_kb=$(cat "$work/rss")
+    live_kb=$(cat "$work/rss.live")
     say "replay from the store"
-    timed "$bin/dafka_perf_consumer" "${towers[@]}" --json "$count" "$size" >"$work/replay.json"
-    replay_kb=$(cat "$work/rss")
+    timed replay "$bin/dafka_perf_consumer" "${towers[@]}" --json "$count" "$size" >"$work/replay.json"
+    replay_kb=$(cat "$work/rss.replay")
     stop_cluster
     say "raw ZeroMQ PUB/SUB"
     zmq=$("$bin/dafka_perf_zmq" --json "$count" "$size")
