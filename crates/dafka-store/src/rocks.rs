@@ -8,6 +8,13 @@
 //! head:   'h' [topic length: u8][topic][partition: 16 bytes]  -> offset: u64 BE
 //! ```
 //!
+//! Heads live in their own column family (`heads`): they are rewritten by
+//! every batch, and in the record family they would make every flushed file
+//! overlap every other, so RocksDB would rewrite all records in compactions.
+//! Alone, each partition's record keys only grow, and files move down the
+//! levels without being rewritten. (Stores written before this kept heads in
+//! the default family; those are still read.)
+//!
 //! A batch of records and the new heads go in one `WriteBatch`, so a crash
 //! never leaves a head pointing past what is stored. With `fsync = always`
 //! the write-ahead log is synced before `write` returns, so an ACKed record
@@ -25,6 +32,7 @@ use std::time::{Duration, Instant};
 
 const RECORD: u8 = b'r';
 const HEAD: u8 = b'h';
+const HEADS_CF: &str = "heads";
 
 /// When writes wait for the write-ahead log to reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,10 +65,12 @@ impl RocksStorage {
         // store's memory well under 300 MB with 64 KiB records.
         opts.set_write_buffer_size(32 << 20);
         opts.increase_parallelism(2);
-        let db = DB::open(&opts, dir).map_err(|e| StorageError::Open {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        opts.create_missing_column_families(true);
+        let db =
+            DB::open_cf(&opts, dir, ["default", HEADS_CF]).map_err(|e| StorageError::Open {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(RocksStorage {
             db,
             sync,
@@ -101,13 +111,20 @@ fn io(op: &'static str) -> impl Fn(rocksdb::Error) -> StorageError {
     }
 }
 
-impl Storage for RocksStorage {
-    fn heads(&self) -> Result<Vec<StoredHead>, StorageError> {
-        let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator(IteratorMode::From(&[HEAD], Direction::Forward))
-        {
+impl RocksStorage {
+    fn heads_cf(&self) -> Result<&rocksdb::ColumnFamily, StorageError> {
+        self.db
+            .cf_handle(HEADS_CF)
+            .ok_or_else(|| StorageError::Corrupt("no heads column family".into()))
+    }
+
+    /// Heads from one column family, merged into `out` (highest wins).
+    fn heads_in(
+        &self,
+        iter: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+        out: &mut HashMap<(String, NodeId), u64>,
+    ) -> Result<(), StorageError> {
+        for item in iter {
             let (k, v) = item.map_err(io("read"))?;
             if k.first() != Some(&HEAD) {
                 break;
@@ -119,13 +136,28 @@ impl Storage for RocksStorage {
                 .try_into()
                 .map(u64::from_be_bytes)
                 .map_err(|_| StorageError::Corrupt("bad head value".into()))?;
-            out.push(StoredHead {
+            let h = out.entry((topic, partition)).or_insert(offset);
+            *h = (*h).max(offset);
+        }
+        Ok(())
+    }
+}
+
+impl Storage for RocksStorage {
+    fn heads(&self) -> Result<Vec<StoredHead>, StorageError> {
+        let mut found = HashMap::new();
+        let from = IteratorMode::From(&[HEAD], Direction::Forward);
+        self.heads_in(self.db.iterator_cf(self.heads_cf()?, from), &mut found)?;
+        let from = IteratorMode::From(&[HEAD], Direction::Forward);
+        self.heads_in(self.db.iterator(from), &mut found)?;
+        Ok(found
+            .into_iter()
+            .map(|((topic, partition), offset)| StoredHead {
                 topic,
                 partition,
                 offset,
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
@@ -141,8 +173,9 @@ impl Storage for RocksStorage {
                 .or_insert(r.offset);
             *h = (*h).max(r.offset);
         }
+        let cf = self.heads_cf()?;
         for ((topic, partition), offset) in heads {
-            batch.put(prefix(HEAD, topic, &partition), offset.to_be_bytes());
+            batch.put_cf(cf, prefix(HEAD, topic, &partition), offset.to_be_bytes());
         }
         let sync = match self.sync {
             SyncPolicy::Always => true,
