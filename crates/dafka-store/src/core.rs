@@ -2,7 +2,7 @@
 //! it writes through its [`Storage`] and says what to send.
 
 use crate::config::StoreConfig;
-use crate::storage::Storage;
+use crate::storage::{ReadLimit, Storage};
 use dafka_node::{gaps, AheadLimit, Event, Output, Partitions, Sequencer, Tracked};
 use dafka_proto::{routing, Ack, Fetch, Head, Message, MessageId, NodeId, Record};
 use std::collections::HashMap;
@@ -146,20 +146,20 @@ impl<S: Storage> StoreCore<S> {
     }
 
     fn on_fetch(&mut self, f: &Fetch) {
-        let max = f.count.min(self.cfg.max_fetch_reply) as usize;
-        let records = match self.storage.read(&f.topic, &f.partition, f.offset, max) {
+        // Capped in records and bytes: the asker fetches the rest when this
+        // part arrives.
+        let limit = ReadLimit {
+            records: f.count.min(self.cfg.max_fetch_reply) as usize,
+            bytes: self.cfg.max_fetch_reply_bytes,
+        };
+        let records = match self.storage.read(&f.topic, &f.partition, f.offset, limit) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "cannot answer FETCH");
                 return;
             }
         };
-        let mut bytes = 0;
         for record in records {
-            if bytes > self.cfg.max_fetch_reply_bytes {
-                break; // The asker fetches the rest when this part arrives.
-            }
-            bytes += record.content.len();
             self.outbox.push(Output::Send(Message::DirectRecord {
                 to: f.sender,
                 record,

@@ -19,4 +19,4 @@ pub use crate::config::{Fsync, StoreConfig};
 pub use crate::core::StoreCore;
 pub use handle::{Store, StoreError};
 pub use rocks::{RocksStorage, SyncPolicy};
-pub use storage::{MemStorage, Storage, StorageError, StoredHead};
+pub use storage::{MemStorage, ReadLimit, Storage, StorageError, StoredHead};

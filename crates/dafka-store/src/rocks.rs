@@ -22,7 +22,7 @@
 //! last sync is older than the interval; with `never`, an ACKed record
 //! survives a process crash only.
 
-use crate::storage::{Storage, StorageError, StoredHead};
+use crate::storage::{ReadLimit, Storage, StorageError, StoredHead};
 use dafka_proto::stored::{record_from_bytes, record_to_bytes};
 use dafka_proto::{NodeId, Record};
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
@@ -209,21 +209,26 @@ impl Storage for RocksStorage {
         topic: &str,
         partition: &NodeId,
         from: u64,
-        max: usize,
+        limit: ReadLimit,
     ) -> Result<Vec<Record>, StorageError> {
         let start = record_key(topic, partition, from);
         let range = prefix(RECORD, topic, partition);
-        let mut out = Vec::new();
+        let mut out: Vec<Record> = Vec::new();
+        let mut bytes = 0;
         for item in self
             .db
             .iterator(IteratorMode::From(&start, Direction::Forward))
-            .take(max)
         {
+            if !limit.more(out.len(), bytes) {
+                break;
+            }
             let (k, v) = item.map_err(io("read"))?;
             if !k.starts_with(&range) {
                 break;
             }
-            out.push(record_from_bytes(&v).map_err(|e| StorageError::Corrupt(e.to_string()))?);
+            let r = record_from_bytes(&v).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            bytes += r.content.len();
+            out.push(r);
         }
         Ok(out)
     }
@@ -255,7 +260,9 @@ mod tests {
             s.write(&[rec("ab", 1, 0), rec("a", 2, 0)]).expect("write");
         }
         let s = RocksStorage::open(dir.path(), SyncPolicy::Always).expect("reopen");
-        let got = s.read("a", &NodeId([1; 16]), 254, 100).expect("read");
+        let got = s
+            .read("a", &NodeId([1; 16]), 254, ReadLimit::records(100))
+            .expect("read");
         let offs: Vec<u64> = got.iter().map(|r| r.offset).collect();
         assert_eq!(
             offs,

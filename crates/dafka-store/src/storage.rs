@@ -60,14 +60,41 @@ pub trait Storage {
     fn sync_due(&mut self) -> Result<(), StorageError> {
         Ok(())
     }
-    /// Up to `max` records of a partition from offset `from`, in order.
+    /// Records of a partition from offset `from`, in order, within `limit`.
     fn read(
         &self,
         topic: &str,
         partition: &NodeId,
         from: u64,
-        max: usize,
+        limit: ReadLimit,
     ) -> Result<Vec<Record>, StorageError>;
+}
+
+/// How much one read may return: at most `records` records, and more only
+/// while fewer than `bytes` content bytes are taken (always at least one),
+/// so a FETCH of many large records never loads them all at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimit {
+    /// Most records.
+    pub records: usize,
+    /// Content bytes after which no further record is taken.
+    pub bytes: usize,
+}
+
+impl ReadLimit {
+    /// At most `records` records, whatever their size.
+    pub fn records(records: usize) -> Self {
+        ReadLimit {
+            records,
+            bytes: usize::MAX,
+        }
+    }
+
+    /// Whether a read that has taken `n` records of `bytes` content bytes
+    /// may take another.
+    pub fn more(&self, n: usize, bytes: usize) -> bool {
+        n < self.records && (n == 0 || bytes < self.bytes)
+    }
 }
 
 /// Storage in a `BTreeMap`: for tests of the store's logic only.
@@ -113,15 +140,19 @@ impl Storage for MemStorage {
         topic: &str,
         partition: &NodeId,
         from: u64,
-        max: usize,
+        limit: ReadLimit,
     ) -> Result<Vec<Record>, StorageError> {
         let lo = (topic.to_string(), *partition, from);
         let hi = (topic.to_string(), *partition, u64::MAX);
-        Ok(self
-            .records
-            .range(lo..=hi)
-            .take(max)
-            .map(|(_, r)| r.clone())
-            .collect())
+        let mut out: Vec<Record> = Vec::new();
+        let mut bytes = 0;
+        for (_, r) in self.records.range(lo..=hi) {
+            if !limit.more(out.len(), bytes) {
+                break;
+            }
+            bytes += r.content.len();
+            out.push(r.clone());
+        }
+        Ok(out)
     }
 }

@@ -17,7 +17,7 @@ use dafka_consumer::{ConsumerConfig, ConsumerCore, OffsetReset};
 use dafka_node::{Event, Output};
 use dafka_producer::{ProducerConfig, ProducerCore};
 use dafka_proto::{Message, NodeId, Record};
-use dafka_store::{MemStorage, Storage, StoreConfig, StoreCore};
+use dafka_store::{MemStorage, ReadLimit, Storage, StoreConfig, StoreCore};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::{Duration, Instant};
@@ -434,7 +434,7 @@ impl Sim {
                 Role::Producer(_) => continue,
                 Role::Store(s) => s
                     .storage_mut()
-                    .read(TOPIC, &id(1), 0, published as usize + 1)
+                    .read(TOPIC, &id(1), 0, ReadLimit::records(published as usize + 1))
                     .map_err(|e| e.to_string())?
                     .into_iter()
                     .map(|r| (r.offset, r.content))

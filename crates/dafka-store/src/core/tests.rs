@@ -66,7 +66,10 @@ fn acks_only_after_the_write() {
         })]
     );
     assert_eq!(
-        s.storage_mut().read("t", &P, 0, 10).map(|v| v.len()).ok(),
+        s.storage_mut()
+            .read("t", &P, 0, ReadLimit::records(10))
+            .map(|v| v.len())
+            .ok(),
         Some(2)
     );
 }
