@@ -24,6 +24,9 @@ use thiserror::Error;
 /// Most data messages read per poll, so timers and commands still get a turn
 /// under a flood.
 const READ_BATCH: usize = 4096;
+/// Most bytes read in one turn: with large records, a batch bounded only in
+/// messages could hold (and a store write) hundreds of megabytes at once.
+const READ_BATCH_BYTES: usize = 4 << 20;
 /// Frames read from one message at most; the rest are discarded.
 const MAX_FRAMES: usize = 4;
 
@@ -257,11 +260,16 @@ impl Mesh {
     }
 
     fn read_data(&mut self, events: &mut Vec<Event>, now: Instant) {
+        let mut bytes = 0;
         for _ in 0..READ_BATCH {
+            if bytes >= READ_BATCH_BYTES {
+                return;
+            }
             let n = match read_frames(&self.data_sub, &mut self.frames) {
                 Some(n) => n,
                 None => return,
             };
+            bytes += self.frames.iter().take(n).map(|f| f.len()).sum::<usize>();
             match decode_read(&self.frames, n) {
                 Ok(msg) => {
                     NodeStats::bump(&self.stats.received);

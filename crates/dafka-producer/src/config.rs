@@ -17,8 +17,9 @@ pub struct ProducerConfig {
     /// Milliseconds `close` waits for outstanding ACKs before giving up and
     /// reporting how many records were left unacknowledged.
     pub close_timeout: u64,
-    /// Content bytes kept awaiting ACKs before `publish` blocks: back
-    /// pressure instead of unbounded memory when no store keeps up.
+    /// Bytes kept awaiting ACKs before `publish` blocks: back pressure
+    /// instead of unbounded memory when no store keeps up. Each record counts
+    /// its content plus 256 bytes, so small records are bounded too.
     pub max_unacked_bytes: usize,
     /// Most DIRECT-RECORDs sent in answer to one FETCH.
     pub max_fetch_reply: u32,

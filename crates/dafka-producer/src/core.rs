@@ -11,6 +11,14 @@ use dafka_proto::{routing, Ack, Fetch, Head, Message, MessageId, NodeId, Record}
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+/// What a record of `len` content bytes counts against
+/// `max_unacked_bytes`: its content plus what it costs on its way besides
+/// (frames, headers, ZeroMQ's bookkeeping at both ends), so that a window of
+/// small records bounds memory as well as one of large records does.
+fn cost(len: usize) -> usize {
+    len + 256
+}
+
 /// One producer's partition.
 #[derive(Debug)]
 pub struct ProducerCore {
@@ -66,7 +74,7 @@ impl ProducerCore {
         let mut core = ProducerCore::new(id, topic, cfg);
         core.next_offset = next_offset;
         for (offset, content) in records {
-            core.unacked_bytes += content.len();
+            core.unacked_bytes += cost(content.len());
             core.unacked.push_back(Record {
                 topic: core.topic.clone(),
                 partition: id,
@@ -89,7 +97,7 @@ impl ProducerCore {
             content,
             ..Default::default()
         };
-        self.unacked_bytes += rec.content.len();
+        self.unacked_bytes += cost(rec.content.len());
         self.outbox.push(Output::Send(Message::Record(rec.clone())));
         self.unacked.push_back(rec);
         self.next_head.get_or_insert(now + self.cfg.head_interval());
@@ -128,7 +136,7 @@ impl ProducerCore {
         };
         while self.unacked.front().is_some_and(|r| r.offset <= quorum) {
             if let Some(r) = self.unacked.pop_front() {
-                self.unacked_bytes -= r.content.len();
+                self.unacked_bytes -= cost(r.content.len());
             }
         }
     }
@@ -234,7 +242,7 @@ impl ProducerCore {
         self.cfg.min_acks
     }
 
-    /// Content bytes awaiting ACKs.
+    /// Bytes awaiting ACKs (content plus a per-record overhead).
     pub fn unacked_bytes(&self) -> usize {
         self.unacked_bytes
     }
