@@ -166,10 +166,13 @@ impl Mesh {
         } else {
             zmq::DONTWAIT
         };
+        // Small frames are copied: ZeroMQ keeps up to 33 bytes inside the
+        // message itself, and a copy of a header costs one allocation where
+        // handing over the Vec costs two (ours and ZeroMQ's bookkeeping).
         let res = self
             .data_pub
-            .send(f.key, more)
-            .and_then(|_| self.data_pub.send(f.header, last))
+            .send(&f.key[..], more)
+            .and_then(|_| self.data_pub.send(&f.header[..], last))
             .and_then(|_| match &f.content {
                 Some(c) => self.data_pub.send(&c[..], zmq::DONTWAIT),
                 None => Ok(()),
