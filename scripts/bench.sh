@@ -3,9 +3,10 @@
 # loopback. BENCH_QUICK=1 runs smaller counts (a few minutes in all).
 #
 # For each record size (100 B, 1 KiB, 64 KiB): a tower and a store on a
-# fresh RocksDB directory, a live dafka_perf_consumer, dafka_perf_store
-# (throughput until every record is ACKed), then a replay of the partition
-# from the store, and the raw ZeroMQ PUB/SUB ceiling. Then latency at
+# fresh RocksDB directory; dafka_perf_store alone (throughput until every
+# record is ACKed); a live dafka_perf_consumer while a second producer run
+# goes by; a replay of the first partition from the store; and the raw
+# ZeroMQ PUB/SUB ceiling. Then latency at
 # 10,000 msg/s and the time a new consumer takes to its first record.
 # Peak RSS is each process's high-water mark (VmHWM / time -f %M).
 set -euo pipefail
@@ -67,15 +68,17 @@ for cs in "${counts[@]}"; do
     size=${cs%%:*}; count=${cs##*:}
     say "$size B: $count records"
     start_cluster
-    timed live "$bin/dafka_perf_consumer" "${towers[@]}" --json "$count" "$size" >"$work/live.json" 2>"$work/live.err" &
-    live=$!
-    say "producer -> store ACKs (live consumer running)"
-    timed producer "$bin/dafka_perf_store" "${towers[@]}" --json "$count" "$size" >"$work/store.json"
+    say "producer -> store ACKs"
+    timed producer "$bin/dafka_perf_store" "${towers[@]}" --topic acked --json "$count" "$size" >"$work/store.json"
     producer_kb=$(cat "$work/rss.producer")
+    say "live consumer (with a second producer run)"
+    timed live "$bin/dafka_perf_consumer" "${towers[@]}" --topic live --json "$count" "$size" >"$work/live.json" &
+    live=$!
+    "$bin/dafka_perf_store" "${towers[@]}" --topic live --json "$count" "$size" >/dev/null
     wait "$live"
     live_kb=$(cat "$work/rss.live")
     say "replay from the store"
-    timed replay "$bin/dafka_perf_consumer" "${towers[@]}" --json "$count" "$size" >"$work/replay.json"
+    timed replay "$bin/dafka_perf_consumer" "${towers[@]}" --topic acked --json "$count" "$size" >"$work/replay.json"
     replay_kb=$(cat "$work/rss.replay")
     stop_cluster
     say "raw ZeroMQ PUB/SUB"

@@ -40,7 +40,7 @@ impl Default for ProducerConfig {
             head_interval: 1000,
             min_acks: 1,
             close_timeout: 30_000,
-            max_unacked_bytes: 64 << 20,
+            max_unacked_bytes: 32 << 20,
             max_fetch_reply: 100_000,
             state_dir: String::new(),
             id: String::new(),
