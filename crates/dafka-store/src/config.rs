@@ -72,6 +72,14 @@ impl StoreConfig {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
         }
+        if self.max_fetch_reply_bytes < dafka_node::sequencer::FETCH_BYTES {
+            // Askers size their FETCHes to FETCH_BYTES; a smaller cap would
+            // cut every answer short and stall them until a retry.
+            return Err(ConfigError::new(
+                "store.max_fetch_reply_bytes",
+                format!("must be at least {}", dafka_node::sequencer::FETCH_BYTES),
+            ));
+        }
         if self.fsync == Fsync::Interval && self.fsync_interval == 0 {
             return Err(ConfigError::new(
                 "store.fsync_interval",
