@@ -38,3 +38,12 @@ Feature: Discovery through towers
     When garbage and then a beacon for a node "x" reach the tower
     Then node "b" is connected to 1 peer
     And the tower has counted 1 malformed message
+
+  Scenario: A beacon with an endpoint nobody can use stops no node
+    Given a scripted store "b"
+    And a scripted store "c"
+    And node "b" is connected to 1 peer
+    When a beacon for a store "x" at "nope://x" reaches the tower
+    And a scripted store "d" joins
+    Then node "d" is connected to at least 2 peers
+    And node "b" is connected to at least 2 peers

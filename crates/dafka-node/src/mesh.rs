@@ -335,7 +335,12 @@ impl Mesh {
                 PeerChange::Connect(id, ep) => {
                     tracing::debug!(peer = %id, endpoint = %ep, "peer joined");
                     NodeStats::bump(&self.stats.peers_joined);
-                    self.data_sub.connect(&ep).map_err(zerr("connect", &ep))?;
+                    // A beacon can carry any endpoint: one ZeroMQ cannot
+                    // use is that peer's problem, never a reason to stop.
+                    if let Err(e) = self.data_sub.connect(&ep) {
+                        NodeStats::bump(&self.stats.malformed);
+                        tracing::warn!(peer = %id, endpoint = %ep, error = %e, "cannot connect to a peer");
+                    }
                 }
                 PeerChange::Disconnect(id, ep) => {
                     tracing::debug!(peer = %id, endpoint = %ep, "peer left");

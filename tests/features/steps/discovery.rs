@@ -56,8 +56,8 @@ fn leaves(w: &mut Mesh, name: String) {
     }
 }
 
-#[when(expr = "garbage and then a beacon for a node {string} reach the tower")]
-fn garbage_to_tower(w: &mut Mesh, name: String) {
+/// A raw publisher into the tower's beacon input, once the tower listens.
+fn raw_to_tower(w: &mut Mesh) -> (zmq::Context, zmq::Socket) {
     let input = w.config().beacon.sub_address;
     let ctx = zmq::Context::new();
     let sock = ctx.socket(zmq::XPUB).expect("socket");
@@ -67,17 +67,41 @@ fn garbage_to_tower(w: &mut Mesh, name: String) {
     // The tower's subscription arriving means it will hear what we send.
     let sub = sock.recv_bytes(0).expect("the tower subscribes");
     assert_eq!(sub.first(), Some(&1));
-    sock.send_multipart([&b"Zjunk"[..], &[0xDE, 0xAD][..]], 0)
-        .expect("send");
+    (ctx, sock)
+}
+
+fn send_beacon(sock: &zmq::Socket, name: &str, endpoint: &str) {
     let b = Beacon {
-        node: super::named_id(&name),
-        endpoint: "tcp://127.0.0.1:9".into(),
+        node: super::named_id(name),
+        endpoint: endpoint.into(),
         role: Role::Store,
         ..Default::default()
     };
     let f = encode(&Message::Beacon(b));
     sock.send_multipart([f.key, f.header], 0).expect("send");
+}
+
+#[when(expr = "garbage and then a beacon for a node {string} reach the tower")]
+fn garbage_to_tower(w: &mut Mesh, name: String) {
+    let (ctx, sock) = raw_to_tower(w);
+    sock.send_multipart([&b"Zjunk"[..], &[0xDE, 0xAD][..]], 0)
+        .expect("send");
+    send_beacon(&sock, &name, "tcp://127.0.0.1:9");
     w.raw = Some((ctx, sock));
+}
+
+#[when(expr = "a beacon for a store {string} at {string} reaches the tower")]
+fn odd_beacon(w: &mut Mesh, name: String, endpoint: String) {
+    let (ctx, sock) = raw_to_tower(w);
+    send_beacon(&sock, &name, &endpoint);
+    w.raw = Some((ctx, sock));
+}
+
+#[then(expr = "node {string} is connected to at least {int} peer(s)")]
+fn connected_at_least(w: &mut Mesh, name: String, n: usize) {
+    pump_until(w, &format!("{name} has {n} or more peers"), |w| {
+        w.nodes[&name].peers() >= n
+    });
 }
 
 #[then(expr = "the tower has counted {int} malformed message(s)")]
