@@ -6,7 +6,8 @@
 # fresh RocksDB directory; dafka_perf_store alone (throughput until every
 # record is ACKed); a live dafka_perf_consumer while a second producer run
 # goes by; a replay of the first partition from the store; and the raw
-# ZeroMQ PUB/SUB ceiling. Then latency at
+# ZeroMQ PUB/SUB ceiling, with one frame per message (the C baseline) and
+# with three (a RECORD's key, header and content). Then latency at
 # 10,000 msg/s and the time a new consumer takes to its first record.
 # Peak RSS is each process's high-water mark (VmHWM / time -f %M).
 set -euo pipefail
@@ -91,6 +92,10 @@ for cs in "${counts[@]}"; do
             "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN { print a / b }')")")
     done
     rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "raw zmq pub/sub" "$ceiling" "$(jget "$zmq" mb_per_s)" 1)")
+    zmq3=$("$bin/dafka_perf_zmq" --frames 3 --json "$count" "$size")
+    rate3=$(jget "$zmq3" msg_per_s)
+    rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "raw zmq, 3 frames" "$rate3" "$(jget "$zmq3" mb_per_s)" \
+        "$(awk -v a="$rate3" -v b="$ceiling" 'BEGIN { print a / b }')")")
     rows+=("$(printf '%-6s peak RSS MB: producer %s, live consumer %s, replay consumer %s, store %s, tower %s' \
         "$size" "$(mb "$producer_kb")" "$(mb "$live_kb")" "$(mb "$replay_kb")" "$(mb "$store_kb")" "$(mb "$tower_kb")")")
 done

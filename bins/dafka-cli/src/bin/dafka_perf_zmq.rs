@@ -16,6 +16,10 @@ struct Cli {
     /// Print the result as one JSON object
     #[arg(long)]
     json: bool,
+    /// Frames per message: 1 like the C baseline, 3 like a Dafka RECORD
+    /// (a short key, a header, the content)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    frames: u8,
     /// Messages to send
     count: u64,
     /// Bytes per message
@@ -40,17 +44,31 @@ fn main() -> ExitCode {
             s.connect(&endpoint)?;
             s.set_subscribe(b"")?;
             let mut msg = zmq::Message::new();
-            s.recv(&mut msg, 0)?;
+            let mut recv_one = || -> anyhow::Result<()> {
+                s.recv(&mut msg, 0)?;
+                while s.get_rcvmore()? {
+                    s.recv(&mut msg, 0)?;
+                }
+                Ok(())
+            };
+            recv_one()?;
             let start = Instant::now();
             for _ in 1..count {
-                s.recv(&mut msg, 0)?;
+                recv_one()?;
             }
             Ok(start.elapsed())
         });
         // Wait for the subscription, so nothing is sent into the void.
         publisher.recv_bytes(0)?;
         let payload = vec![b'x'; cli.size];
+        let (key, header) = (&b"Rperf\0"[..], &[0u8; 40][..]);
         for _ in 0..cli.count {
+            if cli.frames >= 3 {
+                publisher.send(key, zmq::SNDMORE)?;
+            }
+            if cli.frames >= 2 {
+                publisher.send(header, zmq::SNDMORE)?;
+            }
             publisher.send(&payload[..], 0)?;
         }
         let took = subscriber
