@@ -10,7 +10,7 @@
 use crate::config::{ConsumerConfig, OffsetReset};
 use dafka_node::{gaps, AheadLimit, Event, Output, Partitions, Tracked};
 use dafka_proto::{routing, Head, Message, MessageId, NodeId, Record};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 const RETRY_SCAN: Duration = Duration::from_millis(50);
@@ -149,7 +149,11 @@ impl ConsumerCore {
             ..AheadLimit::default()
         };
         let retry = self.cfg.fetch_retry();
-        let parts = self.parts.entry(topic.to_string()).or_default();
+        // Look up before inserting: no topic copy per record.
+        if !self.parts.contains_key(topic) {
+            self.parts.insert(topic.to_string(), HashMap::new());
+        }
+        let parts = self.parts.get_mut(topic)?;
         Some(
             parts
                 .entry(partition)
@@ -158,14 +162,22 @@ impl ConsumerCore {
     }
 
     fn on_record(&mut self, rec: Record, now: Instant) {
-        let (topic, partition) = (rec.topic.clone(), rec.partition);
+        let partition = rec.partition;
         let mut ready = std::mem::take(&mut self.ready);
+        let mut gap_topic = None;
         // `latest` starts at the first record seen.
-        if let Some(part) = self.part(&topic, partition, rec.offset) {
+        if let Some(part) = self.part(&rec.topic, partition, rec.offset) {
+            // The next record with no gap known cannot leave one: skip the
+            // topic copy and the FETCH check on this, the common, path.
+            if rec.offset != part.seq.next() || part.seq.missing().is_some() {
+                gap_topic = Some(rec.topic.clone());
+            }
             part.seq.offer(rec, &mut ready);
         }
         self.ready = ready;
-        self.fetch_gap(&topic, partition, now);
+        if let Some(topic) = gap_topic {
+            self.fetch_gap(&topic, partition, now);
+        }
     }
 
     fn on_head(&mut self, h: Head, now: Instant) {

@@ -60,6 +60,8 @@ fn main() -> ExitCode {
         let producer = Producer::new(&cli.topic, &cfg.producer, &cfg.beacon)?;
         warm_up(&producer, &consumer, cli.size)?;
 
+        // Only this run's partition is timed (the topic may hold others).
+        let mine = producer.partition();
         let period = Duration::from_secs_f64(1.0 / cli.rate as f64);
         let t0 = Instant::now() + Duration::from_millis(10);
         let (count, size) = (cli.count, cli.size);
@@ -83,7 +85,7 @@ fn main() -> ExitCode {
             let i = r.content.get(..8).map_or(WARMUP, |b| {
                 u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8]))
             });
-            if i == WARMUP {
+            if i == WARMUP || r.partition != mine {
                 continue;
             }
             let due = t0 + period * (i as u32);
