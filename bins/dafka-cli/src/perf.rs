@@ -2,6 +2,7 @@
 //! an optional JSON line for scripts, and progress on stderr.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 /// A benchmark result: named numbers, printed as one line.
@@ -45,24 +46,31 @@ impl Report {
     /// Prints the result: the C tools' `mean throughput` line when there is
     /// a rate, then every field, or one JSON object with `json`.
     pub fn print(&self, json: bool) {
+        // Written, not println!ed: a reader that went away (`| head -1`)
+        // must not turn a finished benchmark into a panic.
+        let _ = std::io::stdout().lock().write_all(self.render(json).as_bytes());
+    }
+
+    fn render(&self, json: bool) -> String {
+        let mut s = String::new();
         if json {
-            let mut s = format!("{{\"tool\":\"{}\"", self.tool);
+            let _ = write!(s, "{{\"tool\":\"{}\"", self.tool);
             for (k, v) in &self.fields {
                 let _ = write!(s, ",\"{k}\":{v}");
             }
-            s.push('}');
-            println!("{s}");
-            return;
+            s.push_str("}\n");
+            return s;
         }
         if let Some(rate) = self.get("msg_per_s") {
-            println!("mean throughput: {rate:.0} [msg/s]");
+            let _ = writeln!(s, "mean throughput: {rate:.0} [msg/s]");
         }
         let rest: Vec<String> = self
             .fields
             .iter()
             .map(|(k, v)| format!("{k}={}", trim(*v)))
             .collect();
-        println!("{}: {}", self.tool, rest.join(" "));
+        let _ = writeln!(s, "{}: {}", self.tool, rest.join(" "));
+        s
     }
 }
 
