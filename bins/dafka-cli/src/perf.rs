@@ -48,7 +48,9 @@ impl Report {
     pub fn print(&self, json: bool) {
         // Written, not println!ed: a reader that went away (`| head -1`)
         // must not turn a finished benchmark into a panic.
-        let _ = std::io::stdout().lock().write_all(self.render(json).as_bytes());
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(self.render(json).as_bytes());
     }
 
     fn render(&self, json: bool) -> String {
