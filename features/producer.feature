@@ -46,6 +46,16 @@ Feature: Producer protocol
     And the scripted store ACKs offset 2 as store "s1"
     Then the producer has 0 unacknowledged records
 
+  Scenario: Delivery reports follow the quorum
+    Given a producer of "hello" with min_acks 2
+    And a scripted store connected to the producer
+    When the producer publishes 5 records
+    And the scripted store ACKs offset 4 as store "s1"
+    And the scripted store ACKs offset 1 as store "s2"
+    Then the producer reports delivery of every offset below 2
+    When the scripted store ACKs offset 4 as store "s2"
+    Then the producer reports delivery of every offset below 5
+
   Scenario: With min_acks 2 one store is not enough, however often it ACKs
     Given a producer of "hello" with min_acks 2
     And a scripted store connected to the producer

@@ -277,6 +277,22 @@ mod tests {
     }
 
     #[test]
+    fn interval_sync_waits_for_the_interval_then_catches_up_without_a_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let hour = SyncPolicy::Every(Duration::from_secs(3600));
+        let mut s = RocksStorage::open(dir.path(), hour).expect("open");
+        s.write(&[rec("a", 1, 0)]).expect("write");
+        assert!(s.dirty, "inside the interval: the write is not synced");
+        s.sync_due().expect("sync");
+        assert!(s.dirty, "still inside the interval");
+        s.sync = SyncPolicy::Every(Duration::ZERO);
+        s.sync_due().expect("sync");
+        assert!(!s.dirty, "once due, the timer syncs with no write");
+        s.write(&[rec("a", 1, 1)]).expect("write");
+        assert!(!s.dirty, "a write that finds the sync due syncs itself");
+    }
+
+    #[test]
     fn an_unusable_directory_is_a_clear_error() {
         let f = tempfile::NamedTempFile::new().expect("tempfile");
         let err = RocksStorage::open(f.path(), SyncPolicy::Always)

@@ -169,6 +169,29 @@ mod tests {
     }
 
     #[test]
+    fn the_reliability_keys_are_checked() {
+        let err = |toml: &str| {
+            Config::from_toml(toml)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.validate().map_err(|e| e.to_string()))
+                .err()
+                .unwrap_or_default()
+        };
+        assert!(err("[store]\nfsync = \"interval\"\nfsync_interval = 0\n")
+            .starts_with("store.fsync_interval:"));
+        assert!(err("[store]\nmax_fetch_reply_bytes = 1024\n")
+            .starts_with("store.max_fetch_reply_bytes:"));
+        assert!(
+            err("[producer]\nid = \"0123456789abcdef0123456789abcdef\"\n")
+                .starts_with("producer.id: needs producer.state_dir")
+        );
+        assert!(err("[producer]\nid = \"nope\"\nstate_dir = \"/tmp/x\"\n")
+            .starts_with("producer.id: must be a UUID"));
+        let ok = "[store]\nfsync = \"interval\"\n[producer]\nstate_dir = \"/tmp/x\"\n";
+        assert_eq!(err(ok), "");
+    }
+
+    #[test]
     fn a_missing_file_is_named() {
         let e = Config::load(Some(Path::new("/nonexistent/dafka.toml")))
             .err()

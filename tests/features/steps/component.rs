@@ -97,6 +97,24 @@ fn unacked(w: &mut Mesh, n: u64) {
     assert_eq!(w.producer().unacked(), n);
 }
 
+#[then(expr = "the producer reports delivery of every offset below {int}")]
+fn delivered(w: &mut Mesh, n: u64) {
+    let deadline = std::time::Instant::now() + super::timeout();
+    let mut last = 0;
+    while last < n {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match w.producer().deliveries().recv_timeout(left) {
+            Ok(v) => {
+                assert!(v > last, "delivery reports only grow: {last} then {v}");
+                last = v;
+            }
+            Err(_) => panic!("delivery reported up to {last}, not {n}"),
+        }
+    }
+    assert_eq!(last, n, "no delivery past what was ACKed");
+    assert_eq!(w.producer().acked(), n);
+}
+
 #[then(expr = "the producer has counted {int} malformed message(s)")]
 fn producer_malformed(w: &mut Mesh, n: u64) {
     assert_eq!(w.producer().stats().malformed.load(Relaxed), n);
