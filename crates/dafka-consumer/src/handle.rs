@@ -77,6 +77,8 @@ impl Consumer {
             rx,
             out: rec_tx,
             pending: VecDeque::new(),
+            pending_bytes: 0,
+            avg_size: 0,
             queue: cfg.queue,
             done: false,
         };
@@ -161,22 +163,51 @@ impl Drop for Consumer {
     }
 }
 
+/// Content bytes (plus [`RECORD_OVERHEAD`] each) held for a slow application
+/// in the channel and, again, in the driver's own queue, about: `queue`
+/// bounds records, this bounds memory when records are large.
+const QUEUE_BYTES: usize = 32 << 20;
+/// What a held record costs besides its content.
+const RECORD_OVERHEAD: usize = 256;
+
 struct Driver {
     core: ConsumerCore,
     rx: Receiver<Command>,
     out: Sender<Record>,
     /// Records ready but not yet taken by the application.
     pending: VecDeque<Record>,
+    /// Content bytes in `pending`.
+    pending_bytes: usize,
+    /// Running average record size, to bound the channel in bytes.
+    avg_size: usize,
     queue: usize,
     done: bool,
 }
 
 impl Driver {
     fn hand_over(&mut self) {
-        self.pending.extend(self.core.take_ready());
+        for r in self.core.take_ready() {
+            let len = r.content.len() + RECORD_OVERHEAD;
+            self.avg_size = if self.avg_size == 0 {
+                len
+            } else {
+                self.avg_size - self.avg_size / 8 + len / 8
+            };
+            self.pending_bytes += len;
+            self.pending.push_back(r);
+        }
         while let Some(r) = self.pending.pop_front() {
+            // The channel is bounded in records; keep it near a byte budget
+            // too, so large records waiting for the application stay
+            // within QUEUE_BYTES (one record always fits).
+            let queued = self.out.len();
+            if queued > 0 && (queued + 1) * self.avg_size > QUEUE_BYTES {
+                self.pending.push_front(r);
+                break;
+            }
+            let len = r.content.len() + RECORD_OVERHEAD;
             match self.out.try_send(r) {
-                Ok(()) => {}
+                Ok(()) => self.pending_bytes -= len,
                 Err(TrySendError::Full(r)) => {
                     self.pending.push_front(r);
                     break;
@@ -184,6 +215,7 @@ impl Driver {
                 // The application dropped the receiver: nobody is reading.
                 Err(TrySendError::Disconnected(_)) => {
                     self.pending.clear();
+                    self.pending_bytes = 0;
                     self.done = true;
                 }
             }
@@ -232,6 +264,6 @@ impl Node for Driver {
     }
 
     fn wants_input(&self) -> bool {
-        self.pending.len() < self.queue
+        self.pending.len() < self.queue && self.pending_bytes < QUEUE_BYTES
     }
 }
