@@ -22,6 +22,15 @@ fn run(tool: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs `tool`, checks it failed with exit 1 and one line on stderr, and
+/// returns that line.
+fn one_error_line(tool: &str, args: &[&str]) -> String {
+    let (code, _, err) = run(tool, args);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
 #[test]
 fn every_tool_has_help() {
     for tool in TOOLS {
@@ -136,9 +145,7 @@ fn a_corrupt_store_directory_is_one_line_and_exit_1() {
         "--pub",
         "tcp://127.0.0.1:2",
     ];
-    let (code, _, err) = run("dafka_stored", &args);
-    assert_eq!(code, 1);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_error_line("dafka_stored", &args);
     assert!(
         err.starts_with("dafka_stored: error: cannot open store database at"),
         "{err}"
@@ -163,18 +170,14 @@ fn a_producer_state_directory_of_another_topic_is_one_line_and_exit_1() {
         "tcp://127.0.0.1:2",
         "mine",
     ];
-    let (code, _, err) = run("dafka_console_producer", &args);
-    assert_eq!(code, 1);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_error_line("dafka_console_producer", &args);
     assert!(err.contains("belongs to"), "{err}");
 }
 
 #[test]
 fn a_producer_id_without_a_state_directory_is_one_line_and_exit_1() {
     let args = ["--id", "0123456789abcdef0123456789abcdef", "mine"];
-    let (code, _, err) = run("dafka_console_producer", &args);
-    assert_eq!(code, 1);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_error_line("dafka_console_producer", &args);
     assert!(err.contains("producer.id"), "{err}");
 }
 

@@ -1,9 +1,39 @@
 //! What the benchmark tools share: one result line in the C tools' words,
 //! an optional JSON line for scripts, and progress on stderr.
 
+use crate::NodeArgs;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
+
+/// The arguments of the throughput tools (`dafka_perf_store`,
+/// `dafka_perf_consumer`).
+#[derive(clap::Args, Debug)]
+pub struct ThroughputArgs {
+    #[command(flatten)]
+    /// Towers, config file, logging.
+    pub node: NodeArgs,
+    /// The topic
+    #[arg(long, default_value = "perf")]
+    pub topic: String,
+    /// Give up after this long without progress, in ms
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub timeout_ms: u64,
+    /// Print the result as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    /// Records (at least 2)
+    pub count: u64,
+    /// Bytes per record
+    pub size: usize,
+}
+
+impl ThroughputArgs {
+    /// The progress timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
 
 /// A benchmark result: named numbers, printed as one line.
 #[derive(Debug, Default)]

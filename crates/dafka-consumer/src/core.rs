@@ -167,9 +167,8 @@ impl ConsumerCore {
         let mut gap_topic = None;
         // `latest` starts at the first record seen.
         if let Some(part) = self.part(&rec.topic, partition, rec.offset) {
-            // The next record with no gap known cannot leave one: skip the
-            // topic copy and the FETCH check on this, the common, path.
-            if rec.offset != part.seq.next() || part.seq.missing().is_some() {
+            // Skip the topic copy and the FETCH check on the in-order path.
+            if part.seq.may_leave_gap(rec.offset) {
                 gap_topic = Some(rec.topic.clone());
             }
             part.seq.offer(rec, &mut ready);

@@ -4,7 +4,8 @@ use crate::config::ConsumerConfig;
 use crate::core::ConsumerCore;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 use dafka_node::{
-    run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker,
+    run, running_average, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node,
+    NodeStats, Output, Waker,
 };
 use dafka_proto::{validate_topic, DecodeError, NodeId, Record, Role};
 use std::collections::VecDeque;
@@ -188,11 +189,7 @@ impl Driver {
     fn hand_over(&mut self) {
         for r in self.core.take_ready() {
             let len = r.content.len() + RECORD_OVERHEAD;
-            self.avg_size = if self.avg_size == 0 {
-                len
-            } else {
-                self.avg_size - self.avg_size / 8 + len / 8
-            };
+            self.avg_size = running_average(self.avg_size, len);
             self.pending_bytes += len;
             self.pending.push_back(r);
         }

@@ -15,7 +15,9 @@ pub mod stats;
 pub use config::{ConfigError, MeshConfig};
 pub use driver::{run, wake_pair, Node, Output, Waker};
 pub use mesh::{Event, Mesh, MeshError};
-pub use sequencer::{gaps, AheadLimit, FetchPacer, Offer, Partitions, Sequencer, Tracked};
+pub use sequencer::{
+    gaps, running_average, AheadLimit, FetchPacer, Offer, Partitions, Sequencer, Tracked,
+};
 pub use stats::NodeStats;
 
 /// A fresh random node id.

@@ -56,6 +56,16 @@ pub struct Sequencer {
     avg_size: usize,
 }
 
+/// An exponential running average weighted 1/8 to the newest value (`avg`
+/// 0 means no value yet): record sizes, to size FETCHes and queues.
+pub fn running_average(avg: usize, value: usize) -> usize {
+    if avg == 0 {
+        value
+    } else {
+        avg - avg / 8 + value / 8
+    }
+}
+
 /// Bytes a FETCH asks for at most, estimated from the records seen so far:
 /// half the store's default reply cap (`store.max_fetch_reply_bytes`, 8 MiB),
 /// so that a store answers all of a request and the next one can be asked
@@ -97,17 +107,18 @@ impl Sequencer {
         self.head = Some(self.head.map_or(offset, |h| h.max(offset)));
     }
 
+    /// Whether offering a record at `offset` may leave a gap to FETCH:
+    /// never for the next record when no gap is known, the common case, so
+    /// callers can skip their gap bookkeeping on it.
+    pub fn may_leave_gap(&self, offset: u64) -> bool {
+        offset != self.next || self.missing().is_some()
+    }
+
     /// Offers a record; ready records are appended to `ready` in order.
     pub fn offer(&mut self, rec: Record, ready: &mut Vec<Record>) -> Offer {
         let off = rec.offset;
         self.note_head(off);
-        // An exponential average, weighted 1/8 to the newest record.
-        let len = rec.content.len() + 64;
-        self.avg_size = if self.avg_size == 0 {
-            len
-        } else {
-            self.avg_size - self.avg_size / 8 + len / 8
-        };
+        self.avg_size = running_average(self.avg_size, rec.content.len() + 64);
         if off < self.next || self.ahead.contains_key(&off) {
             return Offer::Duplicate;
         }

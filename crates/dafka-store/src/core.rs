@@ -115,10 +115,8 @@ impl<S: Storage> StoreCore<S> {
         let partition = rec.partition;
         let mut batch = std::mem::take(&mut self.batch);
         let seq = &mut self.part(&rec.topic, partition).track.seq;
-        // The next record with no gap known cannot leave one: skip the
-        // topic copy and the FETCH check on this, the common, path.
-        let may_gap = rec.offset != seq.next() || seq.missing().is_some();
-        let topic = may_gap.then(|| rec.topic.clone());
+        // Skip the topic copy and the FETCH check on the in-order path.
+        let topic = seq.may_leave_gap(rec.offset).then(|| rec.topic.clone());
         seq.offer(rec, &mut batch);
         self.batch = batch;
         if let Some(topic) = topic {

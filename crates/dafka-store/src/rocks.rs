@@ -213,24 +213,17 @@ impl Storage for RocksStorage {
     ) -> Result<Vec<Record>, StorageError> {
         let start = record_key(topic, partition, from);
         let range = prefix(RECORD, topic, partition);
-        let mut out: Vec<Record> = Vec::new();
-        let mut bytes = 0;
-        for item in self
+        let records = self
             .db
             .iterator(IteratorMode::From(&start, Direction::Forward))
-        {
-            if !limit.more(out.len(), bytes) {
-                break;
-            }
-            let (k, v) = item.map_err(io("read"))?;
-            if !k.starts_with(&range) {
-                break;
-            }
-            let r = record_from_bytes(&v).map_err(|e| StorageError::Corrupt(e.to_string()))?;
-            bytes += r.content.len();
-            out.push(r);
-        }
-        Ok(out)
+            .map(|item| item.map_err(io("read")))
+            .take_while(|item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&range)))
+            .map(|item| {
+                item.and_then(|(_, v)| {
+                    record_from_bytes(&v).map_err(|e| StorageError::Corrupt(e.to_string()))
+                })
+            });
+        limit.collect(records)
     }
 }
 

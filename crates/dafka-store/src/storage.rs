@@ -95,6 +95,23 @@ impl ReadLimit {
     pub fn more(&self, n: usize, bytes: usize) -> bool {
         n < self.records && (n == 0 || bytes < self.bytes)
     }
+
+    /// Takes records from `records`, in order, while the limit allows; no
+    /// record past the limit is read.
+    pub fn collect(
+        &self,
+        mut records: impl Iterator<Item = Result<Record, StorageError>>,
+    ) -> Result<Vec<Record>, StorageError> {
+        let mut out: Vec<Record> = Vec::new();
+        let mut bytes = 0;
+        while self.more(out.len(), bytes) {
+            let Some(r) = records.next() else { break };
+            let r = r?;
+            bytes += r.content.len();
+            out.push(r);
+        }
+        Ok(out)
+    }
 }
 
 /// Storage in a `BTreeMap`: for tests of the store's logic only.
@@ -144,15 +161,6 @@ impl Storage for MemStorage {
     ) -> Result<Vec<Record>, StorageError> {
         let lo = (topic.to_string(), *partition, from);
         let hi = (topic.to_string(), *partition, u64::MAX);
-        let mut out: Vec<Record> = Vec::new();
-        let mut bytes = 0;
-        for (_, r) in self.records.range(lo..=hi) {
-            if !limit.more(out.len(), bytes) {
-                break;
-            }
-            bytes += r.content.len();
-            out.push(r.clone());
-        }
-        Ok(out)
+        limit.collect(self.records.range(lo..=hi).map(|(_, r)| Ok(r.clone())))
     }
 }
