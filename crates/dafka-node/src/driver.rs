@@ -6,6 +6,7 @@
 //! to the loop through a channel of typed commands plus a [`Waker`].
 
 use crate::mesh::{Event, Mesh, MeshError};
+use crate::run::RunBuilder;
 use dafka_proto::Message;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -42,6 +43,13 @@ pub trait Node {
     fn wants_input(&self) -> bool {
         true
     }
+    /// The loop is about to block in `poll`. Returns whether work is
+    /// already waiting, so that it polls without blocking instead. A node
+    /// whose application wakes it only when it may be asleep (a flag set
+    /// here) must check its queue after setting that flag.
+    fn before_wait(&mut self) -> bool {
+        false
+    }
 }
 
 /// Longest the loop sleeps with nothing to do; a safety net only.
@@ -51,10 +59,11 @@ const IDLE: Duration = Duration::from_secs(1);
 pub fn run<N: Node>(mesh: &mut Mesh, wake: &zmq::Socket, node: &mut N) -> Result<(), MeshError> {
     let mut events = Vec::new();
     let mut out = Vec::new();
+    let mut run = RunBuilder::default();
     loop {
         let now = Instant::now();
         node.on_tick(now);
-        flush(mesh, node, &mut out)?;
+        flush(mesh, node, &mut out, &mut run)?;
         if node.is_done() {
             break;
         }
@@ -62,7 +71,11 @@ pub fn run<N: Node>(mesh: &mut Mesh, wake: &zmq::Socket, node: &mut N) -> Result
             .next_deadline()
             .unwrap_or(now + IDLE)
             .min(mesh.next_deadline());
-        let timeout = deadline.saturating_duration_since(now);
+        let timeout = if node.before_wait() {
+            Duration::ZERO
+        } else {
+            deadline.saturating_duration_since(now)
+        };
         mesh.poll(wake, timeout, node.wants_input(), &mut events)?;
         let now = Instant::now();
         // Commands queued before these events were sent must act first (a
@@ -73,22 +86,42 @@ pub fn run<N: Node>(mesh: &mut Mesh, wake: &zmq::Socket, node: &mut N) -> Result
             node.on_event(ev, now);
         }
         node.on_batch_end(now);
-        flush(mesh, node, &mut out)?;
+        flush(mesh, node, &mut out, &mut run)?;
     }
     mesh.leave();
     Ok(())
 }
 
-fn flush<N: Node>(mesh: &Mesh, node: &mut N, out: &mut Vec<Output>) -> Result<(), MeshError> {
+/// Sends what the node produced, in order; consecutive records of one
+/// partition leave together as a run.
+fn flush<N: Node>(
+    mesh: &Mesh,
+    node: &mut N,
+    out: &mut Vec<Output>,
+    run: &mut RunBuilder,
+) -> Result<(), MeshError> {
     node.drain(out);
     for o in out.drain(..) {
+        let o = match o {
+            Output::Send(m) => match run.offer(m) {
+                Ok(()) => continue,
+                Err(m) => Output::Send(m),
+            },
+            o => o,
+        };
+        // What came before leaves first.
+        mesh.send_run(run)?;
         match o {
-            Output::Send(m) => mesh.send(&m)?,
+            Output::Send(m) => {
+                if let Err(m) = run.offer(m) {
+                    mesh.send(&m)?;
+                }
+            }
             Output::Subscribe(p) => mesh.subscribe(&p)?,
             Output::Unsubscribe(p) => mesh.unsubscribe(&p)?,
         }
     }
-    Ok(())
+    mesh.send_run(run)
 }
 
 /// Wakes a driver thread blocked in `zmq::poll` after a command was queued.

@@ -9,12 +9,14 @@ pub mod config;
 pub mod discovery;
 pub mod driver;
 pub mod mesh;
+pub mod run;
 pub mod sequencer;
 pub mod stats;
 
 pub use config::{ConfigError, MeshConfig};
 pub use driver::{run, wake_pair, Node, Output, Waker};
 pub use mesh::{Event, Mesh, MeshError};
+pub use run::RunBuilder;
 pub use sequencer::{
     gaps, running_average, AheadLimit, FetchPacer, Offer, Partitions, Sequencer, Tracked,
 };

@@ -15,8 +15,9 @@
 
 use crate::config::MeshConfig;
 use crate::discovery::{Discovery, PeerChange};
+use crate::run::RunBuilder;
 use crate::stats::{NodeStats, RateLimit};
-use dafka_proto::{decode, encode, routing, Beacon, Message, MessageId, NodeId, Role};
+use dafka_proto::{decode_all, encode, routing, Beacon, Frames, Message, MessageId, NodeId, Role};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -72,6 +73,8 @@ pub struct Mesh {
     stats: Arc<NodeStats>,
     warn: RateLimit,
     frames: Vec<zmq::Message>,
+    /// Messages decoded from the last message read (one, or a run).
+    decoded: Vec<Message>,
 }
 
 impl Mesh {
@@ -129,6 +132,7 @@ impl Mesh {
             stats: Arc::new(NodeStats::default()),
             warn: RateLimit::new(Duration::from_secs(5)),
             frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
+            decoded: Vec::new(),
         })
     }
 
@@ -159,7 +163,22 @@ impl Mesh {
     /// Publishes a message. Never blocks: past the high-water mark ZeroMQ
     /// drops it for that peer, and the protocol repairs the gap.
     pub fn send(&self, msg: &Message) -> Result<(), MeshError> {
-        let f = encode(msg);
+        self.send_frames(&encode(msg))?;
+        if matches!(msg, Message::Fetch(_)) {
+            NodeStats::bump(&self.stats.fetches);
+        }
+        Ok(())
+    }
+
+    /// Publishes the records waiting in `run` as one message, if any.
+    pub fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
+        match run.take() {
+            Some(f) => self.send_frames(&f),
+            None => Ok(()),
+        }
+    }
+
+    fn send_frames(&self, f: &Frames) -> Result<(), MeshError> {
         let more = zmq::SNDMORE | zmq::DONTWAIT;
         let last = if f.content.is_some() {
             more
@@ -180,9 +199,6 @@ impl Mesh {
         match res {
             Ok(()) => {
                 NodeStats::bump(&self.stats.sent);
-                if matches!(msg, Message::Fetch(_)) {
-                    NodeStats::bump(&self.stats.fetches);
-                }
                 Ok(())
             }
             // XPUB reports EAGAIN only with XPUB_NODROP; treat it as a drop.
@@ -273,10 +289,11 @@ impl Mesh {
                 None => return,
             };
             bytes += self.frames.iter().take(n).map(|f| f.len()).sum::<usize>();
-            match decode_read(&self.frames, n) {
-                Ok(msg) => {
+            self.decoded.clear();
+            match decode_read(&self.frames, n, &mut self.decoded) {
+                Ok(()) => {
                     NodeStats::bump(&self.stats.received);
-                    events.push(Event::Message(msg));
+                    events.extend(self.decoded.drain(..).map(Event::Message));
                 }
                 Err(e) => self.malformed(&e, now),
             }
@@ -313,10 +330,13 @@ impl Mesh {
                 Some(n) => n,
                 None => return Ok(()),
             };
-            let peers = match decode_read(&self.frames, n) {
-                Ok(Message::Beacon(b)) => vec![b],
-                Ok(Message::TowerHello { peers, .. }) => peers,
-                Ok(_) => Vec::new(),
+            self.decoded.clear();
+            let peers = match decode_read(&self.frames, n, &mut self.decoded) {
+                Ok(()) => match self.decoded.pop() {
+                    Some(Message::Beacon(b)) => vec![b],
+                    Some(Message::TowerHello { peers, .. }) => peers,
+                    _ => Vec::new(),
+                },
                 Err(e) => {
                     self.malformed(&e, now);
                     Vec::new()
@@ -386,8 +406,13 @@ pub fn read_frames(sock: &zmq::Socket, frames: &mut [zmq::Message]) -> Option<us
     Some(n)
 }
 
-/// Decodes what [`read_frames`] read; `n` may exceed the buffer.
-fn decode_read(frames: &[zmq::Message], n: usize) -> Result<Message, dafka_proto::DecodeError> {
+/// Decodes what [`read_frames`] read into `out` (several messages for a
+/// run of records); `n` may exceed the buffer.
+fn decode_read(
+    frames: &[zmq::Message],
+    n: usize,
+    out: &mut Vec<Message>,
+) -> Result<(), dafka_proto::DecodeError> {
     if n > frames.len() {
         return Err(dafka_proto::DecodeError::FrameCount {
             kind: "message",
@@ -396,7 +421,7 @@ fn decode_read(frames: &[zmq::Message], n: usize) -> Result<Message, dafka_proto
         });
     }
     let parts: Vec<&[u8]> = frames[..n].iter().map(|m| &m[..]).collect();
-    decode(&parts)
+    decode_all(&parts, out).map(drop)
 }
 
 fn socket(ctx: &zmq::Context, kind: zmq::SocketType, hwm: i32) -> Result<zmq::Socket, MeshError> {

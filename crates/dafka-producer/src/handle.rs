@@ -9,7 +9,7 @@ use dafka_node::{
     run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker,
 };
 use dafka_proto::{limits::MAX_CONTENT_LEN, validate_topic, DecodeError, NodeId, Role};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -74,6 +74,9 @@ struct Shared {
     progress: Mutex<Progress>,
     changed: Condvar,
     closing: AtomicBool,
+    /// The driver may be blocked in `poll`: the next publish must wake it.
+    /// Waking it on every record costs a ZeroMQ message per record.
+    parked: AtomicBool,
 }
 
 /// A producer of one partition of one topic.
@@ -228,7 +231,12 @@ impl Producer {
         self.tx
             .send(Command::Publish(content))
             .map_err(|_| ProducerError::Stopped)?;
-        self.waker.wake();
+        // Pairs with the fence in `before_wait`: either the driver sees the
+        // record in the channel, or we see it parked and wake it.
+        fence(SeqCst);
+        if self.shared.parked.swap(false, SeqCst) {
+            self.waker.wake();
+        }
         w.next += 1;
         Ok(offset)
     }
@@ -412,5 +420,16 @@ impl Node for Driver {
 
     fn is_done(&self) -> bool {
         self.core.is_done()
+    }
+
+    fn before_wait(&mut self) -> bool {
+        self.shared.parked.store(true, SeqCst);
+        fence(SeqCst);
+        let room = self.core.has_room() || self.shared.closing.load(SeqCst);
+        let work = room && !self.rx.is_empty();
+        if work {
+            self.shared.parked.store(false, SeqCst);
+        }
+        work
     }
 }

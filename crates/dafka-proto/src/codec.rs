@@ -17,7 +17,7 @@ use prost::Message as _;
 /// The two bytes every header frame starts with.
 pub const SIGNATURE: [u8; 2] = [0xDA, 0xFA];
 /// The protocol version this codec speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 const PREAMBLE: usize = 3;
 
 /// A message as ZeroMQ frames, ready to send.
@@ -44,60 +44,123 @@ impl Frames {
 
 /// Encodes a message. Never fails: every `Message` value is encodable.
 pub fn encode(msg: &Message) -> Frames {
-    let mut header = Vec::new();
-    let content = match msg {
-        // The hot path: a RECORD's body is encoded straight into its frame.
-        Message::Record(r) => {
-            let b = pb::Record {
-                record: Some(record_to_pb(r)),
-            };
-            header.reserve_exact(PREAMBLE + b.encoded_len());
-            header.extend_from_slice(&SIGNATURE);
-            header.push(VERSION);
-            // Cannot fail: the Vec has room (and would grow anyway).
-            let _ = b.encode(&mut header);
-            Some(r.content.clone())
-        }
+    match msg {
+        Message::Record(r) => encode_run(None, std::slice::from_ref(r)),
+        Message::DirectRecord { to, record } => encode_run(Some(*to), std::slice::from_ref(record)),
         other => {
-            let (body, content) = body_of(other);
-            header.reserve_exact(PREAMBLE + body.len());
-            header.extend_from_slice(&SIGNATURE);
-            header.push(VERSION);
-            header.extend_from_slice(&body);
-            content
+            let body = body_of(other);
+            Frames {
+                key: msg.routing_key(),
+                header: with_preamble(body.len(), |h| h.extend_from_slice(&body)),
+                content: None,
+            }
         }
-    };
-    Frames {
-        key: msg.routing_key(),
-        header,
-        content,
     }
 }
 
-fn body_of(msg: &Message) -> (Vec<u8>, Option<Bytes>) {
-    match msg {
-        Message::Record(r) => {
-            let b = pb::Record {
-                record: Some(record_to_pb(r)),
-            };
-            (b.encode_to_vec(), Some(r.content.clone()))
+/// A header frame: preamble, then what `body` writes (`len` bytes).
+fn with_preamble(len: usize, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut header = Vec::with_capacity(PREAMBLE + len);
+    header.extend_from_slice(&SIGNATURE);
+    header.push(VERSION);
+    body(&mut header);
+    header
+}
+
+/// Whether `next` may follow `prev` in one RECORD or DIRECT-RECORD: same
+/// topic and partition, the next offset.
+pub fn continues(prev: &Record, next: &Record) -> bool {
+    prev.offset.checked_add(1) == Some(next.offset)
+        && prev.partition == next.partition
+        && prev.topic == next.topic
+}
+
+/// Encodes a run of records as one RECORD (`to` is `None`) or DIRECT-RECORD
+/// to `to`. Every record must [`continue`](continues) the one before it;
+/// only the first one's topic, partition and offset are sent. An empty run
+/// encodes an empty RECORD that no receiver accepts: callers send runs of
+/// at least one record.
+pub fn encode_run(to: Option<NodeId>, run: &[Record]) -> Frames {
+    debug_assert!(run.windows(2).all(|w| continues(&w[0], &w[1])));
+    let Some((first, rest)) = run.split_first() else {
+        return Frames {
+            key: vec![MessageId::Record as u8],
+            header: Vec::new(),
+            content: None,
+        };
+    };
+    let record = Some(record_to_pb(first));
+    let next = rest.iter().map(next_to_pb).collect();
+    let (key, header) = match to {
+        None => {
+            let b = pb::Record { record, next };
+            let key = crate::routing::topic_key(MessageId::Record, &first.topic);
+            // Cannot fail: the Vec has room (and would grow anyway).
+            (
+                key,
+                with_preamble(b.encoded_len(), |h| {
+                    let _ = b.encode(h);
+                }),
+            )
         }
-        Message::DirectRecord { to, record } => {
+        Some(to) => {
             let b = pb::DirectRecord {
-                to: id_bytes(to),
-                record: Some(record_to_pb(record)),
+                to: id_bytes(&to),
+                record,
+                next,
             };
-            (b.encode_to_vec(), Some(record.content.clone()))
+            let key = crate::routing::node_key(MessageId::DirectRecord, &to);
+            (
+                key,
+                with_preamble(b.encoded_len(), |h| {
+                    let _ = b.encode(h);
+                }),
+            )
         }
-        Message::Head(h) => (head_to_pb(h).encode_to_vec(), None),
-        Message::DirectHead { to, head } => {
-            let b = pb::DirectHead {
-                to: id_bytes(to),
-                head: Some(head_to_pb(head)),
-            };
-            (b.encode_to_vec(), None)
+    };
+    let content = if rest.is_empty() {
+        first.content.clone()
+    } else {
+        let len = run.iter().map(|r| r.content.len()).sum();
+        let mut all = Vec::with_capacity(len);
+        run.iter().for_each(|r| all.extend_from_slice(&r.content));
+        Bytes::from(all)
+    };
+    Frames {
+        key,
+        header,
+        content: Some(content),
+    }
+}
+
+fn next_to_pb(r: &Record) -> pb::NextRecord {
+    pb::NextRecord {
+        length: r.content.len() as u32,
+        key: r.key.clone(),
+        headers: headers_to_pb(&r.headers),
+        timestamp_ms: r.timestamp_ms,
+    }
+}
+
+fn headers_to_pb(headers: &[(String, Bytes)]) -> Vec<pb::Header> {
+    headers
+        .iter()
+        .map(|(name, value)| pb::Header {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn body_of(msg: &Message) -> Vec<u8> {
+    match msg {
+        Message::Head(h) => head_to_pb(h).encode_to_vec(),
+        Message::DirectHead { to, head } => pb::DirectHead {
+            to: id_bytes(to),
+            head: Some(head_to_pb(head)),
         }
-        other => (control_body(other), None),
+        .encode_to_vec(),
+        other => control_body(other),
     }
 }
 
@@ -144,7 +207,7 @@ fn control_body(msg: &Message) -> Vec<u8> {
             peers: peers.iter().map(beacon_to_pb).collect(),
         }
         .encode_to_vec(),
-        // Record-carrying and head messages are encoded in body_of.
+        // Record-carrying messages are encoded in encode_run, heads in body_of.
         Message::Record(_)
         | Message::DirectRecord { .. }
         | Message::Head(_)
@@ -162,14 +225,7 @@ fn record_to_pb(r: &Record) -> pb::RecordHeader {
         partition: id_bytes(&r.partition),
         offset: r.offset,
         key: r.key.clone(),
-        headers: r
-            .headers
-            .iter()
-            .map(|(name, value)| pb::Header {
-                name: name.clone(),
-                value: value.clone(),
-            })
-            .collect(),
+        headers: headers_to_pb(&r.headers),
         timestamp_ms: r.timestamp_ms,
     }
 }
@@ -206,7 +262,24 @@ fn beacon_to_pb(b: &Beacon) -> pb::Beacon {
 }
 
 /// Decodes a message from its frames, checking everything the RFC requires.
+/// A RECORD or DIRECT-RECORD carrying a run of several records is an error
+/// here ([`DecodeError::Run`]): receivers use [`decode_all`].
 pub fn decode<F: AsRef<[u8]>>(frames: &[F]) -> Result<Message, DecodeError> {
+    let mut out = Vec::with_capacity(1);
+    decode_all(frames, &mut out)?;
+    match out.pop() {
+        Some(msg) if out.is_empty() => Ok(msg),
+        _ => Err(DecodeError::Run(out.len() + 1)),
+    }
+}
+
+/// Decodes a message from its frames and appends it to `out`: one
+/// [`Message`] per record for a run of records, in offset order, else one.
+/// On an error nothing is appended. Returns how many were.
+pub fn decode_all<F: AsRef<[u8]>>(
+    frames: &[F],
+    out: &mut Vec<Message>,
+) -> Result<usize, DecodeError> {
     let key = frames.first().map(AsRef::as_ref).unwrap_or_default();
     let first = *key.first().ok_or(DecodeError::Empty)?;
     let id = MessageId::from_byte(first).ok_or(DecodeError::UnknownMessageId(first))?;
@@ -218,12 +291,16 @@ pub fn decode<F: AsRef<[u8]>>(frames: &[F]) -> Result<Message, DecodeError> {
         });
     }
     let body = check_header(frames[1].as_ref())?;
-    let content = frames.get(2).map(|c| c.as_ref());
-    let msg = decode_body(id, body, content)?;
-    if msg.routing_key() != key {
+    let start = out.len();
+    match frames.get(2) {
+        Some(content) => decode_run(id, body, content.as_ref(), out)?,
+        None => out.push(decode_body(id, body)?),
+    }
+    if out[start].routing_key() != key {
+        out.truncate(start);
         return Err(DecodeError::RoutingMismatch { kind: id.name() });
     }
-    Ok(msg)
+    Ok(out.len() - start)
 }
 
 fn check_header(header: &[u8]) -> Result<&[u8], DecodeError> {
@@ -243,20 +320,36 @@ fn check_header(header: &[u8]) -> Result<&[u8], DecodeError> {
     Ok(&header[PREAMBLE..])
 }
 
-fn decode_body(id: MessageId, body: &[u8], content: Option<&[u8]>) -> Result<Message, DecodeError> {
+/// A RECORD or DIRECT-RECORD: one message per record of the run.
+fn decode_run(
+    id: MessageId,
+    body: &[u8],
+    content: &[u8],
+    out: &mut Vec<Message>,
+) -> Result<(), DecodeError> {
     let kind = id.name();
-    Ok(match id {
+    let (to, first, next) = match id {
         MessageId::Record => {
             let b: pb::Record = parse(kind, body)?;
-            Message::Record(record_from_pb(b.record, content)?)
+            (None, b.record, b.next)
         }
-        MessageId::DirectRecord => {
+        _ => {
             let b: pb::DirectRecord = parse(kind, body)?;
-            Message::DirectRecord {
-                to: node_id("to", &b.to)?,
-                record: record_from_pb(b.record, content)?,
-            }
+            (Some(node_id("to", &b.to)?), b.record, b.next)
         }
+    };
+    let records = records_from_pb(first, next, content)?;
+    out.reserve(records.len());
+    out.extend(records.into_iter().map(|record| match to {
+        None => Message::Record(record),
+        Some(to) => Message::DirectRecord { to, record },
+    }));
+    Ok(())
+}
+
+fn decode_body(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
+    let kind = id.name();
+    Ok(match id {
         MessageId::Head => Message::Head(head_from_pb(parse(kind, body)?)?),
         MessageId::DirectHead => {
             let b: pb::DirectHead = parse(kind, body)?;
@@ -386,12 +479,16 @@ pub(crate) fn record_from_pb(
     h: Option<pb::RecordHeader>,
     content: Option<&[u8]>,
 ) -> Result<Record, DecodeError> {
+    let content = content.unwrap_or_default();
+    check_len("content", content.len(), MAX_CONTENT_LEN)?;
+    record_with(h, Bytes::copy_from_slice(content))
+}
+
+fn record_with(h: Option<pb::RecordHeader>, content: Bytes) -> Result<Record, DecodeError> {
     let h = h.ok_or(DecodeError::InvalidField {
         field: "record",
         reason: "missing",
     })?;
-    let content = content.unwrap_or_default();
-    check_len("content", content.len(), MAX_CONTENT_LEN)?;
     check_len("headers", h.headers.len(), MAX_RECORD_HEADERS)?;
     Ok(Record {
         topic: topic(h.topic)?,
@@ -400,8 +497,54 @@ pub(crate) fn record_from_pb(
         key: h.key,
         headers: h.headers.into_iter().map(|x| (x.name, x.value)).collect(),
         timestamp_ms: h.timestamp_ms,
-        content: Bytes::copy_from_slice(content),
+        content,
     })
+}
+
+/// The records of a run. The content frame is copied once; each record's
+/// content is a slice of that copy.
+fn records_from_pb(
+    first: Option<pb::RecordHeader>,
+    next: Vec<pb::NextRecord>,
+    content: &[u8],
+) -> Result<Vec<Record>, DecodeError> {
+    check_len("content", content.len(), MAX_CONTENT_LEN)?;
+    check_len("next", next.len(), MAX_RUN_RECORDS)?;
+    let rest: u64 = next.iter().map(|n| u64::from(n.length)).sum();
+    let first_len = (content.len() as u64)
+        .checked_sub(rest)
+        .ok_or(DecodeError::InvalidField {
+            field: "next",
+            reason: "lengths exceed the content frame",
+        })? as usize;
+    let all = Bytes::copy_from_slice(content);
+    let head = record_with(first, all.slice(..first_len))?;
+    head.offset
+        .checked_add(next.len() as u64)
+        .ok_or(DecodeError::InvalidField {
+            field: "offset",
+            reason: "the run passes the largest offset",
+        })?;
+    let (partition, offset) = (head.partition, head.offset);
+    let mut records = Vec::with_capacity(next.len() + 1);
+    records.push(head);
+    let mut at = first_len;
+    for (i, n) in next.into_iter().enumerate() {
+        check_len("headers", n.headers.len(), MAX_RECORD_HEADERS)?;
+        let end = at + n.length as usize;
+        let topic = records[0].topic.clone();
+        records.push(Record {
+            topic,
+            partition,
+            offset: offset + 1 + i as u64,
+            key: n.key,
+            headers: n.headers.into_iter().map(|x| (x.name, x.value)).collect(),
+            timestamp_ms: n.timestamp_ms,
+            content: all.slice(at..end),
+        });
+        at = end;
+    }
+    Ok(records)
 }
 
 fn head_from_pb(h: pb::Head) -> Result<Head, DecodeError> {

@@ -72,4 +72,8 @@ pub enum DecodeError {
         /// The message type.
         kind: &'static str,
     },
+    /// A RECORD or DIRECT-RECORD carrying a run of several records was
+    /// given to `decode`, which returns one message (use `decode_all`).
+    #[error("a run of {0} records: decode it with decode_all")]
+    Run(usize),
 }

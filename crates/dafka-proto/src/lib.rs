@@ -27,7 +27,9 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/dafka.v1.rs"));
 }
 
-pub use codec::{decode, encode, validate_topic, Frames, SIGNATURE, VERSION};
+pub use codec::{
+    continues, decode, decode_all, encode, encode_run, validate_topic, Frames, SIGNATURE, VERSION,
+};
 pub use error::DecodeError;
 pub use routing::MessageId;
 pub use types::{Ack, Beacon, Fetch, Head, Message, NodeId, Record, Role};

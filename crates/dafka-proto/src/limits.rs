@@ -15,3 +15,5 @@ pub const MAX_HELLO_TOPICS: usize = 4096;
 pub const MAX_TOWER_PEERS: usize = 4096;
 /// Longest endpoint string in a beacon.
 pub const MAX_ENDPOINT_LEN: usize = 256;
+/// Most records in one RECORD or DIRECT-RECORD (a run, see `encode_run`).
+pub const MAX_RUN_RECORDS: usize = 4096;

@@ -149,7 +149,7 @@ fn golden_bytes_pin_the_head_layout() {
     });
     let f = encode(&msg);
     assert_eq!(f.key, b"Ht\0");
-    let mut want = vec![0xDA, 0xFA, 0x01];
+    let mut want = vec![0xDA, 0xFA, 0x02];
     want.extend_from_slice(&[0x0A, 0x01, b't']); // 1: topic "t"
     want.extend_from_slice(&[0x12, 0x10]); // 2: partition, 16 bytes
     want.extend_from_slice(&[0xAB; 16]);
@@ -169,7 +169,7 @@ fn golden_bytes_pin_the_record_layout() {
     };
     let f = encode(&Message::Record(r));
     assert_eq!(f.key, b"Rt\0");
-    let mut want = vec![0xDA, 0xFA, 0x01, 0x0A, 0x15]; // 1: RecordHeader, 21 bytes
+    let mut want = vec![0xDA, 0xFA, 0x02, 0x0A, 0x15]; // 1: RecordHeader, 21 bytes
     want.extend_from_slice(&[0x0A, 0x01, b't', 0x12, 0x10]);
     want.extend_from_slice(&[1; 16]);
     assert_eq!(
@@ -258,8 +258,8 @@ fn malformed_bad_signature() {
 #[test]
 fn malformed_unsupported_version() {
     let mut f = head_frames();
-    f[1][2] = 2;
-    assert_eq!(decode(&f), Err(DecodeError::UnsupportedVersion(2, 1)));
+    f[1][2] = 1;
+    assert_eq!(decode(&f), Err(DecodeError::UnsupportedVersion(1, 2)));
 }
 
 #[test]
@@ -320,7 +320,7 @@ fn malformed_invalid_fields() {
         partition: Bytes::from(vec![1; 15]),
         offset: 1,
     };
-    let mut header = vec![0xDA, 0xFA, 1];
+    let mut header = vec![0xDA, 0xFA, VERSION];
     header.extend_from_slice(&prost::Message::encode_to_vec(&body));
     let err = decode(&[b"Ht\0".to_vec(), header]);
     assert_eq!(
@@ -372,5 +372,169 @@ fn random_garbage_never_panics() {
             frames.push((0..len).map(|i| (x >> (i % 8)) as u8).collect::<Vec<u8>>());
         }
         let _ = decode(&frames);
+        let _ = decode_all(&frames, &mut Vec::new());
+    }
+}
+
+/// Records `first..first + n` of one partition, each with its own content
+/// length and optional fields, as `encode_run` takes them.
+fn run(first: u64, n: u64) -> Vec<Record> {
+    (first..first + n)
+        .map(|o| Record {
+            content: Bytes::from(vec![o as u8; o as usize % 5]),
+            key: (o % 2 == 0).then(|| Bytes::from_static(b"k")),
+            timestamp_ms: (o % 3 == 0).then_some(o as i64),
+            ..record(o)
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_of_records_is_one_message_and_decodes_to_each() {
+    let records = run(5, 7);
+    for to in [None, Some(Q)] {
+        let f = encode_run(to, &records);
+        assert_eq!(f.to_vec().len(), 3, "one message of three frames");
+        let total: usize = records.iter().map(|r| r.content.len()).sum();
+        assert_eq!(f.content.as_ref().map(|c| c.len()), Some(total));
+        let mut out = vec![Message::Head(head())];
+        assert_eq!(decode_all(&f.to_vec(), &mut out), Ok(7), "appends");
+        let want: Vec<Message> = records
+            .iter()
+            .map(|r| match to {
+                None => Message::Record(r.clone()),
+                Some(to) => Message::DirectRecord {
+                    to,
+                    record: r.clone(),
+                },
+            })
+            .collect();
+        assert_eq!(out[1..], want[..]);
+        assert_eq!(decode(&f.to_vec()), Err(DecodeError::Run(7)));
+    }
+}
+
+#[test]
+fn a_run_of_one_is_the_single_record_layout() {
+    let r = record(3);
+    assert_eq!(
+        encode_run(None, std::slice::from_ref(&r)),
+        encode(&Message::Record(r))
+    );
+}
+
+#[test]
+fn golden_bytes_pin_the_run_layout() {
+    let mk = |offset, content: &'static [u8]| Record {
+        topic: "t".into(),
+        partition: NodeId([1; 16]),
+        offset,
+        content: Bytes::from_static(content),
+        ..Default::default()
+    };
+    let f = encode_run(None, &[mk(0, b"hi"), mk(1, b"abc")]);
+    let mut want = vec![0xDA, 0xFA, 0x02, 0x0A, 0x15];
+    want.extend_from_slice(&[0x0A, 0x01, b't', 0x12, 0x10]);
+    want.extend_from_slice(&[1; 16]);
+    want.extend_from_slice(&[0x12, 0x02, 0x08, 0x03]); // 2: NextRecord { length: 3 }
+    assert_eq!(f.header, want);
+    assert_eq!(
+        f.content.as_deref(),
+        Some(&b"hiabc"[..]),
+        "contents back to back"
+    );
+}
+
+#[test]
+fn truncating_a_run_never_yields_it() {
+    let records = run(0, 4);
+    let frames = frames_of(&encode_run(None, &records));
+    let whole = {
+        let mut v = Vec::new();
+        decode_all(&frames, &mut v).map(|_| v)
+    };
+    for (i, frame) in frames.iter().enumerate() {
+        for cut in 0..frame.len() {
+            let mut t = frames.clone();
+            t[i].truncate(cut);
+            let mut out = Vec::new();
+            let got = decode_all(&t, &mut out).map(|_| out);
+            assert_ne!(got, whole, "frame {i} cut at {cut}");
+        }
+    }
+}
+
+#[test]
+fn malformed_runs_are_rejected_whole() {
+    let good = encode_run(None, &run(0, 3));
+    let body = |b: pb::Record| {
+        let mut h = vec![0xDA, 0xFA, 0x02];
+        prost::Message::encode(&b, &mut h).unwrap();
+        vec![
+            good.key.clone(),
+            h,
+            good.content.as_deref().unwrap_or_default().to_vec(),
+        ]
+    };
+    let first = pb::RecordHeader {
+        topic: "orders".into(),
+        partition: P.as_bytes().to_vec().into(),
+        offset: 0,
+        ..Default::default()
+    };
+    let next = |length| pb::NextRecord {
+        length,
+        ..Default::default()
+    };
+    let cases = [
+        (
+            pb::Record {
+                record: Some(first.clone()),
+                next: vec![next(u32::MAX)],
+            },
+            DecodeError::InvalidField {
+                field: "next",
+                reason: "lengths exceed the content frame",
+            },
+        ),
+        (
+            pb::Record {
+                record: Some(pb::RecordHeader {
+                    offset: u64::MAX,
+                    ..first.clone()
+                }),
+                next: vec![next(0)],
+            },
+            DecodeError::InvalidField {
+                field: "offset",
+                reason: "the run passes the largest offset",
+            },
+        ),
+        (
+            pb::Record {
+                record: Some(first.clone()),
+                next: vec![next(0); limits::MAX_RUN_RECORDS + 1],
+            },
+            DecodeError::Oversize {
+                field: "next",
+                len: limits::MAX_RUN_RECORDS + 1,
+                max: limits::MAX_RUN_RECORDS,
+            },
+        ),
+        (
+            pb::Record {
+                record: None,
+                next: vec![next(0)],
+            },
+            DecodeError::InvalidField {
+                field: "record",
+                reason: "missing",
+            },
+        ),
+    ];
+    for (b, err) in cases {
+        let mut out = vec![Message::Head(head())];
+        assert_eq!(decode_all(&body(b), &mut out), Err(err));
+        assert_eq!(out.len(), 1, "nothing appended on an error");
     }
 }

@@ -1,0 +1,155 @@
+//! Runs of records: consecutive records of one partition leave in one
+//! ZeroMQ message ([`dafka_proto::encode_run`]).
+//!
+//! ZeroMQ's cost is per message and per frame, not per byte: a 100-byte
+//! record alone costs about as much as 64 KiB of them together. Whatever a
+//! node sends in one turn of its loop is grouped here, so under load a
+//! producer's records and a store's FETCH answers go out in runs, while a
+//! lone record (light load, the latency case) still leaves at once.
+
+use dafka_proto::{continues, encode_run, Frames, Message, NodeId, Record};
+
+/// Most records in one message.
+pub const RUN_RECORDS: usize = 1024;
+/// A run stops growing once its content would pass this many bytes; a
+/// record this large goes alone. Keeps one message (and what one ZeroMQ
+/// high-water-mark slot can hold) small.
+pub const RUN_BYTES: usize = 64 << 10;
+
+/// The run being built from a node's outputs.
+#[derive(Debug, Default)]
+pub struct RunBuilder {
+    /// `None` for RECORDs, the receiver for DIRECT-RECORDs.
+    to: Option<NodeId>,
+    records: Vec<Record>,
+    bytes: usize,
+}
+
+impl RunBuilder {
+    /// Takes `msg` into the run if it is a record that continues it (or
+    /// the run is empty); gives it back otherwise.
+    pub fn offer(&mut self, msg: Message) -> Result<(), Message> {
+        let (to, record) = match msg {
+            Message::Record(r) => (None, r),
+            Message::DirectRecord { to, record } => (Some(to), record),
+            other => return Err(other),
+        };
+        if !self.fits(to, &record) {
+            return Err(match to {
+                None => Message::Record(record),
+                Some(to) => Message::DirectRecord { to, record },
+            });
+        }
+        self.to = to;
+        self.bytes += record.content.len();
+        self.records.push(record);
+        Ok(())
+    }
+
+    fn fits(&self, to: Option<NodeId>, record: &Record) -> bool {
+        let Some(last) = self.records.last() else {
+            return true;
+        };
+        self.to == to
+            && self.records.len() < RUN_RECORDS
+            && self.bytes + record.content.len() <= RUN_BYTES
+            && continues(last, record)
+    }
+
+    /// Records waiting in the run.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether no record is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The run as one message, leaving the builder empty; `None` if empty.
+    pub fn take(&mut self) -> Option<Frames> {
+        if self.records.is_empty() {
+            return None;
+        }
+        let frames = encode_run(self.to, &self.records);
+        self.records.clear();
+        self.bytes = 0;
+        Some(frames)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use dafka_proto::{decode_all, Head};
+
+    fn rec(offset: u64, len: usize) -> Record {
+        Record {
+            topic: "t".into(),
+            partition: NodeId([1; 16]),
+            offset,
+            content: Bytes::from(vec![7; len]),
+            ..Default::default()
+        }
+    }
+
+    fn decoded(f: Frames) -> Vec<Message> {
+        let mut out = Vec::new();
+        assert!(decode_all(&f.to_vec(), &mut out).is_ok());
+        out
+    }
+
+    #[test]
+    fn consecutive_records_make_one_message() {
+        let mut b = RunBuilder::default();
+        for o in 0..10 {
+            assert_eq!(b.offer(Message::Record(rec(o, 100))), Ok(()));
+        }
+        let out = decoded(b.take().unwrap());
+        assert_eq!(
+            out,
+            (0..10)
+                .map(|o| Message::Record(rec(o, 100)))
+                .collect::<Vec<_>>()
+        );
+        assert!(b.is_empty() && b.take().is_none());
+    }
+
+    #[test]
+    fn a_run_breaks_at_gaps_other_receivers_kinds_and_limits() {
+        let direct = |to, o| Message::DirectRecord {
+            to: NodeId([to; 16]),
+            record: rec(o, 10),
+        };
+        let mut b = RunBuilder::default();
+        assert!(b.offer(Message::Record(rec(0, 10))).is_ok());
+        assert!(b.offer(Message::Record(rec(2, 10))).is_err(), "a gap");
+        assert!(b.offer(direct(1, 1)).is_err(), "a DIRECT-RECORD");
+        let head = Message::Head(Head {
+            topic: "t".into(),
+            partition: NodeId([1; 16]),
+            offset: 0,
+        });
+        assert_eq!(b.offer(head.clone()), Err(head), "not a record");
+        b.take();
+        assert!(b.offer(direct(1, 1)).is_ok());
+        assert!(b.offer(direct(2, 2)).is_err(), "another receiver");
+        b.take();
+        assert!(b.offer(Message::Record(rec(0, RUN_BYTES))).is_ok());
+        assert!(
+            b.offer(Message::Record(rec(1, 1))).is_err(),
+            "full in bytes"
+        );
+        b.take();
+        for o in 0..RUN_RECORDS as u64 {
+            assert!(b.offer(Message::Record(rec(o, 0))).is_ok());
+        }
+        assert!(
+            b.offer(Message::Record(rec(RUN_RECORDS as u64, 0)))
+                .is_err(),
+            "full in records"
+        );
+        assert_eq!(b.len(), RUN_RECORDS);
+    }
+}
