@@ -8,9 +8,9 @@
 //! partitions whose producer is long gone.
 
 use crate::config::{ConsumerConfig, OffsetReset};
-use dafka_node::{gaps, AheadLimit, Event, Output, Partitions, Tracked};
+use dafka_node::{gaps, partition_entry, AheadLimit, Event, Output, Partitions, Tracked};
 use dafka_proto::{routing, Head, Message, MessageId, NodeId, Record};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const RETRY_SCAN: Duration = Duration::from_millis(50);
@@ -42,7 +42,7 @@ impl ConsumerCore {
         ConsumerCore {
             id,
             topics: BTreeSet::new(),
-            parts: Partitions::new(),
+            parts: Partitions::default(),
             ready: Vec::new(),
             outbox,
             next_scan: now,
@@ -149,16 +149,9 @@ impl ConsumerCore {
             ..AheadLimit::default()
         };
         let retry = self.cfg.fetch_retry();
-        // Look up before inserting: no topic copy per record.
-        if !self.parts.contains_key(topic) {
-            self.parts.insert(topic.to_string(), HashMap::new());
-        }
-        let parts = self.parts.get_mut(topic)?;
-        Some(
-            parts
-                .entry(partition)
-                .or_insert_with(|| Tracked::new(start, limit, retry)),
-        )
+        Some(partition_entry(&mut self.parts, topic, partition, || {
+            Tracked::new(start, limit, retry)
+        }))
     }
 
     fn on_record(&mut self, rec: Record, now: Instant) {

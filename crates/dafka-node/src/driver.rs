@@ -104,8 +104,8 @@ fn flush<N: Node>(
     for o in out.drain(..) {
         let o = match o {
             Output::Send(m) => match run.offer(m) {
-                Ok(()) => continue,
-                Err(m) => Output::Send(m),
+                None => continue,
+                Some(m) => Output::Send(m),
             },
             o => o,
         };
@@ -113,7 +113,7 @@ fn flush<N: Node>(
         mesh.send_run(run)?;
         match o {
             Output::Send(m) => {
-                if let Err(m) = run.offer(m) {
+                if let Some(m) = run.offer(m) {
                     mesh.send(&m)?;
                 }
             }

@@ -18,7 +18,8 @@ pub use driver::{run, wake_pair, Node, Output, Waker};
 pub use mesh::{Event, Mesh, MeshError};
 pub use run::RunBuilder;
 pub use sequencer::{
-    gaps, running_average, AheadLimit, FetchPacer, Offer, Partitions, Sequencer, Tracked,
+    gaps, partition_entry, running_average, AheadLimit, FastMap, FetchPacer, Offer, Partitions,
+    Sequencer, Tracked,
 };
 pub use stats::NodeStats;
 

@@ -27,15 +27,15 @@ pub struct RunBuilder {
 
 impl RunBuilder {
     /// Takes `msg` into the run if it is a record that continues it (or
-    /// the run is empty); gives it back otherwise.
-    pub fn offer(&mut self, msg: Message) -> Result<(), Message> {
+    /// the run is empty) and returns `None`; gives it back otherwise.
+    pub fn offer(&mut self, msg: Message) -> Option<Message> {
         let (to, record) = match msg {
             Message::Record(r) => (None, r),
             Message::DirectRecord { to, record } => (Some(to), record),
-            other => return Err(other),
+            other => return Some(other),
         };
         if !self.fits(to, &record) {
-            return Err(match to {
+            return Some(match to {
                 None => Message::Record(record),
                 Some(to) => Message::DirectRecord { to, record },
             });
@@ -43,7 +43,7 @@ impl RunBuilder {
         self.to = to;
         self.bytes += record.content.len();
         self.records.push(record);
-        Ok(())
+        None
     }
 
     fn fits(&self, to: Option<NodeId>, record: &Record) -> bool {
@@ -104,9 +104,9 @@ mod tests {
     fn consecutive_records_make_one_message() {
         let mut b = RunBuilder::default();
         for o in 0..10 {
-            assert_eq!(b.offer(Message::Record(rec(o, 100))), Ok(()));
+            assert_eq!(b.offer(Message::Record(rec(o, 100))), None);
         }
-        let out = decoded(b.take().unwrap());
+        let out = decoded(b.take().expect("a run"));
         assert_eq!(
             out,
             (0..10)
@@ -123,31 +123,31 @@ mod tests {
             record: rec(o, 10),
         };
         let mut b = RunBuilder::default();
-        assert!(b.offer(Message::Record(rec(0, 10))).is_ok());
-        assert!(b.offer(Message::Record(rec(2, 10))).is_err(), "a gap");
-        assert!(b.offer(direct(1, 1)).is_err(), "a DIRECT-RECORD");
+        assert!(b.offer(Message::Record(rec(0, 10))).is_none());
+        assert!(b.offer(Message::Record(rec(2, 10))).is_some(), "a gap");
+        assert!(b.offer(direct(1, 1)).is_some(), "a DIRECT-RECORD");
         let head = Message::Head(Head {
             topic: "t".into(),
             partition: NodeId([1; 16]),
             offset: 0,
         });
-        assert_eq!(b.offer(head.clone()), Err(head), "not a record");
+        assert_eq!(b.offer(head.clone()), Some(head), "not a record");
         b.take();
-        assert!(b.offer(direct(1, 1)).is_ok());
-        assert!(b.offer(direct(2, 2)).is_err(), "another receiver");
+        assert!(b.offer(direct(1, 1)).is_none());
+        assert!(b.offer(direct(2, 2)).is_some(), "another receiver");
         b.take();
-        assert!(b.offer(Message::Record(rec(0, RUN_BYTES))).is_ok());
+        assert!(b.offer(Message::Record(rec(0, RUN_BYTES))).is_none());
         assert!(
-            b.offer(Message::Record(rec(1, 1))).is_err(),
+            b.offer(Message::Record(rec(1, 1))).is_some(),
             "full in bytes"
         );
         b.take();
         for o in 0..RUN_RECORDS as u64 {
-            assert!(b.offer(Message::Record(rec(o, 0))).is_ok());
+            assert!(b.offer(Message::Record(rec(o, 0))).is_none());
         }
         assert!(
             b.offer(Message::Record(rec(RUN_RECORDS as u64, 0)))
-                .is_err(),
+                .is_some(),
             "full in records"
         );
         assert_eq!(b.len(), RUN_RECORDS);

@@ -280,8 +280,29 @@ impl Tracked {
     }
 }
 
+/// A map with a fast hash (seeded per map): partitions are looked up for
+/// every record, and SipHash showed in the store's profile.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Partitions of every topic, by topic, then partition.
-pub type Partitions<P> = HashMap<String, HashMap<NodeId, P>>;
+pub type Partitions<P> = FastMap<String, FastMap<NodeId, P>>;
+
+/// The state of `partition` of `topic`, made by `make` if new. Looks up
+/// before inserting, so the hot path copies no topic name.
+pub fn partition_entry<'a, P>(
+    parts: &'a mut Partitions<P>,
+    topic: &str,
+    partition: NodeId,
+    make: impl FnOnce() -> P,
+) -> &'a mut P {
+    if !parts.contains_key(topic) {
+        parts.insert(topic.to_string(), FastMap::default());
+    }
+    parts
+        .get_mut(topic)
+        .map(|ps| ps.entry(partition).or_insert_with(make))
+        .unwrap_or_else(|| unreachable!("inserted above"))
+}
 
 /// The (topic, partition) pairs whose state satisfies `gap`: the partitions
 /// a periodic scan should consider fetching for.

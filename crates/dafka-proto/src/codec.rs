@@ -89,8 +89,7 @@ pub fn encode_run(to: Option<NodeId>, run: &[Record]) -> Frames {
             content: None,
         };
     };
-    let record = Some(record_to_pb(first));
-    let next = rest.iter().map(next_to_pb).collect();
+    let pb::Record { record, next } = run_body(first, rest);
     let (key, header) = match to {
         None => {
             let b = pb::Record { record, next };
@@ -130,6 +129,14 @@ pub fn encode_run(to: Option<NodeId>, run: &[Record]) -> Frames {
         key,
         header,
         content: Some(content),
+    }
+}
+
+/// The protobuf body of a run: the first record's header, then the others'.
+pub(crate) fn run_body(first: &Record, rest: &[Record]) -> pb::Record {
+    pb::Record {
+        record: Some(record_to_pb(first)),
+        next: rest.iter().map(next_to_pb).collect(),
     }
 }
 
@@ -503,7 +510,7 @@ fn record_with(h: Option<pb::RecordHeader>, content: Bytes) -> Result<Record, De
 
 /// The records of a run. The content frame is copied once; each record's
 /// content is a slice of that copy.
-fn records_from_pb(
+pub(crate) fn records_from_pb(
     first: Option<pb::RecordHeader>,
     next: Vec<pb::NextRecord>,
     content: &[u8],

@@ -1,18 +1,77 @@
-//! The byte format of a record at rest, as stores keep it.
+//! The byte format of records at rest, as stores keep them.
 //!
 //! ```text
-//! [header length: u32 big-endian][RecordHeader protobuf][content]
+//! one record:  [header length: u32 BE][RecordHeader protobuf][content]
+//! a run:       ['R'][body length: u32 BE][Record protobuf][contents]
 //! ```
 //!
-//! The header is the same protobuf as on the wire, so a store can hand a
-//! record back exactly as it arrived (key, headers and timestamp included).
+//! The protobufs are the same as on the wire, so a store hands records back
+//! exactly as they arrived (key, headers and timestamp included). A run is
+//! what a RECORD carrying several records holds: consecutive records of one
+//! partition stored under one key, so the database does its per-key work
+//! (index, memtable, checksums) once per run instead of once per record.
+//! A one-record value starts with the high byte of a header length that is
+//! at most 1 MiB, never 'R', so the two formats cannot be confused and a
+//! store reads what older versions wrote.
 
-use crate::codec::record_header_bytes;
+use crate::codec::{record_header_bytes, records_from_pb, run_body};
 use crate::error::DecodeError;
 use crate::pb;
 use crate::types::Record;
 use bytes::Bytes;
 use prost::Message as _;
+
+/// The first byte of a stored run.
+const RUN: u8 = b'R';
+
+/// Appends a run of records (each continuing the one before, see
+/// [`crate::continues`]) to `out` in the stored run format. An empty run
+/// appends nothing.
+pub fn run_to_bytes(run: &[Record], out: &mut Vec<u8>) {
+    let Some((first, rest)) = run.split_first() else {
+        return;
+    };
+    let body = run_body(first, rest);
+    let len = body.encoded_len();
+    let content: usize = run.iter().map(|r| r.content.len()).sum();
+    out.reserve(5 + len + content);
+    out.push(RUN);
+    out.extend_from_slice(&(len as u32).to_be_bytes());
+    // Cannot fail: the Vec has room (and would grow anyway).
+    let _ = body.encode(out);
+    run.iter().for_each(|r| out.extend_from_slice(&r.content));
+}
+
+/// Decodes a stored value, a run or a single record, appending its records
+/// in offset order to `out`. On an error nothing is appended.
+pub fn records_from_bytes(bytes: &[u8], out: &mut Vec<Record>) -> Result<(), DecodeError> {
+    if bytes.first() != Some(&RUN) {
+        out.push(record_from_bytes(bytes)?);
+        return Ok(());
+    }
+    let (body, content) = split_len(&bytes[1..])?;
+    let b = pb::Record::decode(body).map_err(|e| DecodeError::MalformedBody {
+        kind: "stored run",
+        reason: e.to_string(),
+    })?;
+    out.extend(records_from_pb(b.record, b.next, content)?);
+    Ok(())
+}
+
+/// Splits `[length: u32 BE][length bytes][rest]`.
+fn split_len(bytes: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
+    let short = |need| DecodeError::ShortHeader {
+        need,
+        have: bytes.len(),
+    };
+    let len_bytes: [u8; 4] = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(short(4))?;
+    let end = 4 + u32::from_be_bytes(len_bytes) as usize;
+    let body = bytes.get(4..end).ok_or(short(end))?;
+    Ok((body, &bytes[end..]))
+}
 
 /// Encodes a record for storage.
 pub fn record_to_bytes(r: &Record) -> Vec<u8> {
@@ -24,26 +83,14 @@ pub fn record_to_bytes(r: &Record) -> Vec<u8> {
     v
 }
 
-/// Decodes a stored record.
+/// Decodes a stored single record (the format older stores wrote).
 pub fn record_from_bytes(bytes: &[u8]) -> Result<Record, DecodeError> {
-    let len_bytes: [u8; 4] =
-        bytes
-            .get(..4)
-            .and_then(|b| b.try_into().ok())
-            .ok_or(DecodeError::ShortHeader {
-                need: 4,
-                have: bytes.len(),
-            })?;
-    let len = u32::from_be_bytes(len_bytes) as usize;
-    let header = bytes.get(4..4 + len).ok_or(DecodeError::ShortHeader {
-        need: 4 + len,
-        have: bytes.len(),
-    })?;
+    let (header, content) = split_len(bytes)?;
     let h = pb::RecordHeader::decode(header).map_err(|e| DecodeError::MalformedBody {
         kind: "stored record",
         reason: e.to_string(),
     })?;
-    crate::codec::record_from_pb(Some(h), Some(&bytes[4 + len..]))
+    crate::codec::record_from_pb(Some(h), Some(content))
 }
 
 /// The content of a stored record without decoding its header, for callers
@@ -69,10 +116,38 @@ mod tests {
             ..Default::default()
         };
         let b = record_to_bytes(&r);
-        assert_eq!(record_from_bytes(&b), Ok(r));
+        assert_eq!(record_from_bytes(&b), Ok(r.clone()));
         assert_eq!(content_of(&b).as_deref(), Some(&b"payload"[..]));
         for cut in 0..b.len() - 7 {
             assert!(record_from_bytes(&b[..cut]).is_err() || cut >= b.len() - 7);
+        }
+        let mut out = Vec::new();
+        assert_eq!(records_from_bytes(&b, &mut out), Ok(()));
+        assert_eq!(out, vec![r], "the one-record format still reads");
+    }
+
+    #[test]
+    fn runs_round_trip_and_reject_damage() {
+        let run: Vec<Record> = (7..12)
+            .map(|o| Record {
+                topic: "t".into(),
+                partition: NodeId([3; 16]),
+                offset: o,
+                timestamp_ms: (o % 2 == 0).then_some(o as i64),
+                content: Bytes::from(vec![o as u8; o as usize]),
+                ..Default::default()
+            })
+            .collect();
+        let mut b = Vec::new();
+        run_to_bytes(&run, &mut b);
+        assert_eq!(b[0], b'R');
+        let mut out = vec![];
+        assert_eq!(records_from_bytes(&b, &mut out), Ok(()));
+        assert_eq!(out, run);
+        for cut in 0..b.len() {
+            let mut out = vec![];
+            let got = records_from_bytes(&b[..cut], &mut out).map(|_| out);
+            assert_ne!(got, Ok(run.clone()), "cut at {cut}");
         }
     }
 }

@@ -469,7 +469,7 @@ fn malformed_runs_are_rejected_whole() {
     let good = encode_run(None, &run(0, 3));
     let body = |b: pb::Record| {
         let mut h = vec![0xDA, 0xFA, 0x02];
-        prost::Message::encode(&b, &mut h).unwrap();
+        prost::Message::encode(&b, &mut h).expect("encode");
         vec![
             good.key.clone(),
             h,

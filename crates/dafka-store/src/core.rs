@@ -3,7 +3,9 @@
 
 use crate::config::StoreConfig;
 use crate::storage::{ReadLimit, Storage};
-use dafka_node::{gaps, AheadLimit, Event, Output, Partitions, Sequencer, Tracked};
+use dafka_node::{
+    gaps, partition_entry, AheadLimit, Event, Output, Partitions, Sequencer, Tracked,
+};
 use dafka_proto::{routing, Ack, Fetch, Head, Message, MessageId, NodeId, Record};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -43,7 +45,7 @@ impl<S: Storage> StoreCore<S> {
             id,
             storage,
             cfg,
-            parts: Partitions::new(),
+            parts: Partitions::default(),
             batch: Vec::new(),
             outbox: Vec::new(),
             next_scan: now,
@@ -71,13 +73,7 @@ impl<S: Storage> StoreCore<S> {
 
     fn part(&mut self, topic: &str, partition: NodeId) -> &mut Part {
         let retry = self.cfg.fetch_retry();
-        if !self.parts.contains_key(topic) {
-            self.parts.insert(topic.to_string(), HashMap::new());
-        }
-        let Some(topic_parts) = self.parts.get_mut(topic) else {
-            unreachable!("inserted above");
-        };
-        topic_parts.entry(partition).or_insert_with(|| Part {
+        partition_entry(&mut self.parts, topic, partition, || Part {
             track: Tracked::new(0, AheadLimit::default(), retry),
             stored: None,
         })

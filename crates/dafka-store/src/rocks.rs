@@ -4,9 +4,15 @@
 //! records are one contiguous key range:
 //!
 //! ```text
-//! record: 'r' [topic length: u8][topic][partition: 16 bytes][offset: u64 BE]
-//! head:   'h' [topic length: u8][topic][partition: 16 bytes]  -> offset: u64 BE
+//! records: 'r' [topic length: u8][topic][partition: 16 bytes][offset: u64 BE]
+//! head:    'h' [topic length: u8][topic][partition: 16 bytes]  -> offset: u64 BE
 //! ```
+//!
+//! A record key holds a run of consecutive records starting at its offset
+//! (`dafka_proto::stored`): 100-byte records cost RocksDB one key per run,
+//! not one per record. A read seeks to the last key at or before the offset
+//! wanted and skips what comes before it. (Older stores wrote one record per
+//! key; those read the same way.)
 //!
 //! Heads live in their own column family (`heads`): they are rewritten by
 //! every batch, and in the record family they would make every flushed file
@@ -23,8 +29,8 @@
 //! survives a process crash only.
 
 use crate::storage::{ReadLimit, Storage, StorageError, StoredHead};
-use dafka_proto::stored::{record_from_bytes, record_to_bytes};
-use dafka_proto::{NodeId, Record};
+use dafka_proto::stored::{records_from_bytes, run_to_bytes};
+use dafka_proto::{continues, NodeId, Record};
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +39,11 @@ use std::time::{Duration, Instant};
 const RECORD: u8 = b'r';
 const HEAD: u8 = b'h';
 const HEADS_CF: &str = "heads";
+/// A stored run ends before it would pass this many content bytes (a larger
+/// record is stored alone) ...
+const RUN_BYTES: usize = 64 << 10;
+/// ... or this many records.
+const RUN_RECORDS: usize = 1024;
 
 /// When writes wait for the write-ahead log to reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +105,28 @@ fn record_key(topic: &str, partition: &NodeId, offset: u64) -> Vec<u8> {
     let mut k = prefix(RECORD, topic, partition);
     k.extend_from_slice(&offset.to_be_bytes());
     k
+}
+
+/// `records` cut into runs to store under one key each: consecutive
+/// records of one partition, within RUN_BYTES and RUN_RECORDS.
+fn runs(records: &[Record]) -> Vec<&[Record]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in records.iter().enumerate() {
+        let ends = i > start
+            && (i - start >= RUN_RECORDS
+                || bytes + r.content.len() > RUN_BYTES
+                || !continues(&records[i - 1], r));
+        if ends {
+            out.push(&records[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += r.content.len();
+    }
+    if start < records.len() {
+        out.push(&records[start..]);
+    }
+    out
 }
 
 /// Parses a head key back into (topic, partition).
@@ -163,15 +196,21 @@ impl Storage for RocksStorage {
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
         let mut heads: HashMap<(&str, NodeId), u64> = HashMap::new();
-        for r in records {
+        let mut value = Vec::new();
+        for run in runs(records) {
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                continue;
+            };
+            value.clear();
+            run_to_bytes(run, &mut value);
             batch.put(
-                record_key(&r.topic, &r.partition, r.offset),
-                record_to_bytes(r),
+                record_key(&first.topic, &first.partition, first.offset),
+                &value,
             );
             let h = heads
-                .entry((r.topic.as_str(), r.partition))
-                .or_insert(r.offset);
-            *h = (*h).max(r.offset);
+                .entry((last.topic.as_str(), last.partition))
+                .or_insert(last.offset);
+            *h = (*h).max(last.offset);
         }
         let cf = self.heads_cf()?;
         for ((topic, partition), offset) in heads {
@@ -213,17 +252,33 @@ impl Storage for RocksStorage {
     ) -> Result<Vec<Record>, StorageError> {
         let start = record_key(topic, partition, from);
         let range = prefix(RECORD, topic, partition);
-        let records = self
-            .db
-            .iterator(IteratorMode::From(&start, Direction::Forward))
-            .map(|item| item.map_err(io("read")))
-            .take_while(|item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&range)))
-            .map(|item| {
-                item.and_then(|(_, v)| {
-                    record_from_bytes(&v).map_err(|e| StorageError::Corrupt(e.to_string()))
-                })
-            });
-        limit.collect(records)
+        let in_range =
+            |it: &rocksdb::DBRawIterator| it.key().is_some_and(|k| k.starts_with(&range));
+        let mut it = self.db.raw_iterator();
+        // The run holding `from` starts at or before it.
+        it.seek_for_prev(&start);
+        if !in_range(&it) {
+            it.seek(&start);
+        }
+        let (mut out, mut run, mut bytes, mut want) = (Vec::new(), Vec::new(), 0, from);
+        while limit.more(out.len(), bytes) && in_range(&it) {
+            run.clear();
+            records_from_bytes(it.value().unwrap_or_default(), &mut run)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            for r in run.drain(..) {
+                // Skip what precedes `from` (or, were runs ever to overlap,
+                // what was already taken).
+                if r.offset < want || !limit.more(out.len(), bytes) {
+                    continue;
+                }
+                want = r.offset.saturating_add(1);
+                bytes += r.content.len();
+                out.push(r);
+            }
+            it.next();
+        }
+        it.status().map_err(io("read"))?;
+        Ok(out)
     }
 }
 
@@ -267,6 +322,60 @@ mod tests {
         heads.sort_by(|x, y| (&x.topic, x.partition).cmp(&(&y.topic, y.partition)));
         let h: Vec<(String, u64)> = heads.into_iter().map(|h| (h.topic, h.offset)).collect();
         assert_eq!(h, [("a".into(), 259), ("a".into(), 0), ("ab".into(), 0)]);
+    }
+
+    #[test]
+    fn runs_take_one_key_each_and_read_from_any_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = RocksStorage::open(dir.path(), SyncPolicy::Always).expect("open");
+        let p = NodeId([1; 16]);
+        // Offsets 0..3 one per key, as stores before runs wrote them.
+        for o in 0..3 {
+            let v = dafka_proto::stored::record_to_bytes(&rec("a", 1, o));
+            s.db.put(record_key("a", &p, o), v).expect("put");
+        }
+        let batch: Vec<Record> = (3..3000).map(|o| rec("a", 1, o)).collect();
+        s.write(&batch).expect("write");
+        let keys = s.db.iterator(IteratorMode::Start).count();
+        assert_eq!(keys, 3 + 3, "3 old keys, then runs of at most 1024");
+        for from in [0, 2, 3, 4, 1026, 1027, 2996, 2999] {
+            let got = s.read("a", &p, from, ReadLimit::records(5)).expect("read");
+            let offs: Vec<u64> = got.iter().map(|r| r.offset).collect();
+            let want: Vec<u64> = (from..(from + 5).min(3000)).collect();
+            assert_eq!(offs, want, "from {from}");
+            assert_eq!(got[0], rec("a", 1, from));
+        }
+        assert!(s
+            .read("a", &p, 3000, ReadLimit::records(5))
+            .expect("read")
+            .is_empty());
+        let one_byte = ReadLimit {
+            records: 100,
+            bytes: 1,
+        };
+        assert_eq!(
+            s.read("a", &p, 10, one_byte).expect("read").len(),
+            1,
+            "stops mid-run"
+        );
+    }
+
+    #[test]
+    fn a_run_ends_at_a_gap_another_partition_or_its_byte_limit() {
+        let big = |o| Record {
+            content: Bytes::from(vec![0; RUN_BYTES / 2 + 1]),
+            ..rec("a", 1, o)
+        };
+        let records = [
+            rec("a", 1, 0),
+            rec("a", 1, 1),
+            rec("a", 2, 2),
+            rec("a", 2, 4),
+            big(5),
+            big(6),
+        ];
+        let lens: Vec<usize> = runs(&records).iter().map(|r| r.len()).collect();
+        assert_eq!(lens, [2, 1, 1, 1, 1]);
     }
 
     #[test]
