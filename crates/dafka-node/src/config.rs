@@ -47,7 +47,11 @@ pub struct MeshConfig {
     /// node sits behind NAT.
     pub advertise_host: String,
     /// Most messages queued per peer connection before ZeroMQ drops
-    /// (ZMQ_SNDHWM / ZMQ_RCVHWM). Drops are repaired by FETCH.
+    /// (ZMQ_SNDHWM / ZMQ_RCVHWM). Drops are repaired by FETCH. A message
+    /// holds at most 64 KiB of records (a run) or one larger record, so
+    /// with records up to 64 KiB the default bounds a queue at about 64 MB;
+    /// the C original's 1,000,000 let a stalled consumer's queue reach
+    /// gigabytes. Lower it for larger records. 0 means no limit.
     pub high_watermark: i32,
 }
 
@@ -60,7 +64,7 @@ impl Default for MeshConfig {
             timeout: 4000,
             bind: "tcp://*:*".into(),
             advertise_host: String::new(),
-            high_watermark: 1_000_000,
+            high_watermark: 1000,
         }
     }
 }

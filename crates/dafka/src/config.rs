@@ -125,7 +125,7 @@ mod tests {
         assert_eq!(c.beacon.pub_address, "tcp://127.0.0.1:5557");
         assert_eq!((c.beacon.interval, c.beacon.timeout), (1000, 4000));
         assert_eq!(c.producer.head_interval, 1000);
-        assert_eq!(c.beacon.high_watermark, 1_000_000);
+        assert_eq!(c.beacon.high_watermark, 1000);
         assert_eq!(c.consumer.offset_reset, OffsetReset::Latest);
         assert_eq!(c.store.db.to_str(), Some("storedb"));
         assert_eq!(
