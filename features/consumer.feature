@@ -120,6 +120,15 @@ Feature: Consumer protocol
     And the scripted producer sends records 2 to 3
     Then the consumer delivers offsets 0 to 3
 
+  Scenario: A run of records in one message is delivered record by record, in order
+    Given a consumer with offset reset latest
+    And the consumer subscribes to "hello"
+    And a scripted producer connected to the consumer
+    When the scripted producer sends records 0 to 2
+    And the scripted producer sends records 3 to 99 as one run
+    And the scripted producer sends records 100 to 101
+    Then the consumer delivers offsets 0 to 101
+
   Scenario Outline: A malformed message is dropped and counted, and the consumer keeps working
     Given a consumer with offset reset latest
     And the consumer subscribes to "hello"
@@ -138,4 +147,5 @@ Feature: Consumer protocol
       | an extra frame        |
       | random bytes          |
       | a 100 MB topic name   |
+      | a run longer than its content |
       | a missing frame       |

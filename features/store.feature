@@ -45,6 +45,13 @@ Feature: Store protocol
     When the scripted consumer fetches offsets 9 to 9 from the store
     Then the scripted consumer receives DIRECT-RECORDs 9 to 9
 
+  Scenario: A run of records in one message is stored record by record
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 49 as one run
+    Then the store ACKs offset 49
+    When a scripted consumer fetches offsets 10 to 20 from the store
+    Then the scripted consumer receives DIRECT-RECORDs 10 to 20
+
   Scenario: The store answers GET-HEADS with every partition of the topic
     Given a scripted producer connected to the store
     When the scripted producer sends records 0 to 2
@@ -102,3 +109,4 @@ Feature: Store protocol
       | an extra frame        |
       | random bytes          |
       | a 100 MB topic name   |
+      | a run longer than its content |

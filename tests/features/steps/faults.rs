@@ -2,7 +2,7 @@
 
 use super::{scripted::record, Mesh};
 use cucumber::when;
-use dafka_proto::{encode, routing, Message, MessageId};
+use dafka_proto::{encode, encode_run, routing, Message, MessageId};
 
 /// Frames of a RECORD for offset 999 of "hello", damaged as `fault` says.
 fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
@@ -22,6 +22,12 @@ fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
         "an unknown version" => header[2] = 9,
         "a truncated body" => header.truncate(header.len() - 5),
         "a missing frame" => return vec![key, header],
+        "a run longer than its content" => {
+            let run = [999, 1000].map(|o| record("hello", w.partition, o, "garbage".into()));
+            let f = encode_run(None, &run);
+            // The second record says 7 bytes; leave 5 in all.
+            return vec![f.key, f.header, b"garba".to_vec()];
+        }
         "an extra frame" => return vec![key, header, content, b"extra".to_vec()],
         "random bytes" => {
             // Fixed "random" bytes: the run is repeatable.

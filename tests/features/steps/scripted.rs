@@ -145,6 +145,20 @@ fn sends_records(w: &mut Mesh, from: u64, to: u64) {
     send_records(w, "hello", p, from, to, None);
 }
 
+#[when(expr = "the scripted producer sends records {int} to {int} as one run")]
+fn sends_run(w: &mut Mesh, from: u64, to: u64) {
+    let p = w.partition;
+    let run: Vec<Record> = (from..=to)
+        .map(|off| {
+            let text = format!("r{off}");
+            w.first_content.entry(off).or_insert_with(|| text.clone());
+            record("hello", p, off, text)
+        })
+        .collect();
+    let frames = dafka_proto::encode_run(None, &run);
+    w.peer().send_raw(&frames.to_vec()).expect("send");
+}
+
 #[when(expr = "the scripted producer sends records {int} to {int} of {string}")]
 fn sends_records_of(w: &mut Mesh, from: u64, to: u64, topic: String) {
     let p = w.partition;
