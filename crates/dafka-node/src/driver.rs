@@ -102,23 +102,24 @@ fn flush<N: Node>(
 ) -> Result<(), MeshError> {
     node.drain(out);
     for o in out.drain(..) {
-        let o = match o {
-            Output::Send(m) => match run.offer(m) {
-                None => continue,
-                Some(m) => Output::Send(m),
-            },
-            o => o,
-        };
-        // What came before leaves first.
-        mesh.send_run(run)?;
+        // Whatever does not join the run sends the run first, in order.
         match o {
             Output::Send(m) => {
                 if let Some(m) = run.offer(m) {
-                    mesh.send(&m)?;
+                    mesh.send_run(run)?;
+                    if let Some(m) = run.offer(m) {
+                        mesh.send(&m)?;
+                    }
                 }
             }
-            Output::Subscribe(p) => mesh.subscribe(&p)?,
-            Output::Unsubscribe(p) => mesh.unsubscribe(&p)?,
+            Output::Subscribe(p) => {
+                mesh.send_run(run)?;
+                mesh.subscribe(&p)?;
+            }
+            Output::Unsubscribe(p) => {
+                mesh.send_run(run)?;
+                mesh.unsubscribe(&p)?;
+            }
         }
     }
     mesh.send_run(run)

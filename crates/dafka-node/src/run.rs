@@ -16,6 +16,15 @@ pub const RUN_RECORDS: usize = 1024;
 /// high-water-mark slot can hold) small.
 pub const RUN_BYTES: usize = 64 << 10;
 
+/// Whether `next` may join `run` (non-empty, `bytes` of content): it
+/// continues the last record, and the run stays within [`RUN_RECORDS`] and
+/// [`RUN_BYTES`]. The one rule for runs on the wire and at rest.
+pub fn extends(run: &[Record], bytes: usize, next: &Record) -> bool {
+    run.last().is_some_and(|last| continues(last, next))
+        && run.len() < RUN_RECORDS
+        && bytes + next.content.len() <= RUN_BYTES
+}
+
 /// The run being built from a node's outputs.
 #[derive(Debug, Default)]
 pub struct RunBuilder {
@@ -47,13 +56,7 @@ impl RunBuilder {
     }
 
     fn fits(&self, to: Option<NodeId>, record: &Record) -> bool {
-        let Some(last) = self.records.last() else {
-            return true;
-        };
-        self.to == to
-            && self.records.len() < RUN_RECORDS
-            && self.bytes + record.content.len() <= RUN_BYTES
-            && continues(last, record)
+        self.records.is_empty() || (self.to == to && extends(&self.records, self.bytes, record))
     }
 
     /// Records waiting in the run.

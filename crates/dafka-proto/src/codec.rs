@@ -91,38 +91,24 @@ pub fn encode_run(to: Option<NodeId>, run: &[Record]) -> Frames {
     };
     let pb::Record { record, next } = run_body(first, rest);
     let (key, header) = match to {
-        None => {
-            let b = pb::Record { record, next };
-            let key = crate::routing::topic_key(MessageId::Record, &first.topic);
-            // Cannot fail: the Vec has room (and would grow anyway).
-            (
-                key,
-                with_preamble(b.encoded_len(), |h| {
-                    let _ = b.encode(h);
-                }),
-            )
-        }
-        Some(to) => {
-            let b = pb::DirectRecord {
+        None => (
+            crate::routing::topic_key(MessageId::Record, &first.topic),
+            header_frame(&pb::Record { record, next }),
+        ),
+        Some(to) => (
+            crate::routing::node_key(MessageId::DirectRecord, &to),
+            header_frame(&pb::DirectRecord {
                 to: id_bytes(&to),
                 record,
                 next,
-            };
-            let key = crate::routing::node_key(MessageId::DirectRecord, &to);
-            (
-                key,
-                with_preamble(b.encoded_len(), |h| {
-                    let _ = b.encode(h);
-                }),
-            )
-        }
+            }),
+        ),
     };
     let content = if rest.is_empty() {
         first.content.clone()
     } else {
-        let len = run.iter().map(|r| r.content.len()).sum();
-        let mut all = Vec::with_capacity(len);
-        run.iter().for_each(|r| all.extend_from_slice(&r.content));
+        let mut all = Vec::new();
+        append_contents(run, &mut all);
         Bytes::from(all)
     };
     Frames {
@@ -130,6 +116,21 @@ pub fn encode_run(to: Option<NodeId>, run: &[Record]) -> Frames {
         header,
         content: Some(content),
     }
+}
+
+/// A header frame holding `body`, encoded straight into it.
+fn header_frame(body: &impl prost::Message) -> Vec<u8> {
+    // Cannot fail: the Vec has room (and would grow anyway).
+    with_preamble(body.encoded_len(), |h| {
+        let _ = body.encode(h);
+    })
+}
+
+/// Appends the contents of `run` back to back: frame 2 of a run, and the
+/// tail of a stored run.
+pub(crate) fn append_contents(run: &[Record], out: &mut Vec<u8>) {
+    out.reserve(run.iter().map(|r| r.content.len()).sum());
+    run.iter().for_each(|r| out.extend_from_slice(&r.content));
 }
 
 /// The protobuf body of a run: the first record's header, then the others'.

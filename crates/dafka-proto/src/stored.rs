@@ -14,7 +14,7 @@
 //! at most 1 MiB, never 'R', so the two formats cannot be confused and a
 //! store reads what older versions wrote.
 
-use crate::codec::{record_header_bytes, records_from_pb, run_body};
+use crate::codec::{append_contents, record_header_bytes, records_from_pb, run_body};
 use crate::error::DecodeError;
 use crate::pb;
 use crate::types::Record;
@@ -33,13 +33,12 @@ pub fn run_to_bytes(run: &[Record], out: &mut Vec<u8>) {
     };
     let body = run_body(first, rest);
     let len = body.encoded_len();
-    let content: usize = run.iter().map(|r| r.content.len()).sum();
-    out.reserve(5 + len + content);
+    out.reserve(5 + len);
     out.push(RUN);
     out.extend_from_slice(&(len as u32).to_be_bytes());
     // Cannot fail: the Vec has room (and would grow anyway).
     let _ = body.encode(out);
-    run.iter().for_each(|r| out.extend_from_slice(&r.content));
+    append_contents(run, out);
 }
 
 /// Decodes a stored value, a run or a single record, appending its records

@@ -158,6 +158,15 @@ fn golden_bytes_pin_the_head_layout() {
     assert_eq!(f.content, None);
 }
 
+/// The header frame of record 0 of topic "t", partition [1; 16], with no
+/// optional fields: preamble, then field 1, the RecordHeader.
+fn golden_first_header() -> Vec<u8> {
+    let mut want = vec![0xDA, 0xFA, 0x02, 0x0A, 0x15]; // 1: RecordHeader, 21 bytes
+    want.extend_from_slice(&[0x0A, 0x01, b't', 0x12, 0x10]);
+    want.extend_from_slice(&[1; 16]);
+    want
+}
+
 #[test]
 fn golden_bytes_pin_the_record_layout() {
     let r = Record {
@@ -169,9 +178,7 @@ fn golden_bytes_pin_the_record_layout() {
     };
     let f = encode(&Message::Record(r));
     assert_eq!(f.key, b"Rt\0");
-    let mut want = vec![0xDA, 0xFA, 0x02, 0x0A, 0x15]; // 1: RecordHeader, 21 bytes
-    want.extend_from_slice(&[0x0A, 0x01, b't', 0x12, 0x10]);
-    want.extend_from_slice(&[1; 16]);
+    let want = golden_first_header();
     assert_eq!(
         f.header, want,
         "offset 0 is the proto3 default and takes no bytes"
@@ -433,9 +440,7 @@ fn golden_bytes_pin_the_run_layout() {
         ..Default::default()
     };
     let f = encode_run(None, &[mk(0, b"hi"), mk(1, b"abc")]);
-    let mut want = vec![0xDA, 0xFA, 0x02, 0x0A, 0x15];
-    want.extend_from_slice(&[0x0A, 0x01, b't', 0x12, 0x10]);
-    want.extend_from_slice(&[1; 16]);
+    let mut want = golden_first_header();
     want.extend_from_slice(&[0x12, 0x02, 0x08, 0x03]); // 2: NextRecord { length: 3 }
     assert_eq!(f.header, want);
     assert_eq!(

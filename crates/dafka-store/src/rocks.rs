@@ -29,8 +29,9 @@
 //! survives a process crash only.
 
 use crate::storage::{ReadLimit, Storage, StorageError, StoredHead};
+use dafka_node::run::extends;
 use dafka_proto::stored::{records_from_bytes, run_to_bytes};
-use dafka_proto::{continues, NodeId, Record};
+use dafka_proto::{NodeId, Record};
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,11 +40,6 @@ use std::time::{Duration, Instant};
 const RECORD: u8 = b'r';
 const HEAD: u8 = b'h';
 const HEADS_CF: &str = "heads";
-/// A stored run ends before it would pass this many content bytes (a larger
-/// record is stored alone) ...
-const RUN_BYTES: usize = 64 << 10;
-/// ... or this many records.
-const RUN_RECORDS: usize = 1024;
 
 /// When writes wait for the write-ahead log to reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,17 +103,13 @@ fn record_key(topic: &str, partition: &NodeId, offset: u64) -> Vec<u8> {
     k
 }
 
-/// `records` cut into runs to store under one key each: consecutive
-/// records of one partition, within RUN_BYTES and RUN_RECORDS.
+/// `records` cut into runs to store under one key each, by the same rule
+/// as runs on the wire ([`dafka_node::run::extends`]).
 fn runs(records: &[Record]) -> Vec<&[Record]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, r) in records.iter().enumerate() {
-        let ends = i > start
-            && (i - start >= RUN_RECORDS
-                || bytes + r.content.len() > RUN_BYTES
-                || !continues(&records[i - 1], r));
-        if ends {
+        if i > start && !extends(&records[start..i], bytes, r) {
             out.push(&records[start..i]);
             (start, bytes) = (i, 0);
         }
@@ -363,7 +355,7 @@ mod tests {
     #[test]
     fn a_run_ends_at_a_gap_another_partition_or_its_byte_limit() {
         let big = |o| Record {
-            content: Bytes::from(vec![0; RUN_BYTES / 2 + 1]),
+            content: Bytes::from(vec![0; dafka_node::run::RUN_BYTES / 2 + 1]),
             ..rec("a", 1, o)
         };
         let records = [
