@@ -8,12 +8,37 @@
 //! partitions whose producer is long gone.
 
 use crate::config::{ConsumerConfig, OffsetReset};
-use dafka_node::{gaps, partition_entry, AheadLimit, Event, Output, Partitions, Tracked};
-use dafka_proto::{routing, Head, Message, MessageId, NodeId, Record};
+use dafka_node::stats::RateLimit;
+use dafka_node::{gaps, partition_entry, AheadLimit, Event, FastMap, Output, Partitions, Tracked};
+use dafka_proto::{routing, Head, HeadState, Message, MessageId, NodeId, Record};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const RETRY_SCAN: Duration = Duration::from_millis(50);
+
+/// Records a consumer knows exist but has not delivered: the first missing
+/// range of a partition, and why, if a store said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: NodeId,
+    /// The first offset not delivered.
+    pub from: u64,
+    /// One past the last offset known to be missing.
+    pub to: u64,
+    /// A store that holds the range but cannot read it, and its reason.
+    pub unreadable: Option<(Option<NodeId>, String)>,
+}
+
+/// A store's word that it cannot read a partition from an offset.
+#[derive(Clone, Debug)]
+struct Unreadable {
+    from: u64,
+    store: Option<NodeId>,
+    reason: String,
+}
 
 /// One consumer's subscriptions and partitions.
 pub struct ConsumerCore {
@@ -25,6 +50,9 @@ pub struct ConsumerCore {
     outbox: Vec<Output>,
     next_scan: Instant,
     next_refresh: Instant,
+    /// What stores said they cannot read, by partition.
+    unreadable: FastMap<(String, NodeId), Unreadable>,
+    warn: RateLimit,
 }
 
 impl ConsumerCore {
@@ -47,6 +75,8 @@ impl ConsumerCore {
             outbox,
             next_scan: now,
             next_refresh: now + Duration::from_millis(cfg.heads_refresh),
+            unreadable: FastMap::default(),
+            warn: RateLimit::new(Duration::from_secs(5)),
             cfg,
         }
     }
@@ -70,6 +100,7 @@ impl ConsumerCore {
         let ask = Message::GetHeads {
             topic,
             sender: self.id,
+            partition: None,
         };
         self.outbox.push(Output::Send(ask));
     }
@@ -103,7 +134,18 @@ impl ConsumerCore {
             Message::Record(r) => self.on_record(r, now),
             Message::DirectRecord { to, record } if to == self.id => self.on_record(record, now),
             Message::Head(h) => self.on_head(h, now),
-            Message::DirectHead { to, head } if to == self.id => self.on_head(head, now),
+            Message::DirectHead {
+                to,
+                head,
+                store,
+                state,
+            } if to == self.id => match state {
+                HeadState::Holds => self.on_head(head, now),
+                HeadState::Empty => {}
+                HeadState::Unreadable { from, reason } => {
+                    self.on_unreadable(head, store, from, reason, now)
+                }
+            },
             Message::StoreHello { to, store } if to == self.id => self.hello(store),
             _ => {}
         }
@@ -179,6 +221,59 @@ impl ConsumerCore {
         };
         part.seq.note_head(h.offset);
         self.fetch_gap(&h.topic, h.partition, now);
+    }
+
+    /// A store holds records it cannot read. Other stores (and the
+    /// producer) got the same FETCH and may answer; if none does, the gap
+    /// is reported with this reason rather than waited on in silence.
+    fn on_unreadable(
+        &mut self,
+        head: Head,
+        store: Option<NodeId>,
+        from: u64,
+        reason: String,
+        now: Instant,
+    ) {
+        if let Some(suppressed) = self.warn.allow(now) {
+            tracing::warn!(topic = %head.topic, partition = %head.partition, offset = from, store = ?store, %reason, suppressed, "a store cannot read records; asking the others");
+        }
+        let key = (head.topic.clone(), head.partition);
+        self.unreadable.insert(
+            key,
+            Unreadable {
+                from,
+                store,
+                reason,
+            },
+        );
+        self.on_head(head, now);
+    }
+
+    /// Every partition with records known to exist and not yet delivered.
+    pub fn gaps(&self) -> Vec<Gap> {
+        let mut out = Vec::new();
+        for (topic, ps) in &self.parts {
+            for (partition, part) in ps {
+                let Some((from, count)) = part.seq.missing() else {
+                    continue;
+                };
+                let to = from.saturating_add(count);
+                let unreadable = self
+                    .unreadable
+                    .get(&(topic.clone(), *partition))
+                    .filter(|u| u.from >= from && u.from < to)
+                    .map(|u| (u.store, u.reason.clone()));
+                out.push(Gap {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    from,
+                    to,
+                    unreadable,
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        out
     }
 
     fn fetch_gap(&mut self, topic: &str, partition: NodeId, now: Instant) {

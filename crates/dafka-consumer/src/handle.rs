@@ -1,7 +1,7 @@
 //! The application's side of a consumer, and the driver thread behind it.
 
 use crate::config::ConsumerConfig;
-use crate::core::ConsumerCore;
+use crate::core::{ConsumerCore, Gap};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 use dafka_node::{
     run, running_average, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node,
@@ -34,6 +34,7 @@ pub enum ConsumerError {
 enum Command {
     Subscribe(String),
     Unsubscribe(String),
+    Gaps(Sender<Vec<Gap>>),
     Close,
 }
 
@@ -125,6 +126,17 @@ impl Consumer {
         self.tx.send(c).map_err(|_| ConsumerError::Stopped)?;
         self.waker.wake();
         Ok(())
+    }
+
+    /// Records known to exist (from HEADs, DIRECT-HEADs or later records)
+    /// and not delivered yet, per partition, with the reason a store gave if
+    /// it cannot read them. Empty when the consumer is caught up with
+    /// everything it has heard of. `None` if the consumer has stopped or did
+    /// not answer within `timeout`.
+    pub fn gaps(&self, timeout: Duration) -> Option<Vec<Gap>> {
+        let (tx, rx) = bounded(1);
+        self.command(Command::Gaps(tx)).ok()?;
+        rx.recv_timeout(timeout).ok()
     }
 
     /// Waits for the next record; `None` once the consumer has stopped.
@@ -226,6 +238,9 @@ impl Node for Driver {
             match cmd {
                 Command::Subscribe(t) => self.core.subscribe(&t),
                 Command::Unsubscribe(t) => self.core.unsubscribe(&t),
+                Command::Gaps(reply) => {
+                    let _ = reply.send(self.core.gaps());
+                }
                 Command::Close => self.done = true,
             }
         }

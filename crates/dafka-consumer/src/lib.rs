@@ -14,5 +14,5 @@ mod core;
 mod handle;
 
 pub use crate::config::{ConsumerConfig, OffsetReset};
-pub use crate::core::ConsumerCore;
+pub use crate::core::{ConsumerCore, Gap};
 pub use handle::{Consumer, ConsumerError};

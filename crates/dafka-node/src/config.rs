@@ -53,6 +53,11 @@ pub struct MeshConfig {
     /// the C original's 1,000,000 let a stalled consumer's queue reach
     /// gigabytes. Lower it for larger records. 0 means no limit.
     pub high_watermark: i32,
+    /// Most distinct subscription prefixes this node's publisher holds for
+    /// its peers (each costs about 1 KB). Subscriptions the protocol never
+    /// uses are refused whatever this says; a consumer takes two per topic
+    /// and three of its own, a store six, a producer three.
+    pub max_subscriptions: usize,
 }
 
 impl Default for MeshConfig {
@@ -65,6 +70,7 @@ impl Default for MeshConfig {
             bind: "tcp://*:*".into(),
             advertise_host: String::new(),
             high_watermark: 1000,
+            max_subscriptions: 20_000,
         }
     }
 }
@@ -83,6 +89,12 @@ impl MeshConfig {
             return Err(ConfigError::new(
                 "beacon.timeout",
                 format!("must be longer than beacon.interval ({} ms)", self.interval),
+            ));
+        }
+        if self.max_subscriptions == 0 {
+            return Err(ConfigError::new(
+                "beacon.max_subscriptions",
+                "must be at least 1",
             ));
         }
         if self.high_watermark < 0 {

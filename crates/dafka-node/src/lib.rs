@@ -12,6 +12,7 @@ pub mod mesh;
 pub mod run;
 pub mod sequencer;
 pub mod stats;
+pub mod subscriptions;
 
 pub use config::{ConfigError, MeshConfig};
 pub use driver::{run, wake_pair, Node, Output, Waker};

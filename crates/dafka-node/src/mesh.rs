@@ -6,6 +6,9 @@
 //!   the node sends. XPUB rather than PUB so the node sees its peers'
 //!   subscriptions arrive: that is how a store knows a consumer joined
 //!   (STORE-HELLO) and a producer knows a store is listening (HEAD at once).
+//!   In manual mode: a subscription is applied only if the protocol uses
+//!   its shape and the [`SubscriptionTable`] has room, so a peer cannot
+//!   grow the node's memory with subscriptions.
 //! * `data_sub`, a SUB connected to every wanted peer's `data_pub`.
 //! * `beacon_pub`, an XPUB connected to every tower's input. A tower's
 //!   subscription arriving means the tower is reachable: the node beacons at
@@ -17,6 +20,7 @@ use crate::config::MeshConfig;
 use crate::discovery::{Discovery, PeerChange};
 use crate::run::RunBuilder;
 use crate::stats::{NodeStats, RateLimit};
+use crate::subscriptions::{SubAction, SubscriptionTable};
 use dafka_proto::{decode_all, encode, routing, Beacon, Frames, Message, MessageId, NodeId, Role};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,6 +76,9 @@ pub struct Mesh {
     next_beacon: Instant,
     stats: Arc<NodeStats>,
     warn: RateLimit,
+    twin_warn: RateLimit,
+    subs: SubscriptionTable,
+    subs_warn: RateLimit,
     frames: Vec<zmq::Message>,
     /// Messages decoded from the last message read (one, or a run).
     decoded: Vec<Message>,
@@ -87,10 +94,8 @@ impl Mesh {
         cfg: &MeshConfig,
         wants: fn(Role) -> bool,
     ) -> Result<Self, MeshError> {
-        let data_pub = socket(ctx, zmq::XPUB, cfg.high_watermark)?;
-        data_pub
-            .set_xpub_verbose(true)
-            .map_err(zerr("set", "xpub_verbose"))?;
+        let mut data_pub = socket(ctx, zmq::XPUB, cfg.high_watermark)?;
+        dafka_sockopt::set_xpub_manual(&mut data_pub, true).map_err(zerr("set", "xpub_manual"))?;
         data_pub.bind(&cfg.bind).map_err(zerr("bind", &cfg.bind))?;
         let bound = last_endpoint(&data_pub)?;
         let data_sub = socket(ctx, zmq::SUB, cfg.high_watermark)?;
@@ -131,6 +136,9 @@ impl Mesh {
             next_beacon: now,
             stats: Arc::new(NodeStats::default()),
             warn: RateLimit::new(Duration::from_secs(5)),
+            twin_warn: RateLimit::new(Duration::from_secs(5)),
+            subs: SubscriptionTable::data(cfg.max_subscriptions),
+            subs_warn: RateLimit::new(Duration::from_secs(5)),
             frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
             decoded: Vec::new(),
         })
@@ -253,7 +261,7 @@ impl Mesh {
             self.read_data(events, now);
         }
         if ready[2] {
-            self.read_subscriptions(events);
+            self.read_subscriptions(events, now);
         }
         if ready[3] {
             self.read_beacons(now)?;
@@ -307,11 +315,29 @@ impl Mesh {
         }
     }
 
-    fn read_subscriptions(&mut self, events: &mut Vec<Event>) {
+    /// Applies the subscriptions peers sent that the table accepts. In
+    /// manual mode ZeroMQ applies a `set_subscribe` to the peer whose
+    /// message was read last, so each is decided before the next is read.
+    fn read_subscriptions(&mut self, events: &mut Vec<Event>, now: Instant) {
         while let Ok(m) = self.data_pub.recv_bytes(zmq::DONTWAIT) {
-            // 0x01 + prefix is a subscribe, 0x00 + prefix an unsubscribe.
-            if m.first() == Some(&1) {
-                events.push(Event::Subscribed(m[1..].to_vec()));
+            let applied = match self.subs.on_message(&m) {
+                SubAction::Subscribe(p) => {
+                    events.push(Event::Subscribed(p.to_vec()));
+                    self.data_pub.set_subscribe(p)
+                }
+                SubAction::Unsubscribe(p) => self.data_pub.set_unsubscribe(p),
+                SubAction::Ignore => Ok(()),
+                SubAction::Refuse => {
+                    NodeStats::bump(&self.stats.subscriptions_refused);
+                    if let Some(suppressed) = self.subs_warn.allow(now) {
+                        let prefix = String::from_utf8_lossy(&m[1.min(m.len())..]);
+                        tracing::warn!(%prefix, held = self.subs.len(), suppressed, "refused a subscription the protocol does not use, or past beacon.max_subscriptions");
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(e) = applied {
+                tracing::warn!(error = %e, "cannot apply a subscription");
             }
         }
     }
@@ -343,9 +369,31 @@ impl Mesh {
                 }
             };
             for b in peers {
+                if b.node == self.beacon.node && !self.is_me(&b) {
+                    self.twin(&b, now);
+                    continue;
+                }
                 let changes = self.discovery.on_beacon(&b, now);
                 self.apply(changes)?;
             }
+        }
+    }
+
+    /// Whether a beacon carrying our id is our own, come back through a
+    /// tower (which fills in the host when we bound a wildcard address).
+    fn is_me(&self, b: &Beacon) -> bool {
+        let mine = &self.beacon;
+        b.port == mine.port && (mine.endpoint.is_empty() || b.endpoint == mine.endpoint)
+    }
+
+    /// Another node announces our id: a store started on a copy of another
+    /// store's database. Its ACKs and ours count as one store.
+    fn twin(&mut self, b: &Beacon, now: Instant) {
+        NodeStats::bump(&self.stats.twins);
+        if let Some(suppressed) = self.twin_warn.allow(now) {
+            tracing::error!(id = %b.node, endpoint = %b.endpoint, port = b.port, suppressed,
+                "another node announces this node's id: a copy of this store's database? \
+                 start one of them with --new-id");
         }
     }
 

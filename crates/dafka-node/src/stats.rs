@@ -18,6 +18,11 @@ pub struct NodeStats {
     pub peers_joined: AtomicU64,
     /// Peers dropped (left or silent).
     pub peers_left: AtomicU64,
+    /// Beacons of another node carrying this node's id (a copied store).
+    pub twins: AtomicU64,
+    /// Subscriptions a peer sent that the protocol never uses, or past the
+    /// limit: refused, so they cost no memory.
+    pub subscriptions_refused: AtomicU64,
 }
 
 impl NodeStats {

@@ -1,9 +1,27 @@
 //! The `[producer]` section of a Dafka config. Defaults live here only.
 
+use crate::spool::SpoolSync;
 use dafka_node::ConfigError;
 use dafka_proto::NodeId;
 use serde::Deserialize;
 use std::time::Duration;
+
+/// When the producer's spool reaches the disk (see `state_dir`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SpoolFsync {
+    /// Never wait for the disk: a record `publish` accepted survives a crash
+    /// of the producer, not a power cut. The default.
+    #[default]
+    Never,
+    /// Sync every record before `publish` returns: it survives a power cut.
+    /// Costs a disk sync per record.
+    Always,
+    /// Sync at most every `spool_fsync_interval` ms (and when that much time
+    /// has passed with unsynced records): a power cut loses at most the last
+    /// interval's records.
+    Interval,
+}
 
 /// Producer settings.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -32,6 +50,15 @@ pub struct ProducerConfig {
     /// the partition's next offset. Empty: the state directory's partition,
     /// or a new one.
     pub id: String,
+    /// Whether the spool in `state_dir` is synced to disk, and when.
+    pub spool_fsync: SpoolFsync,
+    /// Milliseconds between spool syncs under `spool_fsync = "interval"`.
+    pub spool_fsync_interval: u64,
+    /// Milliseconds a producer taking over a partition whose history its
+    /// state directory does not hold (a new `state_dir` with a known `id`)
+    /// waits for the stores to say where the partition stands before it
+    /// refuses to publish.
+    pub claim_timeout: u64,
 }
 
 impl Default for ProducerConfig {
@@ -44,6 +71,9 @@ impl Default for ProducerConfig {
             max_fetch_reply: 100_000,
             state_dir: String::new(),
             id: String::new(),
+            spool_fsync: SpoolFsync::Never,
+            spool_fsync_interval: 100,
+            claim_timeout: 10_000,
         }
     }
 }
@@ -72,6 +102,18 @@ impl ProducerConfig {
                 "must be at least 1",
             ));
         }
+        if self.spool_fsync == SpoolFsync::Interval && self.spool_fsync_interval == 0 {
+            return Err(ConfigError::new(
+                "producer.spool_fsync_interval",
+                "must be at least 1 ms (or use spool_fsync = \"always\")",
+            ));
+        }
+        if self.claim_timeout == 0 {
+            return Err(ConfigError::new(
+                "producer.claim_timeout",
+                "must be at least 1 ms",
+            ));
+        }
         self.partition_id()?;
         if !self.id.is_empty() && self.state_dir.is_empty() {
             return Err(ConfigError::new(
@@ -90,6 +132,17 @@ impl ProducerConfig {
         uuid::Uuid::parse_str(&self.id)
             .map(|u| Some(NodeId(*u.as_bytes())))
             .map_err(|_| ConfigError::new("producer.id", "must be a UUID"))
+    }
+
+    /// How the spool syncs its appends.
+    pub fn spool_sync(&self) -> SpoolSync {
+        match self.spool_fsync {
+            SpoolFsync::Never => SpoolSync::Never,
+            SpoolFsync::Always => SpoolSync::Always,
+            SpoolFsync::Interval => {
+                SpoolSync::Every(Duration::from_millis(self.spool_fsync_interval))
+            }
+        }
     }
 
     /// The HEAD interval.

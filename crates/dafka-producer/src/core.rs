@@ -7,9 +7,12 @@
 use crate::config::ProducerConfig;
 use bytes::Bytes;
 use dafka_node::{Event, Output};
-use dafka_proto::{routing, Ack, Fetch, Head, Message, MessageId, NodeId, Record};
+use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
+
+mod claim;
+pub use claim::{Claim, ClaimOutcome};
 
 /// What a record of `len` content bytes counts against
 /// `max_unacked_bytes`: its content plus what it costs on its way besides
@@ -35,6 +38,12 @@ pub struct ProducerCore {
     close_by: Option<Instant>,
     done: bool,
     outbox: Vec<Output>,
+    /// Set while the partition's starting offset is being learnt from the
+    /// stores; no record is numbered until it is resolved.
+    claim: Option<Claim>,
+    claimed: Option<ClaimOutcome>,
+    /// Whether a store's ACK past our own head was already reported.
+    warned_foreign: bool,
 }
 
 impl ProducerCore {
@@ -56,7 +65,78 @@ impl ProducerCore {
             close_by: None,
             done: false,
             outbox,
+            claim: None,
+            claimed: None,
+            warned_foreign: false,
         }
+    }
+
+    /// A producer taking over partition `id`, whose history (if any) only
+    /// the stores know: it asks them where the partition stands and
+    /// numbers nothing until they have answered (see [`Claim`]).
+    pub fn claim(id: NodeId, topic: String, cfg: ProducerConfig, now: Instant) -> Self {
+        let timeout = Duration::from_millis(cfg.claim_timeout);
+        let mut core = ProducerCore::new(id, topic, cfg);
+        core.outbox.push(Output::Subscribe(routing::node_key(
+            MessageId::DirectHead,
+            &id,
+        )));
+        core.claim = Some(Claim::new(now, timeout));
+        core
+    }
+
+    /// How a claim ended (`None` while pending, and for a producer that
+    /// did not need one).
+    pub fn claim_outcome(&self) -> Option<&ClaimOutcome> {
+        self.claimed.as_ref()
+    }
+
+    fn ask_heads(&mut self) {
+        let ask = Message::GetHeads {
+            topic: self.topic.clone(),
+            sender: self.id,
+            partition: Some(self.id),
+        };
+        self.outbox.push(Output::Send(ask));
+    }
+
+    fn on_claim_answer(&mut self, head: &Head, store: Option<NodeId>, state: &HeadState) {
+        let (Some(claim), Some(store)) = (self.claim.as_mut(), store) else {
+            return;
+        };
+        if head.partition != self.id {
+            return;
+        }
+        let held = match state {
+            HeadState::Empty => None,
+            HeadState::Holds | HeadState::Unreadable { .. } => Some(head.offset),
+        };
+        claim.answer(store, held);
+    }
+
+    /// Ends the claim once the answers allow it (or time is up).
+    fn settle_claim(&mut self, now: Instant) {
+        let Some(claim) = self.claim.as_mut() else {
+            return;
+        };
+        if claim.ask_due(now) {
+            self.ask_heads();
+        }
+        let Some(claim) = self.claim.as_ref() else {
+            return;
+        };
+        match claim.outcome(self.cfg.min_acks, now) {
+            ClaimOutcome::Pending => return,
+            ClaimOutcome::Start(next) => {
+                if next > 0 {
+                    tracing::info!(partition = %self.id, next, "continuing the partition after the stores' head");
+                }
+                self.next_offset = next;
+                self.claimed = Some(ClaimOutcome::Start(next));
+            }
+            failed => self.claimed = Some(failed),
+        }
+        self.claim = None;
     }
 
     /// A producer resuming partition `id` after a restart: `records` are
@@ -109,7 +189,25 @@ impl ProducerCore {
         match ev {
             Event::Message(Message::Ack(a)) => self.on_ack(&a),
             Event::Message(Message::Fetch(f)) => self.on_fetch(&f),
+            Event::Message(Message::DirectHead {
+                to,
+                head,
+                store,
+                state,
+            }) if to == self.id => {
+                self.on_claim_answer(&head, store, &state);
+                self.settle_claim(now);
+            }
             Event::Message(_) => {}
+            // A store can now hear a GET-HEADS: ask it where we stand.
+            Event::Subscribed(p)
+                if self.claim.is_some() && p.first() == Some(&(MessageId::GetHeads as u8)) =>
+            {
+                if let Some(c) = self.claim.as_mut() {
+                    c.store_subscribed();
+                }
+                self.ask_heads();
+            }
             // Someone (a store, or a consumer of our topic) started
             // listening to records: tell them our head now rather than at
             // the next interval, so they fetch what they missed at once.
@@ -121,8 +219,17 @@ impl ProducerCore {
     }
 
     fn on_ack(&mut self, a: &Ack) {
-        if a.partition != self.id || a.offset >= self.next_offset {
-            return; // Not ours, or an offset we never published: ignore.
+        if a.partition != self.id {
+            return;
+        }
+        if a.offset >= self.next_offset {
+            // An offset we never published: another writer of this
+            // partition, or a history our state directory does not hold.
+            if !self.warned_foreign && self.claim.is_none() {
+                self.warned_foreign = true;
+                tracing::warn!(partition = %self.id, offset = a.offset, next = self.next_offset, "a store holds offsets this producer never published");
+            }
+            return;
         }
         let e = self.acks.entry(a.store).or_insert(a.offset);
         *e = (*e).max(a.offset);
@@ -186,8 +293,9 @@ impl ProducerCore {
         self.next_head = Some(now + self.cfg.head_interval());
     }
 
-    /// Timers: HEAD, and the end of a close.
+    /// Timers: HEAD, claim retries, and the end of a close.
     pub fn on_tick(&mut self, now: Instant) {
+        self.settle_claim(now);
         if self.next_head.is_some_and(|t| now >= t) {
             self.send_head(now);
         }
@@ -205,10 +313,11 @@ impl ProducerCore {
 
     /// When the producer next needs a tick.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.next_head, self.close_by) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let claim = self.claim.as_ref().map(Claim::next_deadline);
+        [self.next_head, self.close_by, claim]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Moves pending outputs into `out`.

@@ -1,8 +1,8 @@
 //! The application's side of a producer, and the driver thread behind it.
 
 use crate::config::ProducerConfig;
-use crate::core::ProducerCore;
-use crate::spool::{Recovered, Spool, SpoolError};
+use crate::core::{ClaimOutcome, ProducerCore};
+use crate::spool::{Recovered, Spool, SpoolError, SpoolSync};
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dafka_node::{
@@ -33,6 +33,19 @@ pub enum ProducerError {
     /// The state directory cannot be used.
     #[error(transparent)]
     Spool(#[from] SpoolError),
+    /// The partition's history is not in the state directory and too few
+    /// stores said where it stands.
+    #[error("partition {partition}: its history is not in this state directory, and {heard} of the {min_acks} store(s) needed said where it stands within {timeout_ms} ms; refusing to publish at offsets the stores may already hold (start the stores, or use the state directory that holds the partition)")]
+    Claim {
+        /// The partition.
+        partition: NodeId,
+        /// Stores that answered.
+        heard: usize,
+        /// Stores needed (`min_acks`).
+        min_acks: usize,
+        /// How long it waited.
+        timeout_ms: u64,
+    },
     /// The producer's thread has stopped.
     #[error("the producer has stopped")]
     Stopped,
@@ -53,6 +66,9 @@ pub struct CloseReport {
 struct Writer {
     next: u64,
     spool: Option<Spool>,
+    /// Whether the first offset is known. Not yet while the driver learns
+    /// a taken-over partition's head from the stores.
+    numbered: bool,
 }
 
 enum Command {
@@ -67,6 +83,8 @@ struct Progress {
     acked: u64,
     unacked: u64,
     finished: bool,
+    /// How the claim of a taken-over partition ended.
+    claim: Option<ClaimOutcome>,
 }
 
 #[derive(Default)]
@@ -95,8 +113,10 @@ pub struct Producer {
     topic: String,
     tx: Sender<Command>,
     waker: Waker,
-    next: Mutex<Writer>,
+    next: Arc<Mutex<Writer>>,
     deliveries: Receiver<u64>,
+    min_acks: usize,
+    claim_timeout: Duration,
     shared: Arc<Shared>,
     stats: Arc<NodeStats>,
     thread: Option<JoinHandle<Result<(), MeshError>>>,
@@ -114,28 +134,23 @@ impl Producer {
         validate_topic(topic).map_err(ProducerError::Topic)?;
         cfg.validate()?;
         if cfg.state_dir.is_empty() {
-            return Self::with_id(dafka_node::new_node_id(), topic, cfg, mesh);
+            let rec = Recovered {
+                new_partition: true,
+                ..Recovered::default()
+            };
+            return Self::start(dafka_node::new_node_id(), topic, cfg, mesh, None, rec);
         }
         let (spool, id, rec) = Spool::open(
             cfg.state_dir.as_ref(),
             topic,
             cfg.partition_id()?,
             dafka_node::new_node_id,
+            cfg.spool_sync(),
         )?;
         if !rec.records.is_empty() {
             tracing::info!(partition = %id, records = rec.records.len(), next = rec.next_offset, "resuming from the spool");
         }
         Self::start(id, topic, cfg, mesh, Some(spool), rec)
-    }
-
-    /// Starts a producer whose partition is named `id`, with no spool.
-    pub fn with_id(
-        id: NodeId,
-        topic: &str,
-        cfg: &ProducerConfig,
-        mesh: &MeshConfig,
-    ) -> Result<Producer, ProducerError> {
-        Self::start(id, topic, cfg, mesh, None, Recovered::default())
     }
 
     fn start(
@@ -163,20 +178,36 @@ impl Producer {
             p.acked = acked;
         }
         let stats = net.stats();
+        // A partition whose history is neither new nor in the spool: only
+        // the stores know where it stands.
+        let numbered = rec.new_partition || rec.owns_history;
+        let core = if numbered {
+            ProducerCore::resume(id, topic.to_string(), cfg.clone(), rec.records, next)
+        } else {
+            tracing::info!(partition = %id, "asking the stores where the partition stands");
+            ProducerCore::claim(id, topic.to_string(), cfg.clone(), Instant::now())
+        };
+        let writer = Arc::new(Mutex::new(Writer {
+            next,
+            spool,
+            numbered,
+        }));
+        let spool_tick = match cfg.spool_sync() {
+            SpoolSync::Every(d) => Some(d),
+            _ => None,
+        };
         let mut driver = Driver {
-            core: ProducerCore::resume(
-                id,
-                topic.to_string(),
-                cfg.clone(),
-                rec.records,
-                rec.next_offset,
-            ),
+            core,
             rx,
             delivered,
             reported: acked,
             shared: shared.clone(),
             close_timeout: Duration::from_millis(cfg.close_timeout),
             closing: false,
+            writer: writer.clone(),
+            spool_tick,
+            next_spool_sync: Instant::now(),
+            claim_reported: false,
         };
         let thread = std::thread::Builder::new()
             .name("dafka-producer".into())
@@ -192,8 +223,10 @@ impl Producer {
             topic: topic.to_string(),
             tx,
             waker,
-            next: Mutex::new(Writer { next, spool }),
+            next: writer,
             deliveries,
+            min_acks: cfg.min_acks,
+            claim_timeout: Duration::from_millis(cfg.claim_timeout),
             shared,
             stats,
             thread: Some(thread),
@@ -224,6 +257,9 @@ impl Producer {
         }
         // Offsets are handed out in channel order, so take both together.
         let mut w = self.next.lock().map_err(|_| ProducerError::Stopped)?;
+        if !w.numbered {
+            self.await_claim(&mut w)?;
+        }
         let offset = w.next;
         if let Some(spool) = w.spool.as_mut() {
             spool.append(offset, &content, self.acked())?;
@@ -239,6 +275,33 @@ impl Producer {
         }
         w.next += 1;
         Ok(offset)
+    }
+
+    /// Waits until the driver has learnt from the stores where a taken-over
+    /// partition stands, and numbers from there.
+    fn await_claim(&self, w: &mut Writer) -> Result<(), ProducerError> {
+        // The driver settles the claim by its own deadline; the margin only
+        // guards against a driver that stopped.
+        let limit = self.claim_timeout + Duration::from_secs(5);
+        let done = |p: &Progress| p.claim.is_some() || p.finished;
+        let outcome = self.wait(limit, done).and_then(|p| p.claim);
+        match outcome {
+            Some(ClaimOutcome::Start(next)) => {
+                if let Some(spool) = w.spool.as_mut() {
+                    spool.begin_at(next)?;
+                }
+                w.next = next;
+                w.numbered = true;
+                Ok(())
+            }
+            Some(ClaimOutcome::Failed(heard)) => Err(ProducerError::Claim {
+                partition: self.id,
+                heard,
+                min_acks: self.min_acks,
+                timeout_ms: self.claim_timeout.as_millis() as u64,
+            }),
+            _ => Err(ProducerError::Stopped),
+        }
     }
 
     /// Every offset below this is ACKed by `min_acks` stores.
@@ -296,6 +359,7 @@ impl Producer {
             acked: p.acked,
             unacked: p.unacked,
             finished: p.finished,
+            claim: p.claim.clone(),
         })
     }
 
@@ -349,9 +413,33 @@ struct Driver {
     shared: Arc<Shared>,
     close_timeout: Duration,
     closing: bool,
+    /// The publishing side, for the spool's sync timer.
+    writer: Arc<Mutex<Writer>>,
+    /// How often the spool syncs under `spool_fsync = "interval"`.
+    spool_tick: Option<Duration>,
+    next_spool_sync: Instant,
+    claim_reported: bool,
 }
 
 impl Driver {
+    /// Syncs records appended since the last sync when the interval is up
+    /// and no append came to do it. Skipped while a publisher holds the
+    /// lock: its append syncs if due.
+    fn sync_spool(&mut self, now: Instant) {
+        let Some(every) = self.spool_tick else {
+            return;
+        };
+        if now < self.next_spool_sync {
+            return;
+        }
+        self.next_spool_sync = now + every;
+        if let Ok(mut w) = self.writer.try_lock() {
+            if let Some(Err(e)) = w.spool.as_mut().map(Spool::sync_due) {
+                tracing::error!(error = %e, "cannot sync the spool");
+            }
+        }
+    }
+
     /// Takes queued commands while there is room (or when closing, when
     /// everything queued must be published before the close).
     fn take_commands(&mut self, now: Instant) {
@@ -376,6 +464,9 @@ impl Driver {
         if let Ok(mut p) = self.shared.progress.lock() {
             p.acked = acked;
             p.unacked = unacked;
+            if p.claim.is_none() {
+                p.claim = self.core.claim_outcome().cloned();
+            }
         }
         self.shared.changed.notify_all();
         // A full channel (nobody reading) just means a later, larger step.
@@ -408,10 +499,20 @@ impl Node for Driver {
 
     fn on_tick(&mut self, now: Instant) {
         self.core.on_tick(now);
+        self.sync_spool(now);
+        // A claim can end on a timer too: tell a waiting publisher now.
+        if !self.claim_reported && self.core.claim_outcome().is_some() {
+            self.claim_reported = true;
+            self.report();
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.core.next_deadline()
+        let spool = self.spool_tick.map(|_| self.next_spool_sync);
+        [self.core.next_deadline(), spool]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn drain(&mut self, out: &mut Vec<Output>) {

@@ -13,6 +13,6 @@ mod core;
 mod handle;
 pub mod spool;
 
-pub use crate::config::ProducerConfig;
-pub use crate::core::ProducerCore;
+pub use crate::config::{ProducerConfig, SpoolFsync};
+pub use crate::core::{ClaimOutcome, ProducerCore};
 pub use handle::{CloseReport, Producer, ProducerError};

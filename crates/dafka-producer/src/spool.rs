@@ -11,18 +11,38 @@
 //!                    [offset: u64 LE][length: u32 LE][content] ...
 //! ```
 //!
-//! A record is appended before `publish` returns (one `write`, no fsync: a
-//! killed process loses nothing, a power cut may). Segments roll at
+//! A record is appended before `publish` returns (one `write`: a killed
+//! process loses nothing). Whether it also survives a power cut is
+//! [`SpoolSync`]'s: by default nothing is synced. Segments roll at
 //! [`SEGMENT_BYTES`]; a segment is deleted once every record in it is ACKed.
 //! A torn record at the end of the last segment (a crash mid-write) was never
 //! accepted and is cut off on the next start.
+//!
+//! The spool never goes backwards: the next offset is the highest of the
+//! records found + 1, the first offset of the newest segment (a roll creates
+//! the new, empty segment before deleting the old ones) and the `acked` mark.
+//! A producer that resumed at a lower offset would send new records under
+//! offsets the stores already hold.
 
 use bytes::Bytes;
 use dafka_proto::NodeId;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use thiserror::Error;
+
+/// When spooled records reach the disk, and so whether a record accepted by
+/// `publish` survives a power cut (it always survives a crash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpoolSync {
+    /// Never wait for the disk.
+    Never,
+    /// Every record is synced before `publish` returns.
+    Always,
+    /// Records are synced at most this long after `publish` returns.
+    Every(Duration),
+}
 
 /// Segment size at which the spool starts a new file.
 pub const SEGMENT_BYTES: u64 = 16 << 20;
@@ -61,6 +81,12 @@ pub struct Recovered {
     pub next_offset: u64,
     /// Records not known to be ACKed, in offset order.
     pub records: Vec<(u64, Bytes)>,
+    /// Whether the directory holds the partition's history (it has numbered
+    /// records before). If not, and the partition is not new, the producer
+    /// must learn where the partition stands from the stores.
+    pub owns_history: bool,
+    /// Whether the partition id was made up just now (a new partition).
+    pub new_partition: bool,
 }
 
 /// An open spool.
@@ -74,6 +100,10 @@ pub struct Spool {
     current: File,
     current_len: u64,
     buf: Vec<u8>,
+    sync: SpoolSync,
+    last_sync: Instant,
+    /// Whether appends wait for a sync.
+    dirty: bool,
 }
 
 fn err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
@@ -93,6 +123,7 @@ impl Spool {
         topic: &str,
         id: Option<NodeId>,
         new_id: impl FnOnce() -> NodeId,
+        sync: SpoolSync,
     ) -> Result<(Spool, NodeId, Recovered), SpoolError> {
         fs::create_dir_all(dir).map_err(err(dir))?;
         let lock_path = dir.join("lock");
@@ -100,13 +131,22 @@ impl Spool {
         if lock.try_lock().is_err() {
             return Err(SpoolError::Locked(dir.display().to_string()));
         }
-        let id = claim(dir, topic, id, new_id)?;
+        let (id, new_partition) = claim(dir, topic, id, new_id)?;
         let segments = list_segments(dir)?;
         let acked = read_acked(dir);
-        let mut rec = Recovered::default();
+        let mut rec = Recovered {
+            new_partition,
+            ..Recovered::default()
+        };
         for &first in &segments {
-            read_segment(&segment_path(dir, first), acked, &mut rec)?;
+            read_segment(&segment_path(dir, first), acked.unwrap_or(0), &mut rec)?;
         }
+        // Never below what the directory has numbered before, even when the
+        // records that prove it are gone (ACKed and deleted, or a crash
+        // right after a roll left only an empty newest segment).
+        let newest = segments.last().copied().unwrap_or(0);
+        rec.next_offset = rec.next_offset.max(newest).max(acked.unwrap_or(0));
+        rec.owns_history = rec.next_offset > 0 || acked.is_some();
         let start = segments.last().copied().unwrap_or(rec.next_offset);
         let mut spool = Spool {
             dir: dir.to_path_buf(),
@@ -115,6 +155,9 @@ impl Spool {
             current: open_segment(dir, start)?,
             current_len: 0,
             buf: Vec::new(),
+            sync,
+            last_sync: Instant::now(),
+            dirty: false,
         };
         if spool.segments.is_empty() {
             spool.segments.push(start);
@@ -142,24 +185,72 @@ impl Spool {
         let path = self.current_path();
         self.current.write_all(&self.buf).map_err(err(&path))?;
         self.current_len += self.buf.len() as u64;
+        self.dirty = true;
+        match self.sync {
+            SpoolSync::Never => Ok(()),
+            SpoolSync::Always => self.sync_now(),
+            SpoolSync::Every(d) if self.last_sync.elapsed() >= d => self.sync_now(),
+            SpoolSync::Every(_) => Ok(()),
+        }
+    }
+
+    /// Syncs appended records if the `interval` policy has a sync due (a
+    /// timer calls this when no append came to do it).
+    pub fn sync_due(&mut self) -> Result<(), SpoolError> {
+        match self.sync {
+            SpoolSync::Every(d) if self.dirty && self.last_sync.elapsed() >= d => self.sync_now(),
+            _ => Ok(()),
+        }
+    }
+
+    fn sync_now(&mut self) -> Result<(), SpoolError> {
+        let path = self.current_path();
+        self.current.sync_data().map_err(err(&path))?;
+        self.dirty = false;
+        self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Whether the policy asks for anything to be synced at all.
+    fn syncs(&self) -> bool {
+        self.sync != SpoolSync::Never
     }
 
     fn current_path(&self) -> PathBuf {
         segment_path(&self.dir, self.segments.last().copied().unwrap_or(0))
     }
 
+    /// Starts a new segment at `first`. The new file exists (and, under a
+    /// sync policy, its name is on disk) before any old segment is deleted,
+    /// so a crash in between never leaves a spool that restarts lower.
     fn roll(&mut self, first: u64, acked: u64) -> Result<(), SpoolError> {
+        if self.syncs() {
+            self.sync_now()?;
+        }
         self.current = open_segment(&self.dir, first)?;
         self.current_len = 0;
         self.segments.push(first);
+        if self.syncs() {
+            sync_dir(&self.dir)?;
+        }
         self.forget(acked)
+    }
+
+    /// Numbers the next record `next`: the partition's history is elsewhere
+    /// (the stores told a producer taking it over where it stands). Recorded
+    /// as an empty segment named `next`, so a restart continues from there.
+    pub fn begin_at(&mut self, next: u64) -> Result<(), SpoolError> {
+        let newest = self.segments.last().copied().unwrap_or(0);
+        if next <= newest || self.current_len > 0 {
+            return Ok(());
+        }
+        self.roll(next, next)
     }
 
     /// Records that every offset below `acked` is ACKed, and deletes the
     /// segments that hold nothing else.
     pub fn forget(&mut self, acked: u64) -> Result<(), SpoolError> {
-        write_acked(&self.dir, acked)?;
+        write_acked(&self.dir, acked, self.syncs())?;
         // Segment i is done when the next one starts at or below `acked`.
         while self.segments.len() > 1 && self.segments[1] <= acked {
             let old = self.segments.remove(0);
@@ -170,23 +261,26 @@ impl Spool {
     }
 }
 
+/// The partition this directory is for, and whether it was made up now.
 fn claim(
     dir: &Path,
     topic: &str,
     id: Option<NodeId>,
     new_id: impl FnOnce() -> NodeId,
-) -> Result<NodeId, SpoolError> {
+) -> Result<(NodeId, bool), SpoolError> {
     let path = dir.join("partition");
     let found = match fs::read_to_string(&path) {
         Ok(s) => Some(s.trim().to_string()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(err(&path)(e)),
     };
-    let wanted_id = match (&found, id) {
-        (_, Some(id)) => id,
-        (Some(f), None) => parse_claim(f).map(|(id, _)| id).unwrap_or_else(new_id),
-        (None, None) => new_id(),
+    let known = match (&found, id) {
+        (_, Some(id)) => Some(id),
+        (Some(f), None) => parse_claim(f).map(|(id, _)| id),
+        (None, None) => None,
     };
+    let fresh = known.is_none();
+    let wanted_id = known.unwrap_or_else(new_id);
     let wanted = format!("{wanted_id} {topic}");
     match found {
         Some(f) if f != wanted => Err(SpoolError::Mismatch {
@@ -194,10 +288,10 @@ fn claim(
             found: f,
             wanted,
         }),
-        Some(_) => Ok(wanted_id),
+        Some(_) => Ok((wanted_id, fresh)),
         None => {
             fs::write(&path, format!("{wanted}\n")).map_err(err(&path))?;
-            Ok(wanted_id)
+            Ok((wanted_id, fresh))
         }
     }
 }
@@ -234,17 +328,33 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, SpoolError> {
     Ok(out)
 }
 
-fn read_acked(dir: &Path) -> u64 {
+fn read_acked(dir: &Path) -> Option<u64> {
     // A missing or torn file only means more records are offered again.
     fs::read(dir.join("acked"))
         .ok()
         .and_then(|b| b.get(..8).and_then(|b| b.try_into().ok()))
-        .map_or(0, u64::from_le_bytes)
+        .map(u64::from_le_bytes)
 }
 
-fn write_acked(dir: &Path, acked: u64) -> Result<(), SpoolError> {
-    let path = dir.join("acked");
-    fs::write(&path, acked.to_le_bytes()).map_err(err(&path))
+/// Replaces the `acked` mark whole (a new file renamed over the old), so a
+/// crash leaves the old mark or the new one, never a torn one.
+fn write_acked(dir: &Path, acked: u64, sync: bool) -> Result<(), SpoolError> {
+    let (tmp, path) = (dir.join("acked.new"), dir.join("acked"));
+    let mut f = File::create(&tmp).map_err(err(&tmp))?;
+    f.write_all(&acked.to_le_bytes()).map_err(err(&tmp))?;
+    if sync {
+        f.sync_data().map_err(err(&tmp))?;
+    }
+    fs::rename(&tmp, &path).map_err(err(&path))?;
+    if sync {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Makes the directory's entries (new, renamed and deleted files) durable.
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(err(dir))
 }
 
 /// Reads one segment into `rec`, cutting off a torn record at its end.
@@ -285,6 +395,8 @@ fn parse_record(data: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
 mod tests {
     use super::*;
 
+    const NO_SYNC: SpoolSync = SpoolSync::Never;
+
     fn id(n: u8) -> NodeId {
         NodeId([n; 16])
     }
@@ -297,14 +409,14 @@ mod tests {
     #[test]
     fn a_reopened_spool_resumes_after_the_last_record() {
         let d = dir();
-        let (mut s, pid, rec) = Spool::open(&d, "t", None, || id(1)).expect("open");
+        let (mut s, pid, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
         assert_eq!((pid, rec.next_offset, rec.records.len()), (id(1), 0, 0));
         for o in 0..5 {
             s.append(o, format!("r{o}").as_bytes(), 0).expect("append");
         }
         s.forget(3).expect("forget");
         drop(s);
-        let (_s, pid, rec) = Spool::open(&d, "t", None, || id(2)).expect("reopen");
+        let (_s, pid, rec) = Spool::open(&d, "t", None, || id(2), NO_SYNC).expect("reopen");
         assert_eq!(pid, id(1), "the directory keeps its partition");
         assert_eq!(rec.next_offset, 5);
         let offs: Vec<u64> = rec.records.iter().map(|r| r.0).collect();
@@ -316,18 +428,18 @@ mod tests {
     #[test]
     fn a_torn_tail_is_cut_off() {
         let d = dir();
-        let (mut s, _, _) = Spool::open(&d, "t", None, || id(1)).expect("open");
+        let (mut s, _, _) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
         s.append(0, b"whole", 0).expect("append");
         drop(s);
         let seg = segment_path(&d, 0);
         let mut f = OpenOptions::new().append(true).open(&seg).expect("seg");
         f.write_all(&[1, 0, 0, 0, 0, 0, 0, 0, 9, 0]).expect("torn");
         drop(f);
-        let (mut s, _, rec) = Spool::open(&d, "t", None, || id(1)).expect("reopen");
+        let (mut s, _, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("reopen");
         assert_eq!(rec.next_offset, 1);
         s.append(1, b"next", 0).expect("append");
         drop(s);
-        let (_s, _, rec) = Spool::open(&d, "t", None, || id(1)).expect("reopen");
+        let (_s, _, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("reopen");
         let offs: Vec<u64> = rec.records.iter().map(|r| r.0).collect();
         assert_eq!(offs, [0, 1]);
         let _ = fs::remove_dir_all(&d);
@@ -336,7 +448,7 @@ mod tests {
     #[test]
     fn acked_segments_are_deleted_on_roll() {
         let d = dir();
-        let (mut s, _, _) = Spool::open(&d, "t", None, || id(1)).expect("open");
+        let (mut s, _, _) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
         let big = vec![7u8; (SEGMENT_BYTES / 2) as usize];
         for o in 0..5 {
             s.append(o, &big, o).expect("append");
@@ -348,10 +460,10 @@ mod tests {
     #[test]
     fn a_directory_of_another_topic_or_id_is_refused() {
         let d = dir();
-        drop(Spool::open(&d, "t", Some(id(1)), || id(1)).expect("open"));
-        let e = Spool::open(&d, "u", None, || id(1)).expect_err("topic");
+        drop(Spool::open(&d, "t", Some(id(1)), || id(1), NO_SYNC).expect("open"));
+        let e = Spool::open(&d, "u", None, || id(1), NO_SYNC).expect_err("topic");
         assert!(e.to_string().contains("belongs to"), "{e}");
-        let e = Spool::open(&d, "t", Some(id(2)), || id(2)).expect_err("id");
+        let e = Spool::open(&d, "t", Some(id(2)), || id(2), NO_SYNC).expect_err("id");
         assert!(e.to_string().contains("belongs to"), "{e}");
         let _ = fs::remove_dir_all(&d);
     }
@@ -359,9 +471,82 @@ mod tests {
     #[test]
     fn two_producers_cannot_share_a_directory() {
         let d = dir();
-        let _a = Spool::open(&d, "t", None, || id(1)).expect("open");
-        let e = Spool::open(&d, "t", None, || id(1)).expect_err("locked");
+        let _a = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
+        let e = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect_err("locked");
         assert!(matches!(e, SpoolError::Locked(_)), "{e}");
         let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_crash_right_after_a_roll_does_not_restart_the_partition_at_zero() {
+        // What a SIGKILL just after a roll leaves: the old segments deleted
+        // (every record ACKed), the `acked` mark, and an empty new segment.
+        let d = dir();
+        let (mut s, _, _) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
+        for o in 0..3 {
+            s.append(o, b"r", 0).expect("append");
+        }
+        s.roll(3, 3).expect("roll");
+        drop(s);
+        assert_eq!(
+            list_segments(&d).expect("list"),
+            [3],
+            "only the new segment is left"
+        );
+        let (_s, _, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("reopen");
+        assert_eq!(rec.next_offset, 3, "continues after what it numbered");
+        assert!(rec.records.is_empty());
+        assert!(rec.owns_history);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_acked_mark_alone_keeps_the_next_offset() {
+        let d = dir();
+        drop(Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open"));
+        for f in list_segments(&d).expect("list") {
+            fs::remove_file(segment_path(&d, f)).expect("rm");
+        }
+        write_acked(&d, 7, false).expect("acked");
+        let (_s, _, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("reopen");
+        assert_eq!(rec.next_offset, 7);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_partition_taken_over_begins_where_the_stores_are_and_restarts_there() {
+        let d = dir();
+        let (mut s, pid, rec) = Spool::open(&d, "t", Some(id(4)), || id(9), NO_SYNC).expect("open");
+        assert_eq!(pid, id(4));
+        assert!(
+            !rec.owns_history && !rec.new_partition,
+            "must ask the stores"
+        );
+        s.begin_at(100).expect("begin");
+        drop(s);
+        let (mut s, _, rec) = Spool::open(&d, "t", None, || id(9), NO_SYNC).expect("reopen");
+        assert_eq!(rec.next_offset, 100, "a restart needs no stores");
+        assert!(rec.owns_history);
+        s.append(100, b"x", 100).expect("append");
+        drop(s);
+        let (_s, _, rec) = Spool::open(&d, "t", None, || id(9), NO_SYNC).expect("reopen");
+        assert_eq!((rec.next_offset, rec.records.len()), (101, 1));
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_new_partition_needs_nobody_and_syncing_policies_append() {
+        for sync in [SpoolSync::Always, SpoolSync::Every(Duration::ZERO)] {
+            let d = dir();
+            let (mut s, _, rec) = Spool::open(&d, "t", None, || id(1), sync).expect("open");
+            assert!(rec.new_partition && !rec.owns_history);
+            s.append(0, b"a", 0).expect("append");
+            assert!(!s.dirty, "{sync:?}: synced before append returns");
+            s.roll(1, 1).expect("roll");
+            drop(s);
+            let (_s, _, rec) = Spool::open(&d, "t", None, || id(2), sync).expect("reopen");
+            assert_eq!(rec.next_offset, 1);
+            let _ = fs::remove_dir_all(&d);
+        }
     }
 }

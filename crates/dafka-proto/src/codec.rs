@@ -163,11 +163,27 @@ fn headers_to_pb(headers: &[(String, Bytes)]) -> Vec<pb::Header> {
 fn body_of(msg: &Message) -> Vec<u8> {
     match msg {
         Message::Head(h) => head_to_pb(h).encode_to_vec(),
-        Message::DirectHead { to, head } => pb::DirectHead {
-            to: id_bytes(to),
-            head: Some(head_to_pb(head)),
+        Message::DirectHead {
+            to,
+            head,
+            store,
+            state,
+        } => {
+            let (empty, unreadable_from, reason) = match state {
+                HeadState::Holds => (false, None, String::new()),
+                HeadState::Empty => (true, None, String::new()),
+                HeadState::Unreadable { from, reason } => (false, Some(*from), reason.clone()),
+            };
+            pb::DirectHead {
+                to: id_bytes(to),
+                head: Some(head_to_pb(head)),
+                store: store.as_ref().map(id_bytes).unwrap_or_default(),
+                empty,
+                unreadable_from,
+                reason,
+            }
+            .encode_to_vec()
         }
-        .encode_to_vec(),
         other => control_body(other),
     }
 }
@@ -189,9 +205,14 @@ fn control_body(msg: &Message) -> Vec<u8> {
             store: id_bytes(&a.store),
         }
         .encode_to_vec(),
-        Message::GetHeads { topic, sender } => pb::GetHeads {
+        Message::GetHeads {
+            topic,
+            sender,
+            partition,
+        } => pb::GetHeads {
             topic: topic.clone(),
             sender: id_bytes(sender),
+            partition: partition.as_ref().map(id_bytes).unwrap_or_default(),
         }
         .encode_to_vec(),
         Message::StoreHello { to, store } => pb::StoreHello {
@@ -365,9 +386,26 @@ fn decode_body(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
                 field: "head",
                 reason: "missing",
             })?;
+            check_len("reason", b.reason.len(), MAX_REASON_LEN)?;
+            let state = match (b.empty, b.unreadable_from) {
+                (false, None) => HeadState::Holds,
+                (true, None) => HeadState::Empty,
+                (false, Some(from)) => HeadState::Unreadable {
+                    from,
+                    reason: b.reason,
+                },
+                (true, Some(_)) => {
+                    return Err(DecodeError::InvalidField {
+                        field: "empty",
+                        reason: "an empty partition cannot be unreadable",
+                    })
+                }
+            };
             Message::DirectHead {
                 to: node_id("to", &b.to)?,
                 head: head_from_pb(head)?,
+                store: optional_id("store", &b.store)?,
+                state,
             }
         }
         _ => decode_control(id, body)?,
@@ -401,6 +439,7 @@ fn decode_control(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
             Message::GetHeads {
                 topic: topic(b.topic)?,
                 sender: node_id("sender", &b.sender)?,
+                partition: optional_id("partition", &b.partition)?,
             }
         }
         MessageId::StoreHello => {
@@ -458,6 +497,14 @@ fn node_id(field: &'static str, bytes: &[u8]) -> Result<NodeId, DecodeError> {
         field,
         reason: "must be exactly 16 bytes",
     })
+}
+
+/// An id that may be absent (empty bytes), else exactly 16 bytes.
+fn optional_id(field: &'static str, bytes: &[u8]) -> Result<Option<NodeId>, DecodeError> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    node_id(field, bytes).map(Some)
 }
 
 /// Checks a topic name: 1 to [`MAX_TOPIC_LEN`] bytes, no 0x00 byte (it ends

@@ -32,4 +32,4 @@ pub use codec::{
 };
 pub use error::DecodeError;
 pub use routing::MessageId;
-pub use types::{Ack, Beacon, Fetch, Head, Message, NodeId, Record, Role};
+pub use types::{Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, Record, Role};

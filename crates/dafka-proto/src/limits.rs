@@ -17,3 +17,5 @@ pub const MAX_TOWER_PEERS: usize = 4096;
 pub const MAX_ENDPOINT_LEN: usize = 256;
 /// Most records in one RECORD or DIRECT-RECORD (a run, see `encode_run`).
 pub const MAX_RUN_RECORDS: usize = 4096;
+/// Longest reason text in a DIRECT-HEAD that reports an unreadable range.
+pub const MAX_REASON_LEN: usize = 1024;

@@ -70,6 +70,24 @@ pub struct Head {
     pub offset: u64,
 }
 
+/// What a DIRECT-HEAD says about its partition besides the head.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum HeadState {
+    /// The store holds the partition up to `head.offset`.
+    #[default]
+    Holds,
+    /// The store holds no record of the partition.
+    Empty,
+    /// The store holds the partition up to `head.offset` but cannot read it
+    /// from `from` (its database is damaged): ask another store.
+    Unreadable {
+        /// The first offset it failed to read.
+        from: u64,
+        /// Why, as the store's database put it.
+        reason: String,
+    },
+}
+
 /// A request for `count` records of a partition from `offset`, answered with
 /// DIRECT-RECORDs sent to `sender`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,23 +165,32 @@ pub enum Message {
     },
     /// A producer's periodic "my last offset".
     Head(Head),
-    /// A store's "my last offset" for one partition, to one consumer.
+    /// A store's "my last offset" for one partition, to the node that
+    /// asked (or why it has none to give).
     DirectHead {
-        /// The consumer that asked.
+        /// The node that asked.
         to: NodeId,
-        /// The head.
+        /// The head (its offset means nothing when `state` is `Empty`).
         head: Head,
+        /// The answering store, when it says (stores before protocol 2.1
+        /// did not).
+        store: Option<NodeId>,
+        /// What the store can say about the partition.
+        state: HeadState,
     },
     /// A request for missed records.
     Fetch(Fetch),
     /// A store's acknowledgement to a producer.
     Ack(Ack),
-    /// A consumer asking every store for the heads of a topic.
+    /// A consumer asking every store for the heads of a topic, or a
+    /// producer asking for the head of one partition.
     GetHeads {
         /// The topic.
         topic: String,
-        /// The consumer asking.
+        /// The node asking.
         sender: NodeId,
+        /// Only this partition; stores that hold none of it say so.
+        partition: Option<NodeId>,
     },
     /// A store greeting a consumer it saw subscribe.
     StoreHello {

@@ -50,6 +50,8 @@ fn samples() -> Vec<Message> {
         Message::DirectHead {
             to: Q,
             head: head(),
+            store: Some(P),
+            state: HeadState::Holds,
         },
         Message::Fetch(Fetch {
             topic: "orders".into(),
@@ -67,6 +69,7 @@ fn samples() -> Vec<Message> {
         Message::GetHeads {
             topic: "orders".into(),
             sender: Q,
+            partition: None,
         },
         Message::StoreHello { to: Q, store: P },
         Message::ConsumerHello {
@@ -99,6 +102,32 @@ fn every_message_type_round_trips() {
         assert_eq!(frames.to_vec().len(), msg.id().frame_count());
         assert_eq!(decode(&frames.to_vec()), Ok(msg.clone()), "{:?}", msg.id());
     }
+}
+
+#[test]
+fn every_direct_head_state_and_a_partition_query_round_trip() {
+    let states = [
+        HeadState::Empty,
+        HeadState::Unreadable {
+            from: 42,
+            reason: "Corruption: block checksum mismatch".into(),
+        },
+    ];
+    for state in states {
+        let msg = Message::DirectHead {
+            to: Q,
+            head: head(),
+            store: None,
+            state,
+        };
+        assert_eq!(decode(&encode(&msg).to_vec()), Ok(msg));
+    }
+    let ask = Message::GetHeads {
+        topic: "orders".into(),
+        sender: Q,
+        partition: Some(P),
+    };
+    assert_eq!(decode(&encode(&ask).to_vec()), Ok(ask));
 }
 
 #[test]
@@ -337,6 +366,42 @@ fn malformed_invalid_fields() {
             reason: "must be exactly 16 bytes"
         })
     );
+    // A DIRECT-HEAD that says both "empty" and "unreadable", one with a
+    // 15-byte store id, and one with an endless reason.
+    let direct = |store: Vec<u8>, empty: bool, unreadable: Option<u64>, reason: usize| {
+        let body = pb::DirectHead {
+            to: Bytes::copy_from_slice(Q.as_bytes()),
+            head: Some(pb::Head {
+                topic: "t".into(),
+                partition: Bytes::copy_from_slice(P.as_bytes()),
+                offset: 1,
+            }),
+            store: Bytes::from(store),
+            empty,
+            unreadable_from: unreadable,
+            reason: "x".repeat(reason),
+        };
+        let mut header = vec![0xDA, 0xFA, VERSION];
+        header.extend_from_slice(&prost::Message::encode_to_vec(&body));
+        let mut key = b"E".to_vec();
+        key.extend_from_slice(Q.as_bytes());
+        decode(&[key, header])
+    };
+    assert!(matches!(
+        direct(vec![], true, Some(1), 0),
+        Err(DecodeError::InvalidField { field: "empty", .. })
+    ));
+    assert!(matches!(
+        direct(vec![1; 15], false, None, 0),
+        Err(DecodeError::InvalidField { field: "store", .. })
+    ));
+    assert!(matches!(
+        direct(vec![], false, Some(1), limits::MAX_REASON_LEN + 1),
+        Err(DecodeError::Oversize {
+            field: "reason",
+            ..
+        })
+    ));
     // An empty topic.
     assert!(matches!(
         validate_topic(""),

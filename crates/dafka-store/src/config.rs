@@ -1,6 +1,6 @@
 //! The `[store]` section of a Dafka config. Defaults live here only.
 
-use crate::rocks::SyncPolicy;
+use crate::rocks::{SyncPolicy, WalRecovery};
 use dafka_node::ConfigError;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -24,6 +24,19 @@ pub enum Fsync {
     Never,
 }
 
+/// What a store does when its write-ahead log ends in a damaged or
+/// incomplete record at start-up.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WalRecoveryMode {
+    /// Keep what precedes the damage and log at error level what was
+    /// dropped (a crash mid-write leaves such a tail). The default.
+    #[default]
+    PointInTime,
+    /// Refuse to start, so an operator decides.
+    Refuse,
+}
+
 /// Store settings.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -42,6 +55,8 @@ pub struct StoreConfig {
     pub max_fetch: u32,
     /// Milliseconds before an unanswered FETCH is sent again.
     pub fetch_retry: u64,
+    /// Start-up with a damaged or incomplete write-ahead log.
+    pub wal_recovery: WalRecoveryMode,
 }
 
 impl Default for StoreConfig {
@@ -54,6 +69,7 @@ impl Default for StoreConfig {
             max_fetch_reply_bytes: 8 << 20,
             max_fetch: 10_000,
             fetch_retry: 1000,
+            wal_recovery: WalRecoveryMode::PointInTime,
         }
     }
 }
@@ -101,6 +117,14 @@ impl StoreConfig {
             Fsync::Always => SyncPolicy::Always,
             Fsync::Interval => SyncPolicy::Every(Duration::from_millis(self.fsync_interval)),
             Fsync::Never => SyncPolicy::Never,
+        }
+    }
+
+    /// How the storage recovers its write-ahead log.
+    pub fn wal_recovery(&self) -> WalRecovery {
+        match self.wal_recovery {
+            WalRecoveryMode::PointInTime => WalRecovery::PointInTime,
+            WalRecoveryMode::Refuse => WalRecovery::Refuse,
         }
     }
 

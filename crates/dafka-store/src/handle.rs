@@ -38,12 +38,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the database in `cfg.db` and joins the mesh.
+    /// Opens the database in `cfg.db` and joins the mesh under the id kept
+    /// in the database (made when the database was created).
     pub fn start(cfg: &StoreConfig, mesh: &MeshConfig) -> Result<Store, StoreError> {
+        Self::start_with(cfg, mesh, false)
+    }
+
+    /// Like [`Store::start`]; with `new_id`, the store first replaces the
+    /// id kept in its database with a new one: for a copy of another
+    /// store's database, which must not count as that store in ACK quorums.
+    pub fn start_with(
+        cfg: &StoreConfig,
+        mesh: &MeshConfig,
+        new_id: bool,
+    ) -> Result<Store, StoreError> {
         cfg.validate()?;
         mesh.validate()?;
-        let storage = RocksStorage::open(&cfg.db, cfg.sync_policy())?;
-        let id = dafka_node::new_node_id();
+        let storage = RocksStorage::open(&cfg.db, cfg.sync_policy(), cfg.wal_recovery())?;
+        let id = storage.store_id(dafka_node::new_node_id, new_id)?;
         let core = StoreCore::new(id, storage, cfg.clone(), Instant::now())?;
         let ctx = zmq::Context::new();
         let mut net = Mesh::new(&ctx, id, Role::Store, mesh, |r| {
@@ -120,8 +132,8 @@ impl Node for Driver {
         self.core.on_event(event, now);
     }
 
-    fn on_batch_end(&mut self, _now: Instant) {
-        self.core.flush();
+    fn on_batch_end(&mut self, now: Instant) {
+        self.core.flush(now);
     }
 
     fn on_tick(&mut self, now: Instant) {

@@ -15,8 +15,8 @@ mod handle;
 mod rocks;
 mod storage;
 
-pub use crate::config::{Fsync, StoreConfig};
-pub use crate::core::StoreCore;
+pub use crate::config::{Fsync, StoreConfig, WalRecoveryMode};
+pub use crate::core::{StoreCore, StoreCounters, MAX_PENDING_PARTITIONS, PENDING_TTL};
 pub use handle::{Store, StoreError};
-pub use rocks::{RocksStorage, SyncPolicy};
+pub use rocks::{RocksStorage, SyncPolicy, WalRecovery};
 pub use storage::{MemStorage, ReadLimit, Storage, StorageError, StoredHead};

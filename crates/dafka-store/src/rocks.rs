@@ -21,6 +21,15 @@
 //! levels without being rewritten. (Stores written before this kept heads in
 //! the default family; those are still read.)
 //!
+//! The store's id lives in the database (key `id` of the default family),
+//! made once when the database is created: a restarted store is the same
+//! store to the producers counting distinct ACKs, never a new one.
+//!
+//! Opening refuses a directory that holds files but no database (no
+//! `CURRENT`): RocksDB would create a new, empty database there and delete
+//! the old table files. Recovery of the write-ahead log follows
+//! [`WalRecovery`]; whatever it drops is logged at error level.
+//!
 //! A batch of records and the new heads go in one `WriteBatch`, so a crash
 //! never leaves a head pointing past what is stored. With `fsync = always`
 //! the write-ahead log is synced before `write` returns, so an ACKed record
@@ -32,7 +41,7 @@ use crate::storage::{ReadLimit, Storage, StorageError, StoredHead};
 use dafka_node::run::extends;
 use dafka_proto::stored::{records_from_bytes, run_to_bytes};
 use dafka_proto::{NodeId, Record};
-use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,7 +49,22 @@ use std::time::{Duration, Instant};
 const RECORD: u8 = b'r';
 const HEAD: u8 = b'h';
 const HEADS_CF: &str = "heads";
+/// The key of the store's id (sorts after every head key of old stores).
+const ID_KEY: &[u8] = b"id";
 
+/// What opening does with a write-ahead log that ends in a damaged or
+/// incomplete record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WalRecovery {
+    /// Keep everything up to the damage, drop the rest, and log at error
+    /// level what was dropped. A crash mid-write leaves such a tail; those
+    /// records were never ACKed under `fsync = always`.
+    #[default]
+    PointInTime,
+    /// Refuse to open: an operator decides (restore, or start with
+    /// point-in-time recovery knowingly).
+    Refuse,
+}
 /// When writes wait for the write-ahead log to reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SyncPolicy {
@@ -55,6 +79,9 @@ pub enum SyncPolicy {
 /// A RocksDB database holding every partition a store keeps.
 pub struct RocksStorage {
     db: DB,
+    /// What recovery dropped when the database was opened (RocksDB's own
+    /// words), empty when nothing was.
+    dropped: Vec<String>,
     sync: SyncPolicy,
     last_sync: Instant,
     /// Whether a write has not been synced yet.
@@ -62,29 +89,109 @@ pub struct RocksStorage {
 }
 
 impl RocksStorage {
-    /// Opens (creating if needed) the database in `dir`, syncing writes as
-    /// `sync` says.
-    pub fn open(dir: &Path, sync: SyncPolicy) -> Result<Self, StorageError> {
+    /// Opens the database in `dir`, creating it only if `dir` is missing or
+    /// empty, syncing writes as `sync` says and recovering as `recovery`
+    /// says.
+    pub fn open(dir: &Path, sync: SyncPolicy, recovery: WalRecovery) -> Result<Self, StorageError> {
+        let open_err = |reason: String| StorageError::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
+        let exists = check_dir(dir).map_err(open_err)?;
         let mut opts = Options::default();
-        opts.create_if_missing(true);
+        opts.create_if_missing(!exists);
+        opts.set_wal_recovery_mode(match recovery {
+            WalRecovery::PointInTime => DBRecoveryMode::PointInTime,
+            WalRecovery::Refuse => DBRecoveryMode::AbsoluteConsistency,
+        });
         // Records are written once and read in order: a larger write
         // buffer means fewer, bigger flushes; 32 MiB (two of them) keeps the
         // store's memory well under 300 MB with 64 KiB records.
         opts.set_write_buffer_size(32 << 20);
         opts.increase_parallelism(2);
         opts.create_missing_column_families(true);
-        let db =
-            DB::open_cf(&opts, dir, ["default", HEADS_CF]).map_err(|e| StorageError::Open {
-                path: dir.display().to_string(),
-                reason: e.to_string(),
-            })?;
+        let db = DB::open_cf(&opts, dir, ["default", HEADS_CF]).map_err(|e| {
+            let hint = match recovery {
+                WalRecovery::Refuse => " (store.wal_recovery = \"refuse\": the write-ahead log is damaged or incomplete; restore the database, or open it once with wal_recovery = \"point-in-time\" to keep what precedes the damage)",
+                WalRecovery::PointInTime => "",
+            };
+            open_err(format!("{e}{hint}"))
+        })?;
+        let dropped = recovery_drops(dir);
+        for line in &dropped {
+            tracing::error!(db = %dir.display(), rocksdb = %line, "recovery dropped part of the write-ahead log: records written there are gone (under fsync = always, ACKed ones only if the log was damaged)");
+        }
         Ok(RocksStorage {
             db,
+            dropped,
             sync,
             last_sync: Instant::now(),
             dirty: false,
         })
     }
+
+    /// What write-ahead log recovery dropped when the database was opened.
+    pub fn recovery_dropped(&self) -> &[String] {
+        &self.dropped
+    }
+
+    /// The store's id, made by `new` and kept in the database the first
+    /// time, so that a restarted store keeps it. With `reset`, a new id
+    /// replaces the kept one (a deliberately copied database).
+    pub fn store_id(
+        &self,
+        new: impl FnOnce() -> NodeId,
+        reset: bool,
+    ) -> Result<NodeId, StorageError> {
+        if !reset {
+            let kept = self.db.get(ID_KEY).map_err(io("read"))?;
+            if let Some(v) = kept {
+                return NodeId::from_slice(&v)
+                    .ok_or_else(|| StorageError::Corrupt("bad store id".into()));
+            }
+        }
+        let id = new();
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db
+            .put_opt(ID_KEY, id.as_bytes(), &wo)
+            .map_err(io("write"))?;
+        Ok(id)
+    }
+}
+
+/// Whether `dir` holds a database. A directory with files but no `CURRENT`
+/// is refused: RocksDB would start a new database over them and delete the
+/// table files of the old one.
+fn check_dir(dir: &Path) -> Result<bool, String> {
+    let mut entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e.to_string()),
+    };
+    if dir.join("CURRENT").exists() {
+        return Ok(true);
+    }
+    if entries.next().is_none() {
+        return Ok(false);
+    }
+    Err("the directory holds files but no RocksDB database (no CURRENT file); refusing to create a new database over them: restore the database, or give --db an empty or new directory".into())
+}
+
+/// RocksDB's own lines about log bytes dropped by the recovery that just
+/// ran: its info log (`LOG`) is started afresh at every open.
+fn recovery_drops(dir: &Path) -> Vec<String> {
+    let Ok(log) = std::fs::read_to_string(dir.join("LOG")) else {
+        return Vec::new();
+    };
+    log.lines()
+        .filter(|l| l.contains("dropping") && l.contains("bytes"))
+        .map(|l| {
+            // Keep what follows the source location: "file: dropping N bytes; why".
+            let text = l.rsplit_once("] ").map_or(l, |(_, t)| t);
+            text.trim().to_string()
+        })
+        .collect()
 }
 
 fn prefix(kind: u8, topic: &str, partition: &NodeId) -> Vec<u8> {
@@ -252,11 +359,16 @@ impl Storage for RocksStorage {
         if !in_range(&it) {
             it.seek(&start);
         }
+        // A read that fails part-way returns what came before the damage:
+        // the asker fetches on from there, and that read reports the error.
+        let partial =
+            |out: Vec<Record>, e: StorageError| if out.is_empty() { Err(e) } else { Ok(out) };
         let (mut out, mut run, mut bytes, mut want) = (Vec::new(), Vec::new(), 0, from);
         while limit.more(out.len(), bytes) && in_range(&it) {
             run.clear();
-            records_from_bytes(it.value().unwrap_or_default(), &mut run)
-                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            if let Err(e) = records_from_bytes(it.value().unwrap_or_default(), &mut run) {
+                return partial(out, StorageError::Corrupt(e.to_string()));
+            }
             for r in run.drain(..) {
                 // Skip what precedes `from` (or, were runs ever to overlap,
                 // what was already taken).
@@ -269,8 +381,10 @@ impl Storage for RocksStorage {
             }
             it.next();
         }
-        it.status().map_err(io("read"))?;
-        Ok(out)
+        match it.status() {
+            Ok(()) => Ok(out),
+            Err(e) => partial(out, io("read")(e)),
+        }
     }
 }
 
@@ -293,13 +407,16 @@ mod tests {
     fn stores_reads_in_offset_order_and_survives_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let mut s = RocksStorage::open(dir.path(), SyncPolicy::Always).expect("open");
+            let mut s =
+                RocksStorage::open(dir.path(), SyncPolicy::Always, WalRecovery::PointInTime)
+                    .expect("open");
             // 256 and 255 differ in byte order vs. little-endian: pin BE.
             let batch: Vec<Record> = (250..260).map(|o| rec("a", 1, o)).collect();
             s.write(&batch).expect("write");
             s.write(&[rec("ab", 1, 0), rec("a", 2, 0)]).expect("write");
         }
-        let s = RocksStorage::open(dir.path(), SyncPolicy::Always).expect("reopen");
+        let s = RocksStorage::open(dir.path(), SyncPolicy::Always, WalRecovery::PointInTime)
+            .expect("reopen");
         let got = s
             .read("a", &NodeId([1; 16]), 254, ReadLimit::records(100))
             .expect("read");
@@ -319,7 +436,8 @@ mod tests {
     #[test]
     fn runs_take_one_key_each_and_read_from_any_offset() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = RocksStorage::open(dir.path(), SyncPolicy::Always).expect("open");
+        let mut s = RocksStorage::open(dir.path(), SyncPolicy::Always, WalRecovery::PointInTime)
+            .expect("open");
         let p = NodeId([1; 16]);
         // Offsets 0..3 one per key, as stores before runs wrote them.
         for o in 0..3 {
@@ -374,7 +492,7 @@ mod tests {
     fn interval_sync_waits_for_the_interval_then_catches_up_without_a_write() {
         let dir = tempfile::tempdir().expect("tempdir");
         let hour = SyncPolicy::Every(Duration::from_secs(3600));
-        let mut s = RocksStorage::open(dir.path(), hour).expect("open");
+        let mut s = RocksStorage::open(dir.path(), hour, WalRecovery::PointInTime).expect("open");
         s.write(&[rec("a", 1, 0)]).expect("write");
         assert!(s.dirty, "inside the interval: the write is not synced");
         s.sync_due().expect("sync");
@@ -389,10 +507,142 @@ mod tests {
     #[test]
     fn an_unusable_directory_is_a_clear_error() {
         let f = tempfile::NamedTempFile::new().expect("tempfile");
-        let err = RocksStorage::open(f.path(), SyncPolicy::Always)
+        let err = RocksStorage::open(f.path(), SyncPolicy::Always, WalRecovery::PointInTime)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.starts_with("cannot open store database at"), "{err}");
+    }
+
+    fn open(dir: &Path, recovery: WalRecovery) -> Result<RocksStorage, StorageError> {
+        RocksStorage::open(dir, SyncPolicy::Always, recovery)
+    }
+
+    #[test]
+    fn the_store_id_is_kept_across_restarts_and_reset_on_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = open(dir.path(), WalRecovery::PointInTime)
+            .expect("open")
+            .store_id(|| NodeId([1; 16]), false)
+            .expect("id");
+        let s = open(dir.path(), WalRecovery::PointInTime).expect("reopen");
+        assert_eq!(s.store_id(|| NodeId([2; 16]), false).expect("id"), first);
+        assert_eq!(
+            s.store_id(|| NodeId([3; 16]), true).expect("id"),
+            NodeId([3; 16])
+        );
+        assert!(s.heads().expect("heads").is_empty(), "the id is not a head");
+    }
+
+    #[test]
+    fn a_directory_with_table_files_but_no_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut s = open(dir.path(), WalRecovery::PointInTime).expect("open");
+            s.write(&[rec("a", 1, 0)]).expect("write");
+            s.db.flush().expect("flush");
+        }
+        std::fs::remove_file(dir.path().join("CURRENT")).expect("rm CURRENT");
+        let before = std::fs::read_dir(dir.path()).expect("ls").count();
+        let err = open(dir.path(), WalRecovery::PointInTime)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("no CURRENT")),
+            "{err:?}"
+        );
+        let sst = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".sst"))
+            .count();
+        assert_eq!(sst, 1, "the table file is still there");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), before);
+        // An empty directory is fine.
+        let empty = tempfile::tempdir().expect("tempdir");
+        assert!(open(empty.path(), WalRecovery::PointInTime).is_ok());
+    }
+
+    /// A database whose records are only in the write-ahead log, which is
+    /// then cut short, as damage would.
+    fn truncated_wal() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut s = open(dir.path(), WalRecovery::PointInTime).expect("open");
+            for o in 0..30 {
+                s.write(&[rec("a", 1, o)]).expect("write");
+            }
+        }
+        let wal = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "log"))
+            .expect("a write-ahead log");
+        let len = std::fs::metadata(&wal).expect("stat").len();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&wal)
+            .expect("wal");
+        f.set_len(len / 2 + 3).expect("truncate");
+        dir
+    }
+
+    #[test]
+    fn a_truncated_write_ahead_log_is_reported_or_refused() {
+        let dir = truncated_wal();
+        let err = open(dir.path(), WalRecovery::Refuse)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("wal_recovery")),
+            "{err:?}"
+        );
+        let s = open(dir.path(), WalRecovery::PointInTime).expect("point in time");
+        let dropped = s.recovery_dropped();
+        assert!(
+            dropped.iter().any(|l| l.contains("dropping")),
+            "{dropped:?}"
+        );
+        let held = s.heads().expect("heads")[0].offset;
+        assert!(held < 29, "recovery kept offsets up to {held} only");
+    }
+
+    #[test]
+    fn a_damaged_table_file_fails_the_read_after_what_precedes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = |o| Record {
+            content: Bytes::from(vec![b'x'; 60_000]),
+            ..rec("a", 1, o)
+        };
+        {
+            let mut s = open(dir.path(), WalRecovery::PointInTime).expect("open");
+            for o in 0..40 {
+                s.write(&[big(o)]).expect("write");
+            }
+            s.db.flush().expect("flush");
+        }
+        let sst = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "sst"))
+            .expect("a table file");
+        let mut data = std::fs::read(&sst).expect("read sst");
+        let at = data.len() / 2;
+        data[at..at + 64].iter_mut().for_each(|b| *b ^= 0xff);
+        std::fs::write(&sst, data).expect("write sst");
+        let s = open(dir.path(), WalRecovery::PointInTime).expect("open");
+        let p = NodeId([1; 16]);
+        let first = s
+            .read("a", &p, 0, ReadLimit::records(100))
+            .expect("the records before the damage");
+        let n = first.len() as u64;
+        assert!(n > 0 && n < 40, "{n} records before the damage");
+        let err = s.read("a", &p, n, ReadLimit::records(100));
+        assert!(
+            err.is_err(),
+            "the damaged block is an error, not an empty answer"
+        );
     }
 }

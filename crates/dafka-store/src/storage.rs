@@ -120,6 +120,8 @@ pub struct MemStorage {
     records: BTreeMap<(String, NodeId, u64), Record>,
     /// When set, the next write fails (to test the store's reaction).
     pub fail_next_write: bool,
+    /// When set, reads fail (a damaged database).
+    pub fail_reads: bool,
 }
 
 impl Storage for MemStorage {
@@ -159,6 +161,9 @@ impl Storage for MemStorage {
         from: u64,
         limit: ReadLimit,
     ) -> Result<Vec<Record>, StorageError> {
+        if self.fail_reads {
+            return Err(StorageError::Corrupt("injected failure".into()));
+        }
         let lo = (topic.to_string(), *partition, from);
         let hi = (topic.to_string(), *partition, u64::MAX);
         limit.collect(self.records.range(lo..=hi).map(|(_, r)| Ok(r.clone())))

@@ -336,7 +336,7 @@ impl Sim {
             Role::Producer(p) => p.on_event(ev, now),
             Role::Store(s) => {
                 s.on_event(ev, now);
-                s.flush();
+                s.flush(now);
             }
             Role::Consumer { core, .. } => core.on_event(ev, now),
         }

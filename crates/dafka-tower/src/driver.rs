@@ -2,6 +2,7 @@
 
 use crate::core::TowerCore;
 use dafka_node::mesh::read_frames;
+use dafka_node::subscriptions::{SubAction, SubscriptionTable};
 use dafka_node::{config::check_endpoints, wake_pair, ConfigError, MeshError, NodeStats, Waker};
 use dafka_proto::{decode, encode, Message, NodeId};
 use serde::Deserialize;
@@ -90,9 +91,10 @@ impl Tower {
         // XSUB subscribes by sending 0x01 + prefix upstream; empty = all.
         xsub.send(&[1u8][..], 0)
             .map_err(zerr("subscribe", "xsub"))?;
-        let xpub = ctx.socket(zmq::XPUB).map_err(zerr("create", "xpub"))?;
-        xpub.set_xpub_verbose(true)
-            .map_err(zerr("set", "xpub_verbose"))?;
+        let mut xpub = ctx.socket(zmq::XPUB).map_err(zerr("create", "xpub"))?;
+        // Manual: nodes subscribe to beacons and tower hellos, and a peer
+        // subscribing to anything else must not grow the tower's memory.
+        dafka_sockopt::set_xpub_manual(&mut xpub, true).map_err(zerr("set", "xpub_manual"))?;
         xpub.bind(&cfg.pub_address)
             .map_err(zerr("bind", &cfg.pub_address))?;
         let endpoints = (last_endpoint(&xsub), last_endpoint(&xpub));
@@ -108,6 +110,7 @@ impl Tower {
             stats: stats.clone(),
             stop: stop.clone(),
             frames: (0..4).map(|_| zmq::Message::new()).collect(),
+            subs: SubscriptionTable::beacons(),
         };
         tracing::info!(input = %endpoints.0, output = %endpoints.1, "tower up");
         let thread = std::thread::Builder::new()
@@ -177,6 +180,7 @@ struct Runner {
     stats: Arc<NodeStats>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     frames: Vec<zmq::Message>,
+    subs: SubscriptionTable,
 }
 
 impl Runner {
@@ -224,7 +228,21 @@ impl Runner {
     fn greet_joiners(&mut self) {
         let mut joined = false;
         while let Ok(m) = self.socks.xpub.recv_bytes(zmq::DONTWAIT) {
-            joined |= m.first() == Some(&1);
+            let applied = match self.subs.on_message(&m) {
+                SubAction::Subscribe(p) => {
+                    joined = true;
+                    self.socks.xpub.set_subscribe(p)
+                }
+                SubAction::Unsubscribe(p) => self.socks.xpub.set_unsubscribe(p),
+                SubAction::Ignore => Ok(()),
+                SubAction::Refuse => {
+                    NodeStats::bump(&self.stats.subscriptions_refused);
+                    Ok(())
+                }
+            };
+            if let Err(e) = applied {
+                tracing::warn!(error = %e, "cannot apply a subscription");
+            }
         }
         if joined {
             let hello = Message::TowerHello {

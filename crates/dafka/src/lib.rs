@@ -34,11 +34,11 @@
 mod config;
 
 pub use config::{Config, ConfigError};
-pub use dafka_consumer::{Consumer, ConsumerConfig, ConsumerError, OffsetReset};
+pub use dafka_consumer::{Consumer, ConsumerConfig, ConsumerError, Gap, OffsetReset};
 pub use dafka_node::{MeshConfig, NodeStats};
-pub use dafka_producer::{CloseReport, Producer, ProducerConfig, ProducerError};
+pub use dafka_producer::{CloseReport, Producer, ProducerConfig, ProducerError, SpoolFsync};
 pub use dafka_proto::{NodeId, Record};
-pub use dafka_store::{Fsync, Store, StoreConfig, StoreError};
+pub use dafka_store::{Fsync, Store, StoreConfig, StoreError, WalRecoveryMode};
 pub use dafka_tower::{Tower, TowerConfig, TowerError};
 
 /// The wire codec, for tools and tests that speak the protocol directly.

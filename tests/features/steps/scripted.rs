@@ -102,7 +102,11 @@ fn hello_topic(w: &mut Mesh, topic: String) {
 #[then(expr = "the scripted store receives a GET-HEADS for {string}")]
 fn get_heads(w: &mut Mesh, topic: String) {
     let sender = msg(w.peer(), "GET-HEADS", |m| match m {
-        Message::GetHeads { topic: t, sender } if *t == topic => Some(*sender),
+        Message::GetHeads {
+            topic: t,
+            sender,
+            partition: None,
+        } if *t == topic => Some(*sender),
         _ => None,
     });
     assert_eq!(sender, w.consumer().id());
@@ -116,8 +120,15 @@ fn direct_head(w: &mut Mesh, offset: u64) {
         offset,
     };
     let to = w.consumer().id();
+    let store = Some(w.peer().id());
+    let state = dafka_proto::HeadState::Holds;
     w.peer()
-        .send(&Message::DirectHead { to, head })
+        .send(&Message::DirectHead {
+            to,
+            head,
+            store,
+            state,
+        })
         .expect("send");
 }
 
@@ -449,8 +460,12 @@ fn client_fetches_count(w: &mut Mesh, count: u32, offset: u64) {
 fn client_get_heads(w: &mut Mesh, topic: String) {
     let peer = client(w);
     let sender = peer.id();
-    peer.send(&Message::GetHeads { topic, sender })
-        .expect("send");
+    peer.send(&Message::GetHeads {
+        topic,
+        sender,
+        partition: None,
+    })
+    .expect("send");
 }
 
 #[when(expr = "a scripted consumer of {string} joins")]
@@ -500,7 +515,7 @@ fn client_heads(w: &mut Mesh, n: usize, topic: String, offsets: String) {
     let mut got: Vec<u64> = (0..n)
         .map(|_| {
             msg(peer, "DIRECT-HEAD", |m| match m {
-                Message::DirectHead { to, head } if *to == me && head.topic == topic => {
+                Message::DirectHead { to, head, .. } if *to == me && head.topic == topic => {
                     Some(head.offset)
                 }
                 _ => None,

@@ -1,7 +1,7 @@
 //! dafka_stored: a store. Persists every partition in RocksDB.
 
 use clap::Parser;
-use dafka::{Fsync, Store};
+use dafka::{Fsync, Store, WalRecoveryMode};
 use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +22,15 @@ struct Cli {
     /// Milliseconds between syncs under --fsync interval [default: 100]
     #[arg(long, value_name = "MS")]
     fsync_interval: Option<u64>,
+    /// At start-up, when the write-ahead log ends in damage: point-in-time
+    /// (keep what precedes it, log what was dropped) or refuse (exit)
+    #[arg(long, value_name = "MODE", value_parser = ["point-in-time", "refuse"])]
+    wal_recovery: Option<String>,
+    /// Give this store a new id instead of the one kept in its database:
+    /// for a copy of another store's directory, which must not count as
+    /// that store when producers count ACKs
+    #[arg(long)]
+    new_id: bool,
 }
 
 fn main() -> ExitCode {
@@ -42,9 +51,15 @@ fn main() -> ExitCode {
         if let Some(ms) = cli.fsync_interval {
             cfg.store.fsync_interval = ms;
         }
+        if let Some(m) = cli.wal_recovery.as_deref() {
+            cfg.store.wal_recovery = match m {
+                "refuse" => WalRecoveryMode::Refuse,
+                _ => WalRecoveryMode::PointInTime,
+            };
+        }
         cfg.validate()?;
         let stop = interrupted();
-        let store = Store::start(&cfg.store, &cfg.beacon)?;
+        let store = Store::start_with(&cfg.store, &cfg.beacon, cli.new_id)?;
         eprintln!(
             "dafka_stored: store {} serving {}",
             store.id(),

@@ -54,7 +54,8 @@ fn subscribing_with_earliest_asks_stores_for_heads() {
         sent(&mut c),
         [Message::GetHeads {
             topic: "t".into(),
-            sender: ME
+            sender: ME,
+            partition: None,
         }]
     );
     let mut l = consumer(OffsetReset::Latest);
@@ -79,7 +80,15 @@ fn earliest_fetches_from_zero_on_a_direct_head() {
         partition: P,
         offset: 4,
     };
-    feed(&mut c, Message::DirectHead { to: ME, head });
+    feed(
+        &mut c,
+        Message::DirectHead {
+            to: ME,
+            head,
+            store: None,
+            state: HeadState::Holds,
+        },
+    );
     assert!(
         matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 0 && f.count == 5 && f.sender == ME)
     );
@@ -224,10 +233,72 @@ fn earliest_refreshes_heads_so_a_vanished_producer_is_still_found() {
         sent(&mut c),
         [Message::GetHeads {
             topic: "t".into(),
-            sender: ME
+            sender: ME,
+            partition: None,
         }]
     );
     let mut l = consumer(OffsetReset::Latest);
     l.on_tick(t + Duration::from_millis(5001));
     assert!(sent(&mut l).is_empty());
+}
+
+#[test]
+fn a_gap_a_store_cannot_read_is_reported_with_its_reason_until_repaired() {
+    let mut c = consumer(OffsetReset::Earliest);
+    sent(&mut c);
+    let store = NodeId([0x5; 16]);
+    let head = Head {
+        topic: "t".into(),
+        partition: P,
+        offset: 4,
+    };
+    let state = HeadState::Unreadable {
+        from: 0,
+        reason: "Corruption: block checksum mismatch".into(),
+    };
+    feed(
+        &mut c,
+        Message::DirectHead {
+            to: ME,
+            head,
+            store: Some(store),
+            state,
+        },
+    );
+    assert!(
+        matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 0),
+        "the other stores and the producer are asked"
+    );
+    let gaps = c.gaps();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!((gaps[0].from, gaps[0].to), (0, 5));
+    let (who, why) = gaps[0].unreadable.clone().expect("a reason");
+    assert_eq!(who, Some(store));
+    assert!(why.contains("checksum"), "{why}");
+    for o in 0..5 {
+        feed(&mut c, Message::Record(rec(o)));
+    }
+    assert_eq!(delivered(&mut c), [0, 1, 2, 3, 4]);
+    assert!(c.gaps().is_empty(), "repaired by another source");
+}
+
+#[test]
+fn an_empty_direct_head_creates_no_partition() {
+    let mut c = consumer(OffsetReset::Earliest);
+    sent(&mut c);
+    let head = Head {
+        topic: "t".into(),
+        partition: P,
+        offset: 0,
+    };
+    let m = Message::DirectHead {
+        to: ME,
+        head,
+        store: None,
+        state: HeadState::Empty,
+    };
+    feed(&mut c, m);
+    assert!(sent(&mut c).is_empty());
+    assert!(c.gaps().is_empty());
+    assert_eq!(c.position("t", &P), None);
 }

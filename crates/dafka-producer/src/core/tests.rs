@@ -157,3 +157,60 @@ fn close_ends_when_acked_or_at_the_timeout() {
     assert!(q.is_done());
     assert_eq!(q.unacked(), 1);
 }
+
+fn answer(store: NodeId, offset: u64, state: HeadState) -> Event {
+    Event::Message(Message::DirectHead {
+        to: ME,
+        head: Head {
+            topic: "t".into(),
+            partition: ME,
+            offset,
+        },
+        store: Some(store),
+        state,
+    })
+}
+
+#[test]
+fn a_partition_taken_over_continues_after_the_stores_head() {
+    let t = Instant::now();
+    let mut p = ProducerCore::claim(ME, "t".into(), ProducerConfig::default(), t);
+    let mut out = Vec::new();
+    p.drain(&mut out);
+    assert!(out.contains(&Output::Subscribe(routing::node_key(
+        MessageId::DirectHead,
+        &ME
+    ))));
+    p.on_event(Event::Subscribed(routing::any_key(MessageId::GetHeads)), t);
+    p.on_event(Event::Subscribed(routing::any_key(MessageId::GetHeads)), t);
+    let asks = sent(&mut p);
+    assert!(asks.iter().all(|m| matches!(
+        m,
+        Message::GetHeads {
+            partition: Some(ME),
+            sender: ME,
+            ..
+        }
+    )));
+    assert!(!asks.is_empty());
+    p.on_event(answer(S1, 99, HeadState::Holds), t);
+    assert_eq!(p.claim_outcome(), None, "one of two stores answered");
+    p.on_event(answer(S2, 0, HeadState::Empty), t);
+    assert_eq!(p.claim_outcome(), Some(&ClaimOutcome::Start(100)));
+    assert_eq!(p.publish(Bytes::from_static(b"x"), t), 100);
+}
+
+#[test]
+fn a_claim_nobody_answers_fails_at_its_deadline() {
+    let t = Instant::now();
+    let cfg = ProducerConfig {
+        claim_timeout: 1000,
+        ..Default::default()
+    };
+    let mut p = ProducerCore::claim(ME, "t".into(), cfg, t);
+    p.on_tick(t + Duration::from_millis(500));
+    assert_eq!(p.claim_outcome(), None);
+    assert!(p.next_deadline().is_some(), "it asks again");
+    p.on_tick(t + Duration::from_millis(1000));
+    assert_eq!(p.claim_outcome(), Some(&ClaimOutcome::Failed(0)));
+}

@@ -55,7 +55,7 @@ fn acks_only_after_the_write() {
         sent(&mut s).is_empty(),
         "no ACK before the batch is written"
     );
-    s.flush();
+    s.flush(Instant::now());
     assert_eq!(
         sent(&mut s),
         [Message::Ack(Ack {
@@ -79,9 +79,9 @@ fn a_failed_write_is_not_acked_and_is_fetched_again() {
     let mut s = store();
     feed(&mut s, Message::Record(rec(0)));
     s.storage_mut().fail_next_write = true;
-    s.flush();
+    s.flush(Instant::now());
     assert!(sent(&mut s).is_empty());
-    assert_eq!(s.write_errors(), 1);
+    assert_eq!(s.counters().write_errors, 1);
     feed(&mut s, Message::Record(rec(1)));
     let fetches = sent(&mut s);
     assert!(matches!(&fetches[..], [Message::Fetch(f)] if f.offset == 0 && f.count == 1));
@@ -91,10 +91,10 @@ fn a_failed_write_is_not_acked_and_is_fetched_again() {
 fn drops_duplicates() {
     let mut s = store();
     feed(&mut s, Message::Record(rec(0)));
-    s.flush();
+    s.flush(Instant::now());
     sent(&mut s);
     feed(&mut s, Message::Record(rec(0)));
-    s.flush();
+    s.flush(Instant::now());
     assert!(sent(&mut s).is_empty());
 }
 
@@ -114,7 +114,7 @@ fn fetches_its_own_gap_and_stores_in_order() {
             },
         );
     }
-    s.flush();
+    s.flush(Instant::now());
     assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 3));
 }
 
@@ -138,7 +138,7 @@ fn answers_fetch_with_the_exact_range_capped() {
     for o in 0..20 {
         feed(&mut s, Message::Record(rec(o)));
     }
-    s.flush();
+    s.flush(Instant::now());
     sent(&mut s);
     feed(
         &mut s,
@@ -190,20 +190,21 @@ fn answers_get_heads_and_consumer_hello_with_every_partition() {
             ..rec(0)
         }),
     );
-    s.flush();
+    s.flush(Instant::now());
     sent(&mut s);
     feed(
         &mut s,
         Message::GetHeads {
             topic: "t".into(),
             sender: C,
+            partition: None,
         },
     );
     let heads = sent(&mut s);
     assert_eq!(heads.len(), 2);
     assert!(heads
         .iter()
-        .all(|m| matches!(m, Message::DirectHead { to, head } if *to == C && head.topic == "t")));
+        .all(|m| matches!(m, Message::DirectHead { to, head, store: Some(ME), state: HeadState::Holds } if *to == C && head.topic == "t")));
     feed(
         &mut s,
         Message::ConsumerHello {
@@ -224,7 +225,7 @@ fn greets_a_consumer_that_subscribes_and_re_acks_a_returning_producer() {
     );
     assert_eq!(sent(&mut s), [Message::StoreHello { to: C, store: ME }]);
     feed(&mut s, Message::Record(rec(0)));
-    s.flush();
+    s.flush(Instant::now());
     sent(&mut s);
     s.on_event(
         Event::Subscribed(routing::node_key(MessageId::Ack, &P)),
@@ -241,6 +242,131 @@ fn resumes_partitions_from_storage() {
     sent(&mut s);
     assert_eq!(s.stored("t", &P), Some(1));
     feed(&mut s, Message::Record(rec(2)));
-    s.flush();
+    s.flush(Instant::now());
     assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 2));
+}
+
+fn store_holding(n: u64) -> StoreCore<MemStorage> {
+    let mut s = store();
+    for o in 0..n {
+        feed(&mut s, Message::Record(rec(o)));
+    }
+    s.flush(Instant::now());
+    sent(&mut s);
+    s
+}
+
+fn head(offset: u64) -> Message {
+    Message::Head(Head {
+        topic: "t".into(),
+        partition: P,
+        offset,
+    })
+}
+
+#[test]
+fn a_true_duplicate_is_dropped_and_acks_go_on() {
+    let mut s = store_holding(10);
+    feed(&mut s, Message::Record(rec(5)));
+    feed(&mut s, Message::Record(rec(10)));
+    s.flush(Instant::now());
+    assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 10));
+    assert_eq!(s.counters().conflicts, 0);
+}
+
+#[test]
+fn a_record_that_differs_from_the_stored_one_stops_acks_for_the_partition() {
+    let mut s = store_holding(10);
+    let other = Record {
+        content: Bytes::from_static(b"another writer"),
+        ..rec(5)
+    };
+    feed(&mut s, Message::Record(other));
+    assert_eq!(s.counters().conflicts, 1, "counted");
+    // Neither what follows nor a HEAD at the stored offset is ACKed: an ACK
+    // of 10 would cover the conflicting offset 5.
+    feed(&mut s, Message::Record(rec(10)));
+    feed(&mut s, head(9));
+    s.flush(Instant::now());
+    s.on_event(
+        Event::Subscribed(routing::node_key(MessageId::Ack, &P)),
+        Instant::now(),
+    );
+    assert_eq!(sent(&mut s), [], "no ACK, no FETCH");
+    assert_eq!(s.stored("t", &P), Some(9), "nothing more stored");
+    let read = s.storage_mut().read("t", &P, 5, ReadLimit::records(1));
+    assert_eq!(read.expect("read"), [rec(5)], "the stored record is kept");
+}
+
+#[test]
+fn a_partition_query_is_answered_with_its_head_or_empty() {
+    let mut s = store_holding(3);
+    let ask = |p| Message::GetHeads {
+        topic: "t".into(),
+        sender: C,
+        partition: Some(p),
+    };
+    feed(&mut s, ask(P));
+    let q = NodeId([0x9; 16]);
+    feed(&mut s, ask(q));
+    let got: Vec<(NodeId, u64, HeadState)> = sent(&mut s)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::DirectHead {
+                to: C,
+                head,
+                store: Some(ME),
+                state,
+            } => Some((head.partition, head.offset, state)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, [(P, 2, HeadState::Holds), (q, 0, HeadState::Empty)]);
+}
+
+#[test]
+fn a_fetch_the_database_cannot_read_is_answered_unreadable() {
+    let mut s = store_holding(3);
+    s.storage_mut().fail_reads = true;
+    feed(
+        &mut s,
+        Message::Fetch(Fetch {
+            topic: "t".into(),
+            partition: P,
+            offset: 1,
+            count: 10,
+            sender: C,
+        }),
+    );
+    let got = sent(&mut s);
+    assert!(
+        matches!(&got[..], [Message::DirectHead { to: C, head, state: HeadState::Unreadable { from: 1, reason }, .. }]
+            if head.offset == 2 && reason.contains("injected")),
+        "{got:?}"
+    );
+    assert_eq!(s.counters().unreadable, 1);
+}
+
+#[test]
+fn partitions_known_only_from_heads_are_bounded_and_expire() {
+    let mut s = store_holding(1);
+    let t0 = Instant::now();
+    for i in 0..(MAX_PENDING_PARTITIONS as u32 * 2) {
+        let mut id = [0u8; 16];
+        id[..4].copy_from_slice(&i.to_be_bytes());
+        id[15] = 0xEE;
+        let h = Head {
+            topic: "t".into(),
+            partition: NodeId(id),
+            offset: 5,
+        };
+        s.on_event(Event::Message(Message::Head(h)), t0);
+    }
+    assert_eq!(s.partitions(), MAX_PENDING_PARTITIONS + 1);
+    assert_eq!(s.counters().pending_refused, MAX_PENDING_PARTITIONS as u64);
+    // A partition that stored a record is not pending, and stays.
+    s.on_tick(t0 + PENDING_TTL + Duration::from_secs(1));
+    assert_eq!(s.partitions(), 1, "only the partition with records is left");
+    assert_eq!(s.stored("t", &P), Some(0));
+    assert_eq!(s.counters().pending_expired, MAX_PENDING_PARTITIONS as u64);
 }

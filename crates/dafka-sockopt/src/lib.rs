@@ -1,0 +1,70 @@
+//! ZeroMQ socket options that the `zmq` crate does not wrap, set through
+//! libzmq's C API. This is the only crate of Dafka with unsafe code: one
+//! small, checked call per option.
+
+use std::os::raw::{c_int, c_void};
+
+/// Turns `ZMQ_XPUB_MANUAL` on for an XPUB socket: a subscription a peer
+/// sends is no longer applied by libzmq but handed to the application,
+/// which applies it by calling `set_subscribe` (or `set_unsubscribe`) on the
+/// socket right after receiving it. That lets a node refuse subscriptions
+/// the protocol never uses, which would otherwise each cost memory in the
+/// socket's subscription trie for as long as the peer stays connected.
+pub fn set_xpub_manual(sock: &mut zmq::Socket, on: bool) -> Result<(), zmq::Error> {
+    set_int(sock, zmq_sys::ZMQ_XPUB_MANUAL as c_int, c_int::from(on))
+}
+
+fn set_int(sock: &mut zmq::Socket, option: c_int, value: c_int) -> Result<(), zmq::Error> {
+    // SAFETY: `sock` is a live socket for as long as the borrow lasts (the
+    // `zmq::Socket` owns it and closes it only on drop); `value` is a c_int
+    // on our stack and we pass its exact size, which is what libzmq expects
+    // for integer options. libzmq copies the value before returning.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            sock.as_mut_ptr(),
+            option,
+            (&value as *const c_int).cast::<c_void>(),
+            std::mem::size_of::<c_int>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    // SAFETY: zmq_errno only reads libzmq's thread-local error number.
+    Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_xpub_hands_subscriptions_over_and_applies_only_what_it_is_told() {
+        let ctx = zmq::Context::new();
+        let mut xpub = ctx.socket(zmq::XPUB).expect("xpub");
+        set_xpub_manual(&mut xpub, true).expect("manual");
+        xpub.bind("inproc://manual").expect("bind");
+        let sub = ctx.socket(zmq::SUB).expect("sub");
+        sub.connect("inproc://manual").expect("connect");
+        sub.set_subscribe(b"yes").expect("sub");
+        sub.set_subscribe(b"no").expect("sub");
+        for want in [&b"\x01yes"[..], b"\x01no"] {
+            let got = xpub.recv_bytes(0).expect("subscription");
+            assert_eq!(got, want);
+            if got == b"\x01yes" {
+                xpub.set_subscribe(b"yes").expect("apply");
+            }
+        }
+        xpub.send(&b"no: dropped"[..], 0).expect("send");
+        xpub.send(&b"yes: delivered"[..], 0).expect("send");
+        let got = sub.recv_bytes(0).expect("recv");
+        assert_eq!(got, b"yes: delivered");
+    }
+
+    #[test]
+    fn a_socket_that_is_not_xpub_says_so() {
+        let ctx = zmq::Context::new();
+        let mut sub = ctx.socket(zmq::SUB).expect("sub");
+        assert_eq!(set_xpub_manual(&mut sub, true), Err(zmq::Error::EINVAL));
+    }
+}
