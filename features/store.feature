@@ -15,11 +15,38 @@ Feature: Store protocol
     Given a scripted producer connected to the store
     When the scripted producer sends records 0 to 0
     Then the store ACKs offset 0
-    When the scripted producer sends records 0 to 0 with content "dup"
+    When the scripted producer sends records 0 to 0
     And the scripted producer sends records 1 to 1
     Then the store ACKs offset 1
     When a scripted consumer fetches offsets 0 to 1 from the store
     Then the scripted consumer receives DIRECT-RECORDs 0 to 1 with the first content
+
+  Scenario: A record that differs from the stored one stops the partition's ACKs
+    An ACK covers every offset below it, so once a second writer shows up
+    (or a producer restarted below its head) the store must not ACK the
+    partition again: the new writer would believe records stored that are not.
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 0
+    Then the store ACKs offset 0
+    When the scripted producer sends records 0 to 0 with content "another writer"
+    And the scripted producer sends records 1 to 1
+    And the scripted producer sends a HEAD for offset 1
+    And the scripted producer sends records 0 to 0 of "other"
+    Then the store ACKs offset 0 of "other"
+    When the scripted producer sends records 1 to 1 of "other"
+    Then the store ACKs offset 1 of "other"
+    And the store has sent no ACK of "hello" past offset 0
+    When a scripted consumer fetches offsets 0 to 0 from the store
+    Then the scripted consumer receives DIRECT-RECORDs 0 to 0 with the first content
+
+  Scenario: A producer taking over a partition learns its head from the store
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 4
+    Then the store ACKs offset 4
+    When the scripted producer asks the store for the head of its partition
+    Then the scripted producer is told the store holds it up to offset 4
+    When the scripted producer asks the store for the head of partition "never-written"
+    Then the scripted producer is told the store holds none of it
 
   Scenario: A HEAD past what the store holds makes it fetch the gap
     Given a scripted producer connected to the store

@@ -7,47 +7,8 @@ mod support;
 
 use dafka::NodeStats;
 use dafka::{Consumer, ConsumerConfig, MeshConfig, OffsetReset};
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use support::*;
-
-/// One partition's records as a fresh consumer sees them: (offset, content).
-type Partition = Vec<(u64, String)>;
-
-/// Everything `topic` holds, read from the beginning by a new console
-/// consumer that exits once nothing new has come for a few seconds.
-fn read_all(t: &Towers, topic: &str) -> BTreeMap<String, Partition> {
-    let args = [
-        "--from-beginning",
-        "--print-partition",
-        "--print-offset",
-        "--timeout-ms",
-        "4000",
-    ];
-    let mut reader = consumer(t, topic, &args);
-    assert!(reader.wait(Duration::from_secs(300)).success());
-    let mut parts: BTreeMap<String, Partition> = BTreeMap::new();
-    for l in reader.stdout.try_iter() {
-        let f: Vec<&str> = l.splitn(3, '\t').collect();
-        assert_eq!(f.len(), 3, "partition, offset, content: {l:?}");
-        let offset = f[1].parse().expect("offset");
-        parts
-            .entry(f[0].into())
-            .or_default()
-            .push((offset, f[2].into()));
-    }
-    parts
-}
-
-/// The only partition of `topic`, checked to be offsets 0.. with `want`.
-fn assert_exactly(parts: &BTreeMap<String, Partition>, want: &[String]) {
-    assert_eq!(parts.len(), 1, "one partition");
-    let got = parts.values().next().expect("a partition");
-    assert_eq!(got.len(), want.len(), "record count");
-    for (i, ((off, text), w)) in got.iter().zip(want).enumerate() {
-        assert_eq!((*off, text), (i as u64, w), "record {i}");
-    }
-}
 
 /// Feeds a producer lines in chunks until `cond` holds, bounded in time.
 fn feed_until(p: &mut Proc, lines: &[String], cond: impl Fn() -> bool) -> usize {

@@ -9,6 +9,7 @@
 use crossbeam_channel::{unbounded, Receiver};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -107,6 +108,28 @@ impl Proc {
             writeln!(stdin, "{}", l.as_ref()).expect("write stdin");
         }
         stdin.flush().expect("flush stdin");
+    }
+
+    /// Writes raw bytes to the process's standard input.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).expect("write stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
     }
 
     /// Closes standard input (end of input for a producer).
@@ -211,8 +234,15 @@ pub fn tower_at(t: &Towers) -> Proc {
 
 /// Starts a store on `dir` and waits until it is serving.
 pub fn store(towers: &Towers, dir: &Path) -> Proc {
+    store_with(towers, dir, &[])
+}
+
+/// Starts a store on `dir` with extra flags and waits until it is serving.
+pub fn store_with(towers: &Towers, dir: &Path, extra: &[&str]) -> Proc {
     let db = dir.to_str().expect("utf-8 path");
-    let p = Proc::spawn("dafka_stored", &["--db", db], Some(towers));
+    let mut args = vec!["--db", db];
+    args.extend_from_slice(extra);
+    let p = Proc::spawn("dafka_stored", &args, Some(towers));
     p.await_stderr("serving", TIMEOUT);
     p
 }
@@ -236,4 +266,42 @@ pub fn consumer(towers: &Towers, topic: &str, extra: &[&str]) -> Proc {
 
 pub fn numbered(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+/// One partition's records as a fresh consumer sees them: (offset, content).
+pub type Partition = Vec<(u64, String)>;
+
+/// Everything `topic` holds, read from the beginning by a new console
+/// consumer that exits once nothing new has come for a few seconds.
+pub fn read_all(t: &Towers, topic: &str) -> BTreeMap<String, Partition> {
+    let args = [
+        "--from-beginning",
+        "--print-partition",
+        "--print-offset",
+        "--timeout-ms",
+        "4000",
+    ];
+    let mut reader = consumer(t, topic, &args);
+    assert!(reader.wait(Duration::from_secs(300)).success());
+    let mut parts: BTreeMap<String, Partition> = BTreeMap::new();
+    for l in reader.stdout.try_iter() {
+        let f: Vec<&str> = l.splitn(3, '\t').collect();
+        assert_eq!(f.len(), 3, "partition, offset, content: {l:?}");
+        let offset = f[1].parse().expect("offset");
+        parts
+            .entry(f[0].into())
+            .or_default()
+            .push((offset, f[2].into()));
+    }
+    parts
+}
+
+/// The only partition of `topic`, checked to be offsets 0.. with `want`.
+pub fn assert_exactly(parts: &BTreeMap<String, Partition>, want: &[String]) {
+    assert_eq!(parts.len(), 1, "one partition");
+    let got = parts.values().next().expect("a partition");
+    assert_eq!(got.len(), want.len(), "record count");
+    for (i, ((off, text), w)) in got.iter().zip(want).enumerate() {
+        assert_eq!((*off, text), (i as u64, w), "record {i}");
+    }
 }

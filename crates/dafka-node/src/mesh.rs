@@ -32,6 +32,9 @@ const READ_BATCH: usize = 4096;
 /// Most bytes read in one turn: with large records, a batch bounded only in
 /// messages could hold (and a store write) hundreds of megabytes at once.
 const READ_BATCH_BYTES: usize = 4 << 20;
+/// Unsubscriptions (each one a peer's prefix freed by libzmq) after which
+/// the freed memory is handed back to the operating system.
+const TRIM_AFTER_UNSUBSCRIPTIONS: usize = 1000;
 /// Frames read from one message at most; the rest are discarded.
 const MAX_FRAMES: usize = 4;
 
@@ -79,6 +82,9 @@ pub struct Mesh {
     twin_warn: RateLimit,
     subs: SubscriptionTable,
     subs_warn: RateLimit,
+    /// Unsubscriptions since memory was last handed back (see
+    /// `dafka_sockopt::release_free_memory`).
+    unsubs: usize,
     frames: Vec<zmq::Message>,
     /// Messages decoded from the last message read (one, or a run).
     decoded: Vec<Message>,
@@ -139,6 +145,7 @@ impl Mesh {
             twin_warn: RateLimit::new(Duration::from_secs(5)),
             subs: SubscriptionTable::data(cfg.max_subscriptions),
             subs_warn: RateLimit::new(Duration::from_secs(5)),
+            unsubs: 0,
             frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
             decoded: Vec::new(),
         })
@@ -320,6 +327,7 @@ impl Mesh {
     /// message was read last, so each is decided before the next is read.
     fn read_subscriptions(&mut self, events: &mut Vec<Event>, now: Instant) {
         while let Ok(m) = self.data_pub.recv_bytes(zmq::DONTWAIT) {
+            self.unsubs += usize::from(m.first() == Some(&0));
             let applied = match self.subs.on_message(&m) {
                 SubAction::Subscribe(p) => {
                     events.push(Event::Subscribed(p.to_vec()));
@@ -339,6 +347,12 @@ impl Mesh {
             if let Err(e) = applied {
                 tracing::warn!(error = %e, "cannot apply a subscription");
             }
+        }
+        // Many unsubscriptions at once: a peer with many subscriptions left,
+        // and libzmq freed what they held. Give it back to the system.
+        if self.unsubs >= TRIM_AFTER_UNSUBSCRIPTIONS {
+            self.unsubs = 0;
+            dafka_sockopt::release_free_memory();
         }
     }
 

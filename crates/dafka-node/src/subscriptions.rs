@@ -87,6 +87,10 @@ impl SubscriptionTable {
         *n -= 1;
         if *n == 0 {
             self.counts.remove(prefix);
+            // A departed crowd of prefixes should not keep its table.
+            if self.counts.capacity() > 64 && self.counts.len() < self.counts.capacity() / 4 {
+                self.counts.shrink_to_fit();
+            }
         }
         SubAction::Unsubscribe(prefix)
     }

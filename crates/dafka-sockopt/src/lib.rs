@@ -14,6 +14,20 @@ pub fn set_xpub_manual(sock: &mut zmq::Socket, on: bool) -> Result<(), zmq::Erro
     set_int(sock, zmq_sys::ZMQ_XPUB_MANUAL as c_int, c_int::from(on))
 }
 
+/// Hands memory the C allocator holds but no longer uses back to the
+/// operating system (glibc's `malloc_trim`). libzmq allocates with malloc:
+/// when a peer that sent many subscriptions leaves, libzmq frees its
+/// subscription trie, but glibc keeps the pages, so the process would stay
+/// as large as the flood made it. A no-op where the C library is not glibc.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions: it only walks glibc's own
+    // free lists, under glibc's own locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn set_int(sock: &mut zmq::Socket, option: c_int, value: c_int) -> Result<(), zmq::Error> {
     // SAFETY: `sock` is a live socket for as long as the borrow lasts (the
     // `zmq::Socket` owns it and closes it only on drop); `value` is a c_int

@@ -56,6 +56,8 @@ pub struct Mesh {
     fetch: Option<dafka_proto::Fetch>,
     /// What was first sent for each offset, to check duplicates were dropped.
     first_content: HashMap<u64, String>,
+    /// The partition the scripted producer last asked the store about.
+    asked: Option<NodeId>,
     raw: Option<(zmq::Context, zmq::Socket)>,
 }
 

@@ -405,6 +405,87 @@ fn ack_of(w: &mut Mesh, topic: &str, offset: u64) {
     });
 }
 
+#[then(expr = "the store has sent no ACK of {string} past offset {int}")]
+fn no_ack_past(w: &mut Mesh, topic: String, offset: u64) {
+    // Called after an ACK of a later message on the same connection has
+    // arrived: an ACK sent before it is already queued, so nothing is
+    // awaited here (no fixed wait, no timing).
+    let partition = w.partition;
+    let late = w.peer().expect(std::time::Duration::ZERO, |e| match e {
+        Event::Message(Message::Ack(a))
+            if a.partition == partition && a.topic == topic && a.offset > offset =>
+        {
+            Some(a.offset)
+        }
+        _ => None,
+    });
+    assert!(late.is_err(), "the store ACKed offset {late:?}");
+}
+
+#[when("the scripted producer asks the store for the head of its partition")]
+fn asks_own_head(w: &mut Mesh) {
+    let p = w.partition;
+    ask_head_of(w, p);
+}
+
+#[when(expr = "the scripted producer asks the store for the head of partition {string}")]
+fn asks_head_of(w: &mut Mesh, name: String) {
+    ask_head_of(w, named_id(&name));
+}
+
+fn ask_head_of(w: &mut Mesh, partition: NodeId) {
+    let peer = w.peer();
+    let me = peer.id();
+    peer.subscribe(&routing::node_key(MessageId::DirectHead, &me))
+        .expect("subscribe");
+    w.asked = Some(partition);
+}
+
+/// The answer to the last GET-HEADS naming a partition. The question is
+/// repeated until answered, as a producer does: the store may hear it before
+/// our subscription to its answers has reached it.
+fn told(w: &mut Mesh) -> (u64, dafka_proto::HeadState) {
+    let (me, store) = (w.peer().id(), w.store().id());
+    let partition = w.asked.expect("a question was asked");
+    let deadline = std::time::Instant::now() + timeout();
+    loop {
+        let ask = Message::GetHeads {
+            topic: "hello".into(),
+            sender: me,
+            partition: Some(partition),
+        };
+        w.peer().send(&ask).expect("send");
+        let got = w
+            .peer()
+            .expect_msg(std::time::Duration::from_millis(200), |m| match m {
+                Message::DirectHead {
+                    to,
+                    head,
+                    store: s,
+                    state,
+                } if *to == me && *s == Some(store) && head.partition == partition => {
+                    Some((head.offset, state.clone()))
+                }
+                _ => None,
+            });
+        match got {
+            Ok(answer) => return answer,
+            Err(e) if std::time::Instant::now() >= deadline => panic!("no DIRECT-HEAD: {e}"),
+            Err(_) => {}
+        }
+    }
+}
+
+#[then(expr = "the scripted producer is told the store holds it up to offset {int}")]
+fn told_holds(w: &mut Mesh, offset: u64) {
+    assert_eq!(told(w), (offset, dafka_proto::HeadState::Holds));
+}
+
+#[then("the scripted producer is told the store holds none of it")]
+fn told_empty(w: &mut Mesh) {
+    assert_eq!(told(w).1, dafka_proto::HeadState::Empty);
+}
+
 #[then(expr = "the store ACKs offset {int}")]
 fn store_acks(w: &mut Mesh, offset: u64) {
     ack_of(w, "hello", offset);

@@ -9,6 +9,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Print the records of TOPIC to standard output, one per line.
+///
+/// Content is written as is, byte for byte. With --timeout-ms it exits once
+/// nothing has arrived for that long: 0 if it delivered everything it knows
+/// of, 3 (and a line per partition on stderr) if records it knows exist
+/// could not be had, for instance because the stores that hold them cannot
+/// read them.
 #[derive(Parser, Debug)]
 #[command(name = "dafka_console_consumer", version)]
 struct Cli {
@@ -50,6 +56,7 @@ fn main() -> ExitCode {
         consumer.subscribe(&cli.topic)?;
         let mut out = BufWriter::new(std::io::stdout().lock());
         let mut count = 0u64;
+        let mut idle_exit = false;
         while cli.max_messages.is_none_or(|m| count < m) {
             let idle = cli
                 .timeout_ms
@@ -57,7 +64,7 @@ fn main() -> ExitCode {
             let rec = select! {
                 recv(consumer.records()) -> r => match r { Ok(r) => r, Err(_) => break },
                 recv(stop) -> _ => break,
-                recv(idle) -> _ => break,
+                recv(idle) -> _ => { idle_exit = true; break }
             };
             count += 1;
             match print(&cli, &mut out, &rec, consumer.records().is_empty()) {
@@ -67,8 +74,33 @@ fn main() -> ExitCode {
             }
         }
         let _ = out.flush();
+        // Gone quiet with records known to exist and not delivered: say so
+        // rather than pass for a reader that got everything.
+        let missing = if idle_exit {
+            consumer.gaps(Duration::from_secs(5)).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         consumer.close();
-        Ok(ExitCode::SUCCESS)
+        for g in &missing {
+            let why = match &g.unreadable {
+                Some((Some(store), reason)) => format!("store {store} cannot read them: {reason}"),
+                Some((None, reason)) => format!("a store cannot read them: {reason}"),
+                None => "no store or producer sent them".to_string(),
+            };
+            eprintln!(
+                "dafka_console_consumer: partition {} of {}: offsets {} to {} not delivered ({why})",
+                g.partition,
+                g.topic,
+                g.from,
+                g.to - 1
+            );
+        }
+        Ok(if missing.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        })
     })
 }
 

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use crossbeam_channel::select;
+use dafka::proto::limits::MAX_CONTENT_LEN;
 use dafka::Producer;
 use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
 use std::io::BufRead;
@@ -9,8 +10,16 @@ use std::process::ExitCode;
 
 /// Publish each line of standard input as a record of TOPIC.
 ///
-/// On end of input or Ctrl-C it waits for the store(s) to acknowledge every
-/// record (up to --timeout-ms) and exits 0 only if they did.
+/// A line is every byte up to a newline, as is (no character set is
+/// assumed; a carriage return stays). On end of input or Ctrl-C it waits for
+/// the store(s) to acknowledge every record (up to --timeout-ms) and exits 0
+/// only if they did, 3 if not. A line over the 64 MiB record limit stops it
+/// (exit 1, nothing after that line published) unless --skip-bad-lines.
+///
+/// With --state-dir, records are spooled there until acknowledged and
+/// survive a crash of the producer (kill -9 included); they survive a power
+/// cut only with producer.spool_fsync = "always" or "interval" in the
+/// config file (or DAFKA_PRODUCER__SPOOL_FSYNC).
 #[derive(Parser, Debug)]
 #[command(name = "dafka_console_producer", version)]
 struct Cli {
@@ -26,9 +35,15 @@ struct Cli {
     /// continues the same partition and re-offers what was not ACKed
     #[arg(long, value_name = "DIR")]
     state_dir: Option<String>,
-    /// The partition (a UUID) to produce to; needs --state-dir
+    /// The partition (a UUID) to produce to; needs --state-dir. A new state
+    /// directory asks the stores where the partition stands and continues
+    /// after its last record
     #[arg(long, value_name = "UUID")]
     id: Option<String>,
+    /// Skip (with a warning naming it) a line over the record size limit
+    /// instead of stopping there
+    #[arg(long)]
+    skip_bad_lines: bool,
     /// The topic to publish to
     topic: String,
 }
@@ -54,10 +69,21 @@ fn main() -> ExitCode {
         let stop = interrupted();
         let producer = Producer::new(&cli.topic, &cfg.producer, &cfg.beacon)?;
         let lines = read_lines();
+        let mut bad_line = false;
         loop {
             select! {
                 recv(lines) -> line => match line {
-                    Ok(Ok(l)) => { producer.publish(l)?; }
+                    Ok(Ok(Line::Record(l))) => { producer.publish(l)?; }
+                    Ok(Ok(Line::TooLong { number, len })) => {
+                        let what = format!("line {number} is {len} bytes, over the {MAX_CONTENT_LEN}-byte record limit");
+                        if cli.skip_bad_lines {
+                            eprintln!("dafka_console_producer: {what}; skipped");
+                            continue;
+                        }
+                        eprintln!("dafka_console_producer: {what}; stopping before it (--skip-bad-lines to skip such lines)");
+                        bad_line = true;
+                        break;
+                    }
                     Ok(Err(e)) => return Err(e.into()),
                     Err(_) => break, // end of input
                 },
@@ -72,20 +98,98 @@ fn main() -> ExitCode {
             );
             return Ok(ExitCode::from(3));
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(if bad_line {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
     })
+}
+
+/// One line of input.
+enum Line {
+    /// Its bytes, without the newline.
+    Record(Vec<u8>),
+    /// Line `number` (from 1) is `len` bytes: too long to be a record.
+    TooLong { number: u64, len: u64 },
 }
 
 /// Standard input, line by line, on its own thread so Ctrl-C is not stuck
 /// behind a blocking read.
-fn read_lines() -> crossbeam_channel::Receiver<std::io::Result<String>> {
+fn read_lines() -> crossbeam_channel::Receiver<std::io::Result<Line>> {
     let (tx, rx) = crossbeam_channel::bounded(1024);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
+        let mut input = std::io::stdin().lock();
+        let mut number = 0;
+        loop {
+            number += 1;
+            let line = match next_line(&mut input, MAX_CONTENT_LEN) {
+                Ok(None) => break,
+                Ok(Some(Ok(bytes))) => Ok(Line::Record(bytes)),
+                Ok(Some(Err(len))) => Ok(Line::TooLong { number, len }),
+                Err(e) => Err(e),
+            };
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
     rx
+}
+
+/// The next line's bytes (without its `\n`), or its length if it is over
+/// `max`: such a line is read through but never held whole. `None` at the
+/// end of input.
+fn next_line(r: &mut impl BufRead, max: usize) -> std::io::Result<Option<Result<Vec<u8>, u64>>> {
+    let mut buf = Vec::new();
+    let (mut len, mut any) = (0u64, false);
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            // A last line without a newline still counts.
+            return Ok(any.then(|| if len <= max as u64 { Ok(buf) } else { Err(len) }));
+        }
+        any = true;
+        let newline = chunk.iter().position(|&b| b == b'\n');
+        let part = &chunk[..newline.unwrap_or(chunk.len())];
+        len += part.len() as u64;
+        if len <= max as u64 {
+            buf.extend_from_slice(part);
+        } else {
+            buf = Vec::new();
+        }
+        let used = newline.map_or(chunk.len(), |i| i + 1);
+        r.consume(used);
+        if newline.is_some() {
+            return Ok(Some(if len <= max as u64 { Ok(buf) } else { Err(len) }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_line;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Result<Vec<u8>, u64>> {
+        let mut r = std::io::BufReader::with_capacity(4, input);
+        std::iter::from_fn(|| next_line(&mut r, max).expect("read")).collect()
+    }
+
+    #[test]
+    fn lines_are_bytes_with_every_byte_but_the_newline_kept() {
+        let got = lines(b"a\r\n\xff\xfe\n\nlast", 100);
+        let want: Vec<Result<Vec<u8>, u64>> = vec![
+            Ok(b"a\r".to_vec()),
+            Ok(b"\xff\xfe".to_vec()),
+            Ok(vec![]),
+            Ok(b"last".to_vec()),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_reported_by_length_and_the_next_is_read() {
+        let got = lines(b"ok\n0123456789\nnext\n", 5);
+        assert_eq!(got, vec![Ok(b"ok".to_vec()), Err(10), Ok(b"next".to_vec())]);
+    }
 }
