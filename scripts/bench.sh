@@ -31,9 +31,11 @@ trap cleanup EXIT
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     counts=(100:300000 1024:100000 65536:3000)
     lat_count=20000
+    spool_counts=(never:300000 interval:300000 always:2000)
 else
     counts=(100:2000000 1024:500000 65536:10000)
     lat_count=100000
+    spool_counts=(never:1000000 interval:1000000 always:10000)
 fi
 
 # A JSON field of a tool's one-line result.
@@ -105,6 +107,15 @@ start_cluster
 lat=$("$bin/dafka_perf_latency" "${towers[@]}" --json --rate 10000 "$lat_count" 100)
 say "join: first record of a new consumer"
 join=$("$bin/dafka_perf_join" "${towers[@]}" --json)
+# The producer spool (--state-dir): what each producer.spool_fsync costs.
+spool_rows=()
+for mc in "${spool_counts[@]}"; do
+    mode=${mc%%:*}; n=${mc##*:}
+    say "spooling producer, spool_fsync=$mode: $n records of 100 B"
+    r=$(DAFKA_PRODUCER__STATE_DIR="$work/spool-$mode" DAFKA_PRODUCER__SPOOL_FSYNC="$mode" \
+        "$bin/dafka_perf_store" "${towers[@]}" --topic "spool-$mode" --json "$n" 100)
+    spool_rows+=("$(printf '100    %-22s %12.0f' "spool_fsync=$mode" "$(jget "$r" msg_per_s)")")
+done
 stop_cluster
 
 echo
@@ -113,6 +124,8 @@ printf '%-6s %-22s %12s %9s %7s\n' size path msg/s MB/s of-zmq
 for r in "${rows[@]}"; do echo "$r"; done
 printf 'latency 100 B @ 10k/s (us): p50 %s  p99 %s  p99.9 %s  max %s\n' \
     "$(jget "$lat" p50_us)" "$(jget "$lat" p99_us)" "$(jget "$lat" p999_us)" "$(jget "$lat" max_us)"
+echo "producer with a state directory, ACKed msg/s:"
+for r in "${spool_rows[@]}"; do echo "$r"; done
 printf 'join (ms): live median %.1f max %.1f; from store median %.1f max %.1f\n' \
     "$(jget "$join" live_ms_median)" "$(jget "$join" live_ms_max)" \
     "$(jget "$join" store_ms_median)" "$(jget "$join" store_ms_max)"

@@ -293,7 +293,9 @@ fn a_subscription_flood_is_refused_and_its_memory_returned_when_the_peer_leaves(
     })
     .expect("the store is still answering");
     let flooded = s.rss_kib();
+    let t0 = std::time::Instant::now();
     drop(peer);
+    eprintln!("peer dropped in {:?}", t0.elapsed());
     // Await the store handing memory back: polled, bounded in time, and
     // paced by waiting on the store's log (nothing is expected on it).
     let (added, deadline) = (
@@ -301,12 +303,30 @@ fn a_subscription_flood_is_refused_and_its_memory_returned_when_the_peer_leaves(
         std::time::Instant::now() + TIMEOUT,
     );
     let kept = || s.rss_kib().saturating_sub(start);
-    while kept() > added / 2 && std::time::Instant::now() < deadline {
+    // What stays is the allocators' own spare room and the store's
+    // ordinary growth, not the flood: before, all of the ~40 MiB stayed.
+    let enough = 16 * 1024;
+    let mut tick = 0;
+    while kept() > enough && std::time::Instant::now() < deadline {
         let _ = s.stderr.recv_timeout(Duration::from_millis(20));
+        tick += 1;
+        if std::env::var("FLOOD_TRACE").is_ok() && tick % 50 == 0 {
+            let cpu =
+                std::fs::read_to_string(format!("/proc/{}/stat", s.pid())).unwrap_or_default();
+            let f: Vec<&str> = cpu.split_whitespace().collect();
+            eprintln!(
+                "{:?}: +{} KiB, utime {} stime {}",
+                t0.elapsed(),
+                kept(),
+                f.get(13).unwrap_or(&""),
+                f.get(14).unwrap_or(&"")
+            );
+        }
     }
     let left = kept();
+    eprintln!("memory back after {:?}", t0.elapsed());
     eprintln!("store: {start} KiB, +{added} KiB flooded, +{left} KiB after the peer left");
     // libzmq frees the departed peer's subscriptions; before, glibc kept
     // the pages and the store stayed as large as the flood made it.
-    assert!(left <= added / 2, "kept {left} of {added} KiB");
+    assert!(left <= enough, "kept {left} of {added} KiB");
 }

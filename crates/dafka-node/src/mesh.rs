@@ -35,6 +35,8 @@ const READ_BATCH_BYTES: usize = 4 << 20;
 /// Unsubscriptions (each one a peer's prefix freed by libzmq) after which
 /// the freed memory is handed back to the operating system.
 const TRIM_AFTER_UNSUBSCRIPTIONS: usize = 1000;
+/// How long after the last such unsubscription the memory is handed back.
+const TRIM_DELAY: Duration = Duration::from_millis(200);
 /// Frames read from one message at most; the rest are discarded.
 const MAX_FRAMES: usize = 4;
 
@@ -83,8 +85,10 @@ pub struct Mesh {
     subs: SubscriptionTable,
     subs_warn: RateLimit,
     /// Unsubscriptions since memory was last handed back (see
-    /// `dafka_sockopt::release_free_memory`).
+    /// `dafka_sockopt::release_free_memory`), and when to do it: once a
+    /// burst of them is over, so what libzmq freed is free by then.
     unsubs: usize,
+    trim_at: Option<Instant>,
     frames: Vec<zmq::Message>,
     /// Messages decoded from the last message read (one, or a run).
     decoded: Vec<Message>,
@@ -146,6 +150,7 @@ impl Mesh {
             subs: SubscriptionTable::data(cfg.max_subscriptions),
             subs_warn: RateLimit::new(Duration::from_secs(5)),
             unsubs: 0,
+            trim_at: None,
             frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
             decoded: Vec::new(),
         })
@@ -229,9 +234,11 @@ impl Mesh {
             .map_err(zerr("send", ""))
     }
 
-    /// When the mesh next needs a turn (its beacon timer).
+    /// When the mesh next needs a turn (its beacon timer, or handing
+    /// freed memory back).
     pub fn next_deadline(&self) -> Instant {
-        self.next_beacon
+        self.trim_at
+            .map_or(self.next_beacon, |t| t.min(self.next_beacon))
     }
 
     /// Waits up to `timeout` for traffic or a wake-up, handles discovery, and
@@ -276,6 +283,7 @@ impl Mesh {
         if ready[4] && self.read_tower_subscriptions() {
             self.send_beacon(now, false);
         }
+        self.trim_if_due(now);
         if now >= self.next_beacon {
             self.send_beacon(now, false);
             let gone = self.discovery.expire(now);
@@ -326,8 +334,9 @@ impl Mesh {
     /// manual mode ZeroMQ applies a `set_subscribe` to the peer whose
     /// message was read last, so each is decided before the next is read.
     fn read_subscriptions(&mut self, events: &mut Vec<Event>, now: Instant) {
+        let mut unsubs = 0;
         while let Ok(m) = self.data_pub.recv_bytes(zmq::DONTWAIT) {
-            self.unsubs += usize::from(m.first() == Some(&0));
+            unsubs += usize::from(m.first() == Some(&0));
             let applied = match self.subs.on_message(&m) {
                 SubAction::Subscribe(p) => {
                     events.push(Event::Subscribed(p.to_vec()));
@@ -348,9 +357,18 @@ impl Mesh {
                 tracing::warn!(error = %e, "cannot apply a subscription");
             }
         }
-        // Many unsubscriptions at once: a peer with many subscriptions left,
-        // and libzmq freed what they held. Give it back to the system.
-        if self.unsubs >= TRIM_AFTER_UNSUBSCRIPTIONS {
+        // Many unsubscriptions: a peer with many subscriptions left, and
+        // libzmq frees what they held. Give it back to the system once the
+        // burst is over (each batch pushes the moment back).
+        self.unsubs += unsubs;
+        if unsubs > 0 && self.unsubs >= TRIM_AFTER_UNSUBSCRIPTIONS {
+            self.trim_at = Some(now + TRIM_DELAY);
+        }
+    }
+
+    fn trim_if_due(&mut self, now: Instant) {
+        if self.trim_at.is_some_and(|t| now >= t) {
+            self.trim_at = None;
             self.unsubs = 0;
             dafka_sockopt::release_free_memory();
         }

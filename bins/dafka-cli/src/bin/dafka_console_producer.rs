@@ -147,7 +147,7 @@ fn next_line(r: &mut impl BufRead, max: usize) -> std::io::Result<Option<Result<
         let chunk = r.fill_buf()?;
         if chunk.is_empty() {
             // A last line without a newline still counts.
-            return Ok(any.then(|| if len <= max as u64 { Ok(buf) } else { Err(len) }));
+            return Ok(any.then_some(if len <= max as u64 { Ok(buf) } else { Err(len) }));
         }
         any = true;
         let newline = chunk.iter().position(|&b| b == b'\n');

@@ -79,7 +79,7 @@ impl Claim {
     pub fn outcome(&self, min_acks: usize, now: Instant) -> ClaimOutcome {
         let heard = self.answers.len();
         let enough = heard >= min_acks;
-        if (enough && heard >= self.stores_seen) || (enough && now >= self.deadline) {
+        if enough && (heard >= self.stores_seen || now >= self.deadline) {
             let next = self.answers.values().flatten().max().map_or(0, |h| h + 1);
             return ClaimOutcome::Start(next);
         }
