@@ -103,26 +103,34 @@ fn a_directory_without_a_database_is_refused_and_kept() {
         "--pub",
         "tcp://127.0.0.1:2",
     ];
-    let out = Command::new(bin("dafka_stored"))
-        .args(args)
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = store_refuses(&args);
     assert!(err.contains("no CURRENT"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     assert!(sst.exists(), "the table file is kept");
 }
 
-/// The newest write-ahead log of a store directory.
-fn wal_of(dir: &Path) -> std::path::PathBuf {
+/// The last file (by name) in a store directory with this extension:
+/// `log` is the newest write-ahead log, `sst` a table file.
+fn file_ending(dir: &Path, ext: &str) -> std::path::PathBuf {
     std::fs::read_dir(dir)
         .expect("ls")
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
         .max()
-        .expect("a write-ahead log")
+        .unwrap_or_else(|| panic!("no .{ext} file in {}", dir.display()))
+}
+
+/// Runs `dafka_stored` expecting it to refuse to start: exit 1; returns
+/// what it said.
+fn store_refuses(args: &[&str]) -> String {
+    let out = Command::new(bin("dafka_stored"))
+        .args(args)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
 }
 
 /// A write-ahead log cut short: recovery says at error level what it
@@ -134,7 +142,7 @@ fn a_truncated_write_ahead_log_is_reported_or_refused() {
     let mut s = store(&t, db.path());
     assert!(produce(&t, "wal", &numbered("w", 5_000), &[]).success());
     s.kill();
-    let wal = wal_of(db.path());
+    let wal = file_ending(db.path(), "log");
     let len = std::fs::metadata(&wal).expect("stat").len();
     let f = std::fs::OpenOptions::new()
         .write(true)
@@ -152,12 +160,7 @@ fn a_truncated_write_ahead_log_is_reported_or_refused() {
         "--pub",
         &t.pub_,
     ];
-    let out = Command::new(bin("dafka_stored"))
-        .args(args)
-        .output()
-        .expect("run");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = store_refuses(&args);
     assert!(err.contains("wal_recovery"), "{err}");
     let again = Proc::spawn("dafka_stored", &["--db", path], Some(&t));
     let line = again.await_stderr("recovery dropped", TIMEOUT);
@@ -176,12 +179,7 @@ fn records_a_store_cannot_read_make_the_reader_exit_3() {
     let big: Vec<String> = (0..1600).map(|i| format!("{i:0>65000}")).collect();
     assert!(produce(&t, "damaged", &big, &[]).success());
     assert!(s.interrupt().success());
-    let sst = std::fs::read_dir(db.path())
-        .expect("ls")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "sst"))
-        .expect("a table file");
+    let sst = file_ending(db.path(), "sst");
     let mut data = std::fs::read(&sst).expect("read");
     let at = data.len() / 2;
     data[at..at + 4096].iter_mut().for_each(|b| *b ^= 0x5a);

@@ -97,12 +97,17 @@ mod tests {
     const A: NodeId = NodeId([1; 16]);
     const B: NodeId = NodeId([2; 16]);
 
-    #[test]
-    fn starts_after_the_highest_head_once_every_store_seen_answered() {
+    /// A claim started now, giving up in 10 s, with `stores` stores seen.
+    fn claim(stores: usize) -> (Instant, Claim) {
         let t = Instant::now();
         let mut c = Claim::new(t, Duration::from_secs(10));
-        c.store_subscribed();
-        c.store_subscribed();
+        (0..stores).for_each(|_| c.store_subscribed());
+        (t, c)
+    }
+
+    #[test]
+    fn starts_after_the_highest_head_once_every_store_seen_answered() {
+        let (t, mut c) = claim(2);
         c.answer(A, Some(99));
         assert_eq!(c.outcome(1, t), ClaimOutcome::Pending, "B has not answered");
         c.answer(B, None);
@@ -111,18 +116,14 @@ mod tests {
 
     #[test]
     fn a_partition_no_store_holds_starts_at_zero() {
-        let t = Instant::now();
-        let mut c = Claim::new(t, Duration::from_secs(10));
-        c.store_subscribed();
+        let (t, mut c) = claim(1);
         c.answer(A, None);
         assert_eq!(c.outcome(1, t), ClaimOutcome::Start(0));
     }
 
     #[test]
     fn waits_for_min_acks_answers_and_fails_without_them() {
-        let t = Instant::now();
-        let mut c = Claim::new(t, Duration::from_secs(10));
-        c.store_subscribed();
+        let (t, mut c) = claim(1);
         c.answer(A, Some(5));
         assert_eq!(c.outcome(2, t), ClaimOutcome::Pending);
         let late = t + Duration::from_secs(10);
@@ -132,10 +133,7 @@ mod tests {
 
     #[test]
     fn a_silent_store_is_waited_for_until_the_deadline() {
-        let t = Instant::now();
-        let mut c = Claim::new(t, Duration::from_secs(10));
-        c.store_subscribed();
-        c.store_subscribed();
+        let (t, mut c) = claim(2);
         c.answer(A, Some(1));
         assert_eq!(c.outcome(1, t), ClaimOutcome::Pending);
         assert_eq!(
@@ -146,8 +144,7 @@ mod tests {
 
     #[test]
     fn asks_again_until_answered() {
-        let t = Instant::now();
-        let mut c = Claim::new(t, Duration::from_secs(10));
+        let (t, mut c) = claim(0);
         assert!(c.ask_due(t));
         assert!(!c.ask_due(t + Duration::from_millis(10)));
         assert!(c.ask_due(t + ASK_EVERY));
