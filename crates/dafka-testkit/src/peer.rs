@@ -50,13 +50,19 @@ impl TestPeer {
         self.mesh.subscribe(prefix)
     }
 
-    /// Sends a message.
-    pub fn send(&self, msg: &Message) -> Result<(), MeshError> {
+    /// Sends a message. Subscriptions that peers sent since the last
+    /// look are applied first: the publisher applies them only when the
+    /// node reads them (see `dafka_node::subscriptions`), and a scripted
+    /// test sends without waiting in between, where a node's driver would
+    /// have polled.
+    pub fn send(&mut self, msg: &Message) -> Result<(), MeshError> {
+        self.pump(Duration::ZERO)?;
         self.mesh.send(msg)
     }
 
     /// Sends raw frames on the peer's publisher: for malformed input.
-    pub fn send_raw(&self, frames: &[&[u8]]) -> Result<(), MeshError> {
+    pub fn send_raw(&mut self, frames: &[&[u8]]) -> Result<(), MeshError> {
+        self.pump(Duration::ZERO)?;
         self.mesh.send_raw(frames)
     }
 

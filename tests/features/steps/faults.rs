@@ -5,10 +5,10 @@ use cucumber::when;
 use dafka_proto::{encode, encode_run, routing, Message, MessageId};
 
 /// Frames of a RECORD for offset 999 of "hello", damaged as `fault` says.
-fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
+fn damaged(partition: dafka_proto::NodeId, fault: &str) -> Vec<Vec<u8>> {
     let f = encode(&Message::Record(record(
         "hello",
-        w.partition,
+        partition,
         999,
         "garbage".into(),
     )));
@@ -23,7 +23,7 @@ fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
         "a truncated body" => header.truncate(header.len() - 5),
         "a missing frame" => return vec![key, header],
         "a run longer than its content" => {
-            let run = [999, 1000].map(|o| record("hello", w.partition, o, "garbage".into()));
+            let run = [999, 1000].map(|o| record("hello", partition, o, "garbage".into()));
             let f = encode_run(None, &run);
             // The second record says 7 bytes; leave 5 in all.
             return vec![f.key, f.header, b"garba".to_vec()];
@@ -36,7 +36,7 @@ fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
         }
         "a 100 MB topic name" => {
             let huge = "t".repeat(100 << 20);
-            header = encode(&Message::Record(record(&huge, w.partition, 0, "x".into()))).header;
+            header = encode(&Message::Record(record(&huge, partition, 0, "x".into()))).header;
         }
         "a key that does not match its body" => {
             key = routing::topic_key(MessageId::Record, "hello").to_vec()
@@ -46,7 +46,7 @@ fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
     if fault == "a key that does not match its body" {
         let other = encode(&Message::Record(record(
             "hellp",
-            w.partition,
+            partition,
             999,
             "garbage".into(),
         )));
@@ -57,13 +57,21 @@ fn damaged(w: &Mesh, fault: &str) -> Vec<Vec<u8>> {
 
 #[when(expr = "the scripted producer sends a RECORD with {}")]
 fn sends_damaged(w: &mut Mesh, fault: String) {
-    let frames = damaged(w, &fault);
+    // Building a 100 MB message can take longer than a beacon timeout on a
+    // loaded machine: keep the scripted peer beaconing meanwhile, or the
+    // node under test drops it as silent and misses what it sends next.
+    let partition = w.partition;
+    let frames = std::thread::scope(|s| {
+        let build = s.spawn(|| damaged(partition, &fault));
+        while !build.is_finished() {
+            w.peer()
+                .pump(std::time::Duration::from_millis(20))
+                .expect("pump");
+        }
+        build.join().expect("frames")
+    });
     let parts: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-    w.peer
-        .as_ref()
-        .expect("peer")
-        .send_raw(&parts)
-        .expect("send");
+    w.peer().send_raw(&parts).expect("send");
 }
 
 #[when("the scripted consumer sends garbage to the producer")]
@@ -73,9 +81,5 @@ fn garbage_to_producer(w: &mut Mesh) {
         &w.producer.as_ref().expect("producer").partition(),
     );
     let parts: [&[u8]; 2] = [&key, &[0xDE, 0xAD, 0xBE, 0xEF]];
-    w.peer
-        .as_ref()
-        .expect("peer")
-        .send_raw(&parts)
-        .expect("send");
+    w.peer().send_raw(&parts).expect("send");
 }
