@@ -36,6 +36,9 @@ fn a_new_state_directory_with_a_known_id_continues_the_partition() {
     let second = numbered("b", 50);
     let dir2 = second_dir.path().to_str().expect("utf-8");
     let args = ["--state-dir", dir2, "--id", &id];
+    // A first run that publishes nothing must leave the directory as
+    // ignorant of the partition as it found it.
+    assert!(produce(&t, "takeover", &[], &args).success());
     assert!(produce(&t, "takeover", &second, &args).success());
     let mut want = first;
     want.extend(second);

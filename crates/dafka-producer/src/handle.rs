@@ -386,8 +386,16 @@ impl Producer {
             .map(|p| p.unacked)
             .unwrap_or(published);
         let acked = self.acked();
-        if let Ok(Some(spool)) = self.next.lock().map(|mut w| w.spool.take()) {
-            let mut spool = spool;
+        // A spool whose first offset was never settled (a taken-over
+        // partition that published nothing) must stay unnumbered: an
+        // `acked` mark of 0 would make the next start own the partition
+        // from offset 0.
+        let spool = self
+            .next
+            .lock()
+            .ok()
+            .and_then(|mut w| w.numbered.then(|| w.spool.take()).flatten());
+        if let Some(mut spool) = spool {
             if let Err(e) = spool.forget(acked) {
                 tracing::warn!(error = %e, "could not trim the spool");
             }
