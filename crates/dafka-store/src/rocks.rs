@@ -518,6 +518,25 @@ mod tests {
         RocksStorage::open(dir, SyncPolicy::Always, recovery)
     }
 
+    /// Why opening fails ("" if it does not).
+    fn open_error(dir: &Path, recovery: WalRecovery) -> String {
+        open(dir, recovery)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The files in `dir` whose extension is `ext` (`sst`: table files,
+    /// `log`: write-ahead logs).
+    fn files(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .expect("ls")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect()
+    }
+
     #[test]
     fn the_store_id_is_kept_across_restarts_and_reset_on_request() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -544,18 +563,9 @@ mod tests {
         }
         std::fs::remove_file(dir.path().join("CURRENT")).expect("rm CURRENT");
         let before = std::fs::read_dir(dir.path()).expect("ls").count();
-        let err = open(dir.path(), WalRecovery::PointInTime)
-            .err()
-            .map(|e| e.to_string());
-        assert!(
-            err.as_deref().is_some_and(|e| e.contains("no CURRENT")),
-            "{err:?}"
-        );
-        let sst = std::fs::read_dir(dir.path())
-            .expect("ls")
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".sst"))
-            .count();
+        let err = open_error(dir.path(), WalRecovery::PointInTime);
+        assert!(err.contains("no CURRENT"), "{err}");
+        let sst = files(dir.path(), "sst").len();
         assert_eq!(sst, 1, "the table file is still there");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), before);
         // An empty directory is fine.
@@ -573,12 +583,7 @@ mod tests {
                 s.write(&[rec("a", 1, o)]).expect("write");
             }
         }
-        let wal = std::fs::read_dir(dir.path())
-            .expect("ls")
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "log"))
-            .expect("a write-ahead log");
+        let wal = files(dir.path(), "log").pop().expect("a write-ahead log");
         let len = std::fs::metadata(&wal).expect("stat").len();
         let f = std::fs::OpenOptions::new()
             .write(true)
@@ -591,13 +596,8 @@ mod tests {
     #[test]
     fn a_truncated_write_ahead_log_is_reported_or_refused() {
         let dir = truncated_wal();
-        let err = open(dir.path(), WalRecovery::Refuse)
-            .err()
-            .map(|e| e.to_string());
-        assert!(
-            err.as_deref().is_some_and(|e| e.contains("wal_recovery")),
-            "{err:?}"
-        );
+        let err = open_error(dir.path(), WalRecovery::Refuse);
+        assert!(err.contains("wal_recovery"), "{err}");
         let s = open(dir.path(), WalRecovery::PointInTime).expect("point in time");
         let dropped = s.recovery_dropped();
         assert!(
@@ -622,12 +622,7 @@ mod tests {
             }
             s.db.flush().expect("flush");
         }
-        let sst = std::fs::read_dir(dir.path())
-            .expect("ls")
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "sst"))
-            .expect("a table file");
+        let sst = files(dir.path(), "sst").pop().expect("a table file");
         let mut data = std::fs::read(&sst).expect("read sst");
         let at = data.len() / 2;
         data[at..at + 64].iter_mut().for_each(|b| *b ^= 0xff);
