@@ -10,6 +10,11 @@
 //! subscribers (ZeroMQ reports one unsubscription per subscriber, also when
 //! a peer disconnects), so a departed peer's prefixes free their places.
 //!
+//! What this table cannot do: cap what one connection costs. libzmq keeps
+//! every subscription a connected peer sent (refused or not, to cancel it
+//! upstream later) and takes a whole burst in before the node reads the
+//! first, so only refusing the connection itself would bound it.
+//!
 //! Pure: no socket, tested without one.
 
 use dafka_proto::{validate_topic, MessageId};
