@@ -8,7 +8,7 @@ use clap::Parser;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crossbeam_channel::Receiver;
-use dafka::Config;
+use dafka::{Config, Section};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,7 +21,17 @@ pub struct NodeArgs {
     /// The towers' beacon output(s), comma-separated [default: tcp://127.0.0.1:5557]
     #[arg(long = "pub", value_name = "ENDPOINT")]
     pub pub_: Option<String>,
-    /// A TOML config file (see the README for its keys)
+    /// Where this node's publisher listens [default: tcp://*:* (every
+    /// interface, a free port)]
+    #[arg(long, value_name = "ENDPOINT")]
+    pub bind: Option<String>,
+    /// The host peers should connect to, when the address the tower sees
+    /// is not it (NAT, containers) [default: that address]
+    #[arg(long, value_name = "HOST")]
+    pub advertise_host: Option<String>,
+    /// A TOML config file. Every key can also be set as an environment
+    /// variable DAFKA_<SECTION>__<KEY> (DAFKA_BEACON__INTERVAL=500); the
+    /// README lists them all. Flags win over both
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Log what the node does (RUST_LOG overrides)
@@ -30,17 +40,36 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
-    /// Loads the config (defaults, file, `DAFKA_*`), then applies the flags.
-    pub fn config(&self) -> Result<Config, dafka::ConfigError> {
-        let mut cfg = Config::load(self.config.as_deref())?;
-        if let Some(s) = &self.sub {
-            cfg.beacon.sub_address = s.clone();
-        }
-        if let Some(p) = &self.pub_ {
-            cfg.beacon.pub_address = p.clone();
+    /// Loads the sections `uses` of the config (defaults, file, `DAFKA_*`),
+    /// then applies the flags.
+    pub fn config(&self, tool: &str, uses: &[Section]) -> Result<Config, dafka::ConfigError> {
+        let mut cfg = load_config(tool, self.config.as_deref(), uses)?;
+        let b = &mut cfg.beacon;
+        for (flag, key) in [
+            (&self.sub, &mut b.sub_address),
+            (&self.pub_, &mut b.pub_address),
+            (&self.bind, &mut b.bind),
+            (&self.advertise_host, &mut b.advertise_host),
+        ] {
+            if let Some(v) = flag {
+                *key = v.clone();
+            }
         }
         Ok(cfg)
     }
+}
+
+/// Loads what a tool uses of the config, first warning (once, on stderr)
+/// about `DAFKA_` variables that look like a mistyped key.
+pub fn load_config(
+    tool: &str,
+    file: Option<&std::path::Path>,
+    uses: &[Section],
+) -> Result<Config, dafka::ConfigError> {
+    for w in Config::env_warnings() {
+        eprintln!("{tool}: warning: {w}");
+    }
+    Config::load_for(file, uses)
 }
 
 /// Parses the command line. `--help` and `--version` print and exit 0; any
@@ -53,18 +82,44 @@ pub fn parse<T: Parser>(tool: &str) -> T {
             std::process::exit(0);
         }
         Err(e) => {
-            // clap's first paragraph says what is wrong; the rest is usage.
-            let text = e.render().to_string();
-            let para: Vec<&str> = text
-                .lines()
-                .take_while(|l| !l.trim().is_empty())
-                .map(str::trim)
-                .collect();
-            let what = para.join(" ");
-            let what = what.strip_prefix("error: ").unwrap_or(&what);
-            eprintln!("{tool}: {what} (try --help)");
+            eprintln!("{tool}: {} (try --help)", clap_error_line(&e.render().to_string()));
             std::process::exit(2);
         }
+    }
+}
+
+/// clap's error as one line: what is wrong, and its tip ("a similar
+/// argument exists: '--min-acks'") when it has one; not the usage.
+fn clap_error_line(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        // A line ending in ':' introduces the next ("not provided: <TOPIC>").
+        let sep = if out.is_empty() { "" } else if out.ends_with(':') { " " } else { "; " };
+        out.push_str(sep);
+        out.push_str(line.strip_prefix("error: ").unwrap_or(line));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clap_error_line;
+
+    #[test]
+    fn a_clap_error_keeps_its_tip_and_drops_the_usage() {
+        let text = "error: unexpected argument '--min-ack' found\n\n  tip: a similar argument exists: '--min-acks'\n\nUsage: dafka_console_producer --min-acks <N> <TOPIC>\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            clap_error_line(text),
+            "unexpected argument '--min-ack' found; tip: a similar argument exists: '--min-acks'"
+        );
+        let text = "error: the following required arguments were not provided:\n  <TOPIC>\n\nUsage: x <TOPIC>\n";
+        assert_eq!(
+            clap_error_line(text),
+            "the following required arguments were not provided: <TOPIC>"
+        );
     }
 }
 

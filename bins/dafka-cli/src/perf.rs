@@ -17,14 +17,16 @@ pub struct ThroughputArgs {
     #[arg(long, default_value = "perf")]
     pub topic: String,
     /// Give up after this long without progress, in ms
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    #[arg(allow_negative_numbers = true, long, value_name = "MS", default_value_t = 30_000)]
     pub timeout_ms: u64,
     /// Print the result as one JSON object
     #[arg(long)]
     pub json: bool,
     /// Records (at least 2)
+    #[arg(allow_negative_numbers = true)]
     pub count: u64,
     /// Bytes per record
+    #[arg(allow_negative_numbers = true)]
     pub size: usize,
 }
 

@@ -20,6 +20,7 @@ pub enum OffsetReset {
 #[serde(default, deny_unknown_fields)]
 pub struct ConsumerConfig {
     /// Where to start in a partition not seen before.
+    #[serde(deserialize_with = "dafka_node::config::any_case")]
     pub offset_reset: OffsetReset,
     /// Milliseconds before an unanswered FETCH is sent again.
     pub fetch_retry: u64,

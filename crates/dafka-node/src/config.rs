@@ -136,24 +136,119 @@ pub fn split_endpoints(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// Checks that `list` names at least one endpoint of a transport we speak.
+/// Checks that `list` names at least one endpoint of a transport we speak,
+/// and that each TCP endpoint has a host and a port ZeroMQ can use (it
+/// would take `:99999` and bind port 34463).
 pub fn check_endpoints(key: &'static str, list: &str) -> Result<(), ConfigError> {
     let eps = split_endpoints(list);
     if eps.is_empty() {
         return Err(ConfigError::new(key, "no endpoint given"));
     }
     for ep in eps {
-        let ok = ["tcp://", "ipc://", "inproc://"]
-            .iter()
-            .any(|t| ep.starts_with(t) && ep.len() > t.len());
-        if !ok {
-            return Err(ConfigError::new(
-                key,
-                format!(
-                    "'{ep}' is not an endpoint like tcp://HOST:PORT, ipc://PATH or inproc://NAME"
-                ),
-            ));
-        }
+        check_endpoint(&ep).map_err(|why| ConfigError::new(key, format!("'{ep}': {why}")))?;
     }
     Ok(())
+}
+
+fn check_endpoint(ep: &str) -> Result<(), String> {
+    if let Some(rest) = ep.strip_prefix("tcp://") {
+        return check_tcp(rest);
+    }
+    let ok = ["ipc://", "inproc://"]
+        .iter()
+        .any(|t| ep.starts_with(t) && ep.len() > t.len());
+    if ok {
+        Ok(())
+    } else {
+        Err("not an endpoint like tcp://HOST:PORT, ipc://PATH or inproc://NAME".into())
+    }
+}
+
+/// `HOST:PORT` of a TCP endpoint: HOST a name, an IPv4 address, `[IPv6]` or
+/// `*`; PORT 0 to 65535 or `*` (any free port).
+fn check_tcp(rest: &str) -> Result<(), String> {
+    let Some((host, port)) = rest.rsplit_once(':') else {
+        return Err("no port: write tcp://HOST:PORT (PORT * picks a free one)".into());
+    };
+    if host.is_empty() {
+        return Err("no host: write tcp://HOST:PORT (HOST * binds every interface)".into());
+    }
+    if host.starts_with('[') != host.ends_with(']') || (host.contains(':') && !host.starts_with('[')) {
+        return Err("an IPv6 address goes in brackets: tcp://[::1]:PORT".into());
+    }
+    if port == "*" {
+        return Ok(());
+    }
+    match port.parse::<u32>() {
+        Ok(p) if p <= 65535 => Ok(()),
+        Ok(p) => Err(format!("port {p} is out of range (0 to 65535)")),
+        Err(_) => Err(format!("port '{port}' is not a number or *")),
+    }
+}
+
+/// Deserializes a setting named by a word (`offset_reset = "Earliest"`)
+/// whatever its case: `#[serde(deserialize_with = "any_case")]` on a field
+/// of a unit-variant enum with lowercase names.
+pub fn any_case<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::IntoDeserializer;
+    let word = String::deserialize(d)?.to_ascii_lowercase();
+    T::deserialize(word.into_deserializer())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_checked_before_zeromq_sees_them() {
+        let ok = [
+            "tcp://127.0.0.1:5556",
+            "tcp://*:*",
+            "tcp://host.example:0",
+            "tcp://[::1]:65535",
+            "ipc:///tmp/x",
+            "inproc://a",
+            "tcp://a:1, tcp://b:2",
+        ];
+        for ep in ok {
+            assert_eq!(check_endpoints("k", ep), Ok(()), "{ep}");
+        }
+        let bad = [
+            ("tcp://h:99999", "port 99999 is out of range"),
+            ("tcp://h", "no port"),
+            ("tcp://:5", "no host"),
+            ("tcp://h:x", "port 'x' is not a number"),
+            ("tcp://::1:5", "in brackets"),
+            ("udp://h:1", "not an endpoint"),
+            ("", "no endpoint given"),
+        ];
+        for (ep, why) in bad {
+            let e = check_endpoints("beacon.bind", ep).expect_err(ep).to_string();
+            assert!(e.starts_with("beacon.bind: ") && e.contains(why), "{ep}: {e}");
+        }
+    }
+
+    #[test]
+    fn words_are_read_in_any_case() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        #[serde(rename_all = "lowercase")]
+        enum W {
+            Earliest,
+        }
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct S {
+            #[serde(deserialize_with = "any_case")]
+            w: W,
+        }
+        let s: S = serde::Deserialize::deserialize(serde::de::value::MapDeserializer::<
+            _,
+            serde::de::value::Error,
+        >::new(std::iter::once(("w", "EarLiest"))))
+        .expect("any case");
+        assert_eq!(s.w, W::Earliest);
+    }
 }

@@ -51,6 +51,7 @@ pub struct ProducerConfig {
     /// or a new one.
     pub id: String,
     /// Whether the spool in `state_dir` is synced to disk, and when.
+    #[serde(deserialize_with = "dafka_node::config::any_case")]
     pub spool_fsync: SpoolFsync,
     /// Milliseconds between spool syncs under `spool_fsync = "interval"`.
     pub spool_fsync_interval: u64,

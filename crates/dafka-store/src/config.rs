@@ -44,6 +44,7 @@ pub struct StoreConfig {
     /// The RocksDB directory (created if missing).
     pub db: PathBuf,
     /// The durability policy.
+    #[serde(deserialize_with = "dafka_node::config::any_case")]
     pub fsync: Fsync,
     /// Milliseconds between syncs under `fsync = "interval"`.
     pub fsync_interval: u64,
@@ -56,6 +57,7 @@ pub struct StoreConfig {
     /// Milliseconds before an unanswered FETCH is sent again.
     pub fetch_retry: u64,
     /// Start-up with a damaged or incomplete write-ahead log.
+    #[serde(deserialize_with = "dafka_node::config::any_case")]
     pub wal_recovery: WalRecoveryMode,
 }
 

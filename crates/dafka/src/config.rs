@@ -29,15 +29,24 @@
 //! pub_address = "tcp://*:5557"
 //! ```
 //!
-//! Environment variables name a key as `DAFKA_<SECTION>__<KEY>`, for example
+//! Environment variables name a key as `DAFKA_<SECTION>__<KEY>` (two
+//! underscores between section and key), for example
 //! `DAFKA_BEACON__SUB_ADDRESS=tcp://10.0.0.5:5556` or
-//! `DAFKA_CONSUMER__OFFSET_RESET=earliest`.
+//! `DAFKA_CONSUMER__OFFSET_RESET=earliest`. Other `DAFKA_` variables
+//! (`DAFKA_HOME`) are not configuration and are left alone;
+//! [`Config::env_warnings`] names those that look like a mistyped key.
+//!
+//! A tool loads only the sections it uses ([`Config::load_for`]): a bad
+//! `DAFKA_STORE__FSYNC` stops a store, not a consumer. Every error is one
+//! line that names the file or the variable, and the key.
 
+use config::{Value, ValueKind};
 use dafka_consumer::ConsumerConfig;
 use dafka_node::MeshConfig;
 use dafka_producer::ProducerConfig;
 use dafka_store::StoreConfig;
 use dafka_tower::TowerConfig;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::path::Path;
 use thiserror::Error;
@@ -58,6 +67,47 @@ pub struct Config {
     pub tower: TowerConfig,
 }
 
+/// One section of a config file (`[beacon]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    /// `[beacon]`: discovery and transport, used by every node.
+    Beacon,
+    /// `[producer]`.
+    Producer,
+    /// `[consumer]`.
+    Consumer,
+    /// `[store]`.
+    Store,
+    /// `[tower]`.
+    Tower,
+}
+
+impl Section {
+    /// Every section.
+    pub const ALL: [Section; 5] = [
+        Section::Beacon,
+        Section::Producer,
+        Section::Consumer,
+        Section::Store,
+        Section::Tower,
+    ];
+
+    /// Its name in a file and (upper-cased) in a variable.
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Beacon => "beacon",
+            Section::Producer => "producer",
+            Section::Consumer => "consumer",
+            Section::Store => "store",
+            Section::Tower => "tower",
+        }
+    }
+
+    fn named(name: &str) -> Option<Section> {
+        Section::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
 /// A config that cannot be loaded or does not validate.
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -69,31 +119,47 @@ pub enum ConfigError {
     Invalid(#[from] dafka_node::ConfigError),
 }
 
+/// A `DAFKA_<SECTION>__<KEY>` variable that applies.
+struct EnvVar {
+    name: String,
+    section: Section,
+    key: String,
+    value: String,
+}
+
 impl Config {
-    /// Loads defaults, then `file` (if given), then `DAFKA_*` variables.
-    /// Does not validate: set any overrides, then call [`Config::validate`].
+    /// Loads every section: defaults, then `file` (if given), then
+    /// `DAFKA_*` variables. Does not validate: set any overrides, then call
+    /// [`Config::validate`].
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut b = config::Config::builder();
-        if let Some(f) = file {
-            if !f.is_file() {
-                return Err(ConfigError::Load(format!(
-                    "config file {} not found",
-                    f.display()
-                )));
-            }
-            b = b.add_source(config::File::from(f).format(config::FileFormat::Toml));
-        }
-        let env = config::Environment::with_prefix("DAFKA")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(true);
-        finish(b.add_source(env))
+        Config::load_for(file, &Section::ALL)
+    }
+
+    /// Like [`Config::load`], for a tool that uses only the sections in
+    /// `uses`: the others keep their defaults and are not checked, in the
+    /// file or in the environment.
+    pub fn load_for(file: Option<&Path>, uses: &[Section]) -> Result<Config, ConfigError> {
+        load_from(file, uses, std::env::vars_os())
     }
 
     /// Parses a TOML document over the defaults (no environment).
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let src = config::File::from_str(text, config::FileFormat::Toml);
-        finish(config::Config::builder().add_source(src))
+        let b = config::Config::builder().add_source(src);
+        check_layer(b.clone(), &Section::ALL).map_err(ConfigError::Load)?;
+        let built = b.build().map_err(|e| ConfigError::Load(e.to_string()))?;
+        assemble(&built, &Section::ALL).map_err(ConfigError::Load)
+    }
+
+    /// `DAFKA_` variables that look like a mistyped key
+    /// (`DAFKA_BEACON_INTERVAL`, one underscore; `DAFKA_BEACONS__INTERVAL`),
+    /// one warning each, for a tool to print. Others (`DAFKA_HOME`) are not
+    /// configuration and get none.
+    pub fn env_warnings() -> Vec<String> {
+        std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter_map(|name| env_warning(&name))
+            .collect()
     }
 
     /// Checks every section.
@@ -107,10 +173,176 @@ impl Config {
     }
 }
 
-/// Merges the layers of `b` over the defaults; any fault is one `Load` line.
-fn finish(b: config::ConfigBuilder<config::builder::DefaultState>) -> Result<Config, ConfigError> {
-    let load = |e: config::ConfigError| ConfigError::Load(e.to_string());
-    b.build().map_err(load)?.try_deserialize().map_err(load)
+/// [`Config::load_for`] with the environment given (tests pass their own).
+fn load_from(
+    file: Option<&Path>,
+    uses: &[Section],
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<Config, ConfigError> {
+    let mut all = config::Config::builder();
+    if let Some(f) = file {
+        let src = config::File::from_str(&read_file(f)?, config::FileFormat::Toml);
+        let alone = config::Config::builder().add_source(src.clone());
+        let in_file = |e: String| ConfigError::Load(format!("config file {}: {e}", f.display()));
+        check_layer(alone, uses).map_err(in_file)?;
+        all = all.add_source(src);
+    }
+    for var in env_vars(vars, uses)? {
+        let path = format!("{}.{}", var.section.name(), var.key);
+        let in_var = |e: String| ConfigError::Load(format!("environment variable {}: {e}", var.name));
+        let alone = config::Config::builder().set_override(&path, var.value.clone());
+        check_layer(alone.map_err(|e| in_var(e.to_string()))?, &[var.section]).map_err(in_var)?;
+        all = all
+            .set_override(&path, var.value)
+            .map_err(|e| in_var(e.to_string()))?;
+    }
+    let built = all.build().map_err(|e| ConfigError::Load(e.to_string()))?;
+    assemble(&built, uses).map_err(ConfigError::Load)
+}
+
+/// A config file's text; says when `f` is missing, a directory or unreadable.
+fn read_file(f: &Path) -> Result<String, ConfigError> {
+    let fail = |why: &str| ConfigError::Load(format!("config file {}: {why}", f.display()));
+    if f.is_dir() {
+        return Err(fail("is a directory, not a TOML file"));
+    }
+    std::fs::read_to_string(f).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => fail("not found"),
+        std::io::ErrorKind::InvalidData => fail("is not UTF-8 text"),
+        _ => fail(&e.to_string()),
+    })
+}
+
+/// Checks one layer (a file or a variable) on its own, so its error can name
+/// it: TOML syntax, known sections only, whole numbers where numbers are
+/// wanted, and each used section's keys and types.
+fn check_layer(
+    b: config::ConfigBuilder<config::builder::DefaultState>,
+    uses: &[Section],
+) -> Result<(), String> {
+    let built = b.build().map_err(|e| one_line(&e.to_string()))?;
+    if let ValueKind::Table(top) = &built.cache.kind {
+        for (name, v) in top {
+            let Some(section) = Section::named(name) else {
+                let names: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
+                return Err(format!(
+                    "unknown section [{name}]; the sections are {}",
+                    names.join(", ")
+                ));
+            };
+            if uses.contains(&section) {
+                whole_numbers(name, v)?;
+            }
+        }
+    }
+    assemble(&built, uses).map(drop)
+}
+
+/// Every setting that takes a number takes a whole one (milliseconds,
+/// counts, bytes), and the `config` crate would round `1.5` silently.
+fn whole_numbers(path: &str, v: &Value) -> Result<(), String> {
+    match &v.kind {
+        ValueKind::Float(f) => Err(format!("{path} = {f}: expected a whole number")),
+        ValueKind::Table(t) => t
+            .iter()
+            .try_for_each(|(k, v)| whole_numbers(&format!("{path}.{k}"), v)),
+        _ => Ok(()),
+    }
+}
+
+/// The sections in `uses`, each from `c` or its defaults.
+fn assemble(c: &config::Config, uses: &[Section]) -> Result<Config, String> {
+    let mut cfg = Config::default();
+    for s in uses {
+        match s {
+            Section::Beacon => cfg.beacon = section(c, *s)?,
+            Section::Producer => cfg.producer = section(c, *s)?,
+            Section::Consumer => cfg.consumer = section(c, *s)?,
+            Section::Store => cfg.store = section(c, *s)?,
+            Section::Tower => cfg.tower = section(c, *s)?,
+        }
+    }
+    Ok(cfg)
+}
+
+fn section<T: DeserializeOwned + Default>(c: &config::Config, s: Section) -> Result<T, String> {
+    match c.get::<T>(s.name()) {
+        Ok(t) => Ok(t),
+        Err(config::ConfigError::NotFound(_)) => Ok(T::default()),
+        Err(e) => Err(one_line(&e.to_string())),
+    }
+}
+
+/// TOML's parse errors span several lines (the line quoted, a caret under
+/// it); keep where and what: "line 2, column 10: expected ...".
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    match lines.as_slice() {
+        [first, .., last] if first.starts_with("TOML parse error at ") => {
+            let at = first.trim_start_matches("TOML parse error at ");
+            format!("TOML syntax error at {at}: {last}")
+        }
+        _ => lines.join(" "),
+    }
+}
+
+/// The variables among `vars` that configure a section in `uses`. A
+/// variable naming a known section that is not used is skipped; one whose
+/// value is not UTF-8 is an error.
+fn env_vars(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    uses: &[Section],
+) -> Result<Vec<EnvVar>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, value) in vars {
+        let Some(name) = name.to_str() else { continue };
+        let Some((section, key)) = split_var(name) else {
+            continue;
+        };
+        if !uses.contains(&section) {
+            continue;
+        }
+        let value = value.into_string().map_err(|_| {
+            ConfigError::Load(format!("environment variable {name}: the value is not UTF-8"))
+        })?;
+        out.push(EnvVar {
+            name: name.to_string(),
+            section,
+            key,
+            value,
+        });
+    }
+    // The environment's order is arbitrary; errors should not be.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// `DAFKA_<SECTION>__<KEY>` with a known section: the section and the key.
+fn split_var(name: &str) -> Option<(Section, String)> {
+    let (section, key) = name.strip_prefix("DAFKA_")?.split_once("__")?;
+    let section = Section::named(&section.to_ascii_lowercase())?;
+    Some((section, key.to_ascii_lowercase()))
+}
+
+fn env_warning(name: &str) -> Option<String> {
+    let rest = name.strip_prefix("DAFKA_")?;
+    if split_var(name).is_some() {
+        return None;
+    }
+    let lower = rest.to_ascii_lowercase();
+    if let Some((section, key)) = lower.split_once("__") {
+        return Some(format!(
+            "ignoring {name}: [{section}] is not a config section (beacon, producer, consumer, store, tower); {key} is not read"
+        ));
+    }
+    let section = Section::ALL
+        .into_iter()
+        .find(|s| lower.starts_with(&format!("{}_", s.name())))?;
+    let key = &rest[section.name().len() + 1..];
+    Some(format!(
+        "ignoring {name}: a config key takes two underscores after the section, DAFKA_{}__{key}",
+        section.name().to_ascii_uppercase()
+    ))
 }
 
 #[cfg(test)]
@@ -198,7 +430,96 @@ mod tests {
             .map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
-            Some("config file /nonexistent/dafka.toml not found")
+            Some("config file /nonexistent/dafka.toml: not found")
         );
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    fn load_env(pairs: &[(&str, &str)], uses: &[Section]) -> Result<Config, String> {
+        load_from(None, uses, env(pairs)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn only_section_double_underscore_key_variables_configure() {
+        let vars = [
+            ("DAFKA_HOME", "/opt/dafka"),
+            ("DAFKA_VERSION", "2"),
+            ("DAFKA_SIM_SEEDS", "100"),
+            ("DAFKA_BEACON_INTERVAL", "7"),
+            ("DAFKA_BEACON__INTERVAL", "50"),
+            ("DAFKA_CONSUMER__OFFSET_RESET", "Earliest"),
+        ];
+        let c = load_env(&vars, &Section::ALL).expect("the rest is not config");
+        assert_eq!(c.beacon.interval, 50);
+        assert_eq!(c.consumer.offset_reset, OffsetReset::Earliest);
+    }
+
+    #[test]
+    fn a_bad_variable_is_named_and_stops_only_the_tools_that_use_it() {
+        let e = load_env(&[("DAFKA_BEACON__INTERVALL", "5")], &Section::ALL).expect_err("unknown key");
+        assert!(e.starts_with("environment variable DAFKA_BEACON__INTERVALL: "), "{e}");
+        assert!(e.contains("intervall"), "{e}");
+        let bad_fsync = [("DAFKA_STORE__FSYNC", "sometimes")];
+        let consumer = [Section::Beacon, Section::Consumer];
+        assert!(load_env(&bad_fsync, &consumer).is_ok());
+        let e = load_env(&bad_fsync, &[Section::Beacon, Section::Store]).expect_err("a store uses it");
+        assert!(e.starts_with("environment variable DAFKA_STORE__FSYNC: ") && e.contains("sometimes"), "{e}");
+        let e = load_env(&[("DAFKA_BEACON__INTERVAL", "1.5")], &Section::ALL).expect_err("not whole");
+        assert!(e.starts_with("environment variable DAFKA_BEACON__INTERVAL: "), "{e}");
+    }
+
+    #[test]
+    fn mistyped_variables_get_a_warning_and_the_rest_none() {
+        assert_eq!(
+            env_warning("DAFKA_BEACON_INTERVAL").as_deref(),
+            Some("ignoring DAFKA_BEACON_INTERVAL: a config key takes two underscores after the section, DAFKA_BEACON__INTERVAL")
+        );
+        assert!(env_warning("DAFKA_BEACONS__INTERVAL").is_some_and(|w| w.contains("[beacons] is not a config section")));
+        for quiet in ["DAFKA_HOME", "DAFKA_SIM_SEEDS", "DAFKA_BEACON__INTERVAL", "PATH"] {
+            assert_eq!(env_warning(quiet), None, "{quiet}");
+        }
+    }
+
+    fn file_error(text: &str) -> String {
+        let dir = tempfile::tempdir().expect("dir");
+        let f = dir.path().join("dafka.toml");
+        std::fs::write(&f, text).expect("write");
+        let e = load_from(Some(&f), &Section::ALL, env(&[])).expect_err("bad file").to_string();
+        let named = format!("config file {}: ", f.display());
+        assert!(e.starts_with(&named), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        e[named.len()..].to_string()
+    }
+
+    #[test]
+    fn file_errors_are_one_line_naming_the_file() {
+        let e = file_error("[beacon]\ninterval = = 5\n");
+        assert!(e.starts_with("TOML syntax error at line 2, column"), "{e}");
+        assert!(file_error("[beacon]\nintervall = 5\n").contains("unknown field `intervall`"));
+        assert_eq!(
+            file_error("[beacon]\ninterval = 1.5\n"),
+            "beacon.interval = 1.5: expected a whole number"
+        );
+        assert!(file_error("[beacons]\ninterval = 1\n").starts_with("unknown section [beacons]"));
+        let dir = tempfile::tempdir().expect("dir");
+        let e = Config::load(Some(dir.path())).expect_err("a directory").to_string();
+        assert!(e.ends_with(": is a directory, not a TOML file"), "{e}");
+    }
+
+    #[test]
+    fn a_tool_ignores_sections_it_does_not_use_in_a_shared_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let f = dir.path().join("dafka.toml");
+        std::fs::write(&f, "[store]\nfsync = \"sometimes\"\n[consumer]\noffset_reset = \"EARLIEST\"\n").expect("write");
+        let c = load_from(Some(&f), &[Section::Beacon, Section::Consumer], env(&[])).expect("consumer");
+        assert_eq!(c.consumer.offset_reset, OffsetReset::Earliest);
+        assert!(load_from(Some(&f), &[Section::Store], env(&[])).is_err());
     }
 }

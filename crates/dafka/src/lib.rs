@@ -33,7 +33,7 @@
 
 mod config;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Section};
 pub use dafka_consumer::{Consumer, ConsumerConfig, ConsumerError, Gap, OffsetReset};
 pub use dafka_node::{MeshConfig, NodeStats};
 pub use dafka_producer::{CloseReport, Producer, ProducerConfig, ProducerError, SpoolFsync};

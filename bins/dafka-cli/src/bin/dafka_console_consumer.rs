@@ -3,6 +3,7 @@
 use clap::Parser;
 use crossbeam_channel::{after, never, select};
 use dafka::{Consumer, OffsetReset, Record};
+use dafka::Section;
 use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
@@ -24,10 +25,10 @@ struct Cli {
     #[arg(long)]
     from_beginning: bool,
     /// Exit after this many records
-    #[arg(long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N")]
     max_messages: Option<u64>,
     /// Exit if no record arrives for this long, in ms
-    #[arg(long, value_name = "MS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "MS")]
     timeout_ms: Option<u64>,
     /// Print the topic before each record (tab-separated)
     #[arg(long)]
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_console_consumer");
     init_logging(cli.node.verbose);
     main_with("dafka_console_consumer", || {
-        let mut cfg = cli.node.config()?;
+        let mut cfg = cli.node.config("dafka_console_consumer", &[Section::Beacon, Section::Consumer])?;
         if cli.from_beginning {
             cfg.consumer.offset_reset = OffsetReset::Earliest;
         }

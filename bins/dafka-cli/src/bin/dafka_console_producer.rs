@@ -4,6 +4,7 @@ use clap::Parser;
 use crossbeam_channel::select;
 use dafka::proto::limits::MAX_CONTENT_LEN;
 use dafka::Producer;
+use dafka::Section;
 use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -26,10 +27,10 @@ struct Cli {
     #[command(flatten)]
     node: NodeArgs,
     /// Stores that must acknowledge a record before it counts as delivered
-    #[arg(long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N")]
     min_acks: Option<usize>,
     /// How long to wait for acknowledgements when closing, in ms [default: 30000]
-    #[arg(long, value_name = "MS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "MS")]
     timeout_ms: Option<u64>,
     /// Spool records here until ACKed; a restart with the same directory
     /// continues the same partition and re-offers what was not ACKed
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_console_producer");
     init_logging(cli.node.verbose);
     main_with("dafka_console_producer", || {
-        let mut cfg = cli.node.config()?;
+        let mut cfg = cli.node.config("dafka_console_producer", &[Section::Beacon, Section::Producer])?;
         if let Some(n) = cli.min_acks {
             cfg.producer.min_acks = n;
         }

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use dafka::{Consumer, OffsetReset, Producer};
+use dafka::Section;
 use dafka_cli::perf::Report;
 use dafka_cli::{init_logging, main_with, parse, NodeArgs};
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ struct Cli {
     #[command(flatten)]
     node: NodeArgs,
     /// Measurements of each kind
-    #[arg(long, default_value_t = 5)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 5)]
     rounds: usize,
     /// Print the result as one JSON object
     #[arg(long)]
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_perf_join");
     init_logging(cli.node.verbose);
     main_with("dafka_perf_join", || {
-        let cfg = cli.node.config()?;
+        let cfg = cli.node.config("dafka_perf_join", &[Section::Beacon, Section::Producer, Section::Consumer])?;
         cfg.validate()?;
         let topic_live = format!("join-live-{}", std::process::id());
         let topic_stored = format!("join-stored-{}", std::process::id());

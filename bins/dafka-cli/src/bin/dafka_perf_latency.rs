@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use clap::Parser;
 use dafka::{Consumer, OffsetReset, Producer};
+use dafka::Section;
 use dafka_cli::perf::Report;
 use dafka_cli::{init_logging, main_with, parse, NodeArgs};
 use hdrhistogram::Histogram;
@@ -24,14 +25,16 @@ struct Cli {
     #[arg(long, default_value = "latency")]
     topic: String,
     /// Records per second
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(allow_negative_numbers = true, long, default_value_t = 10_000)]
     rate: u64,
     /// Print the result as one JSON object
     #[arg(long)]
     json: bool,
     /// Records to time
+    #[arg(allow_negative_numbers = true)]
     count: u64,
     /// Bytes per record (at least 8)
+    #[arg(allow_negative_numbers = true)]
     size: usize,
 }
 
@@ -48,7 +51,7 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_perf_latency");
     init_logging(cli.node.verbose);
     main_with("dafka_perf_latency", || {
-        let mut cfg = cli.node.config()?;
+        let mut cfg = cli.node.config("dafka_perf_latency", &[Section::Beacon, Section::Producer, Section::Consumer])?;
         cfg.consumer.offset_reset = OffsetReset::Latest;
         cfg.validate()?;
         anyhow::ensure!(

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use clap::Parser;
 use dafka::Producer;
+use dafka::Section;
 use dafka_cli::perf::{Progress, Report, ThroughputArgs};
 use dafka_cli::{init_logging, main_with, parse};
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ struct Cli {
     #[command(flatten)]
     run: ThroughputArgs,
     /// Stores that must ACK each record
-    #[arg(long, value_name = "N")]
+    #[arg(allow_negative_numbers = true, long, value_name = "N")]
     min_acks: Option<usize>,
 }
 
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_perf_store");
     init_logging(cli.run.node.verbose);
     main_with("dafka_perf_store", || {
-        let mut cfg = cli.run.node.config()?;
+        let mut cfg = cli.run.node.config("dafka_perf_store", &[Section::Beacon, Section::Producer])?;
         if let Some(n) = cli.min_acks {
             cfg.producer.min_acks = n;
         }

@@ -21,8 +21,10 @@ struct Cli {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     frames: u8,
     /// Messages to send
+    #[arg(allow_negative_numbers = true)]
     count: u64,
     /// Bytes per message
+    #[arg(allow_negative_numbers = true)]
     size: usize,
 }
 

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use dafka::{Fsync, Store, WalRecoveryMode};
+use dafka::Section;
 use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ struct Cli {
     #[arg(long, value_name = "POLICY", value_parser = ["always", "interval", "never"])]
     fsync: Option<String>,
     /// Milliseconds between syncs under --fsync interval [default: 100]
-    #[arg(long, value_name = "MS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "MS")]
     fsync_interval: Option<u64>,
     /// At start-up, when the write-ahead log ends in damage: point-in-time
     /// (keep what precedes it, log what was dropped) or refuse (exit)
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_stored");
     init_logging(cli.node.verbose);
     main_with("dafka_stored", || {
-        let mut cfg = cli.node.config()?;
+        let mut cfg = cli.node.config("dafka_stored", &[Section::Beacon, Section::Store])?;
         if let Some(db) = cli.db {
             cfg.store.db = db;
         }

@@ -1,8 +1,8 @@
 //! dafka_towerd: the discovery tower. Forwards beacons, never records.
 
 use clap::Parser;
-use dafka::Tower;
-use dafka_cli::{init_logging, interrupted, main_with, parse};
+use dafka::{Section, Tower};
+use dafka_cli::{init_logging, interrupted, load_config, main_with, parse};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +16,8 @@ struct Cli {
     /// Where nodes hear about each other (bind) [default: tcp://*:5557]
     #[arg(long = "pub", value_name = "ENDPOINT")]
     pub_: Option<String>,
-    /// A TOML config file
+    /// A TOML config file ([tower] section). Every key can also be set as
+    /// DAFKA_TOWER__<KEY>; the README lists them all. Flags win over both
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Log what the tower does
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_towerd");
     init_logging(cli.verbose);
     main_with("dafka_towerd", || {
-        let mut cfg = dafka::Config::load(cli.config.as_deref())?;
+        let mut cfg = load_config("dafka_towerd", cli.config.as_deref(), &[Section::Tower])?;
         if let Some(s) = cli.sub {
             cfg.tower.sub_address = s;
         }
