@@ -115,7 +115,7 @@ impl RocksStorage {
                 WalRecovery::Refuse => " (store.wal_recovery = \"refuse\": the write-ahead log is damaged or incomplete; restore the database, or open it once with wal_recovery = \"point-in-time\" to keep what precedes the damage)",
                 WalRecovery::PointInTime => "",
             };
-            open_err(format!("{e}{hint}"))
+            open_err(format!("{}{hint}", rocks_error(&e.to_string())))
         })?;
         let dropped = recovery_drops(dir);
         for line in &dropped {
@@ -167,7 +167,7 @@ fn check_dir(dir: &Path) -> Result<bool, String> {
     let mut entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(dir_error(&e)),
     };
     if dir.join("CURRENT").exists() {
         return Ok(true);
@@ -176,6 +176,29 @@ fn check_dir(dir: &Path) -> Result<bool, String> {
         return Ok(false);
     }
     Err("the directory holds files but no RocksDB database (no CURRENT file); refusing to create a new database over them: restore the database, or give --db an empty or new directory".into())
+}
+
+/// What cannot be read as a directory, in words with what to do.
+fn dir_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        // ENOTDIR: a path component (the --db itself) is a file.
+        Some(20) => {
+            "it is a file, not a directory: give --db a directory (new or empty for a new store)".into()
+        }
+        _ if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            "permission denied: the store needs to read and write it".into()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// RocksDB's open errors, said for an operator. Its lock error means the
+/// database is in use: by another store, most likely.
+fn rocks_error(text: &str) -> String {
+    if text.contains("lock") && text.contains("LOCK") {
+        return "another store is using it (its LOCK file is held): stop that store, or give --db another directory".into();
+    }
+    text.strip_prefix("IO error: ").unwrap_or(text).to_string()
 }
 
 /// RocksDB's own lines about log bytes dropped by the recovery that just
@@ -512,6 +535,15 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.starts_with("cannot open store database at"), "{err}");
+        assert!(err.ends_with(": it is a file, not a directory: give --db a directory (new or empty for a new store)"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_in_use_names_the_other_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = open(dir.path(), WalRecovery::PointInTime).expect("open");
+        let err = open_error(dir.path(), WalRecovery::PointInTime);
+        assert!(err.ends_with(": another store is using it (its LOCK file is held): stop that store, or give --db another directory"), "{err}");
     }
 
     fn open(dir: &Path, recovery: WalRecovery) -> Result<RocksStorage, StorageError> {
