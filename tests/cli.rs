@@ -81,14 +81,14 @@ fn a_bad_config_is_one_line_and_exit_1() {
         (code, err.trim()),
         (
             1,
-            "dafka_towerd: error: config file /nonexistent.toml not found"
+            "dafka_towerd: error: config file /nonexistent.toml: not found"
         )
     );
 
     let (code, _, err) = run("dafka_console_consumer", &["--sub", "localhost:5556", "t"]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("beacon.sub_address: 'localhost:5556' is not an endpoint"),
+        err.contains("beacon.sub_address: 'localhost:5556': not an endpoint"),
         "{err}"
     );
 }
@@ -214,4 +214,81 @@ fn an_invalid_topic_is_rejected() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("invalid topic"), "{err}");
+}
+
+/// A consumer that reads nothing (`--max-messages 0`) under `env`: exit
+/// code and stderr.
+fn consumer_env(env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(bin("dafka_console_consumer"))
+        .args(["--max-messages", "0", "t"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn only_dafka_section_key_variables_are_config_and_only_where_used() {
+    let (code, err) = consumer_env(&[
+        ("DAFKA_HOME", "/opt/dafka"),
+        ("DAFKA_SIM_SEEDS", "100"),
+        ("DAFKA_STORE__FSYNC", "sometimes"),
+        ("DAFKA_CONSUMER__OFFSET_RESET", "Earliest"),
+    ]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let (code, err) = consumer_env(&[("DAFKA_BEACON_INTERVAL", "5")]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        err.trim(),
+        "dafka_console_consumer: warning: ignoring DAFKA_BEACON_INTERVAL: a config key takes two underscores after the section, DAFKA_BEACON__INTERVAL"
+    );
+    let (code, err) = consumer_env(&[("DAFKA_BEACON__INTERVALL", "5")]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("dafka_console_consumer: error: environment variable DAFKA_BEACON__INTERVALL: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_values_on_the_command_line_are_named() {
+    let err = one_error_line("dafka_console_consumer", &["--sub", "tcp://h:99999", "t"]);
+    assert!(err.contains("'tcp://h:99999': port 99999 is out of range"), "{err}");
+    let (code, _, err) = run("dafka_console_producer", &["--min-ack", "2", "t"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("tip: a similar argument exists: '--min-acks'"), "{err}");
+    let (code, _, err) = run("dafka_console_producer", &["--min-acks", "-1", "t"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid value '-1' for '--min-acks <N>'"), "{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = one_error_line("dafka_stored", &["-c", dir.path().to_str().expect("utf-8")]);
+    assert!(err.ends_with(": is a directory, not a TOML file\n"), "{err}");
+}
+
+/// `dafka_console_consumer TOPIC | head -1` on a quiet topic: once the
+/// reader is gone the consumer exits at once, quietly, with no record to
+/// write first.
+#[test]
+fn a_consumer_whose_reader_is_gone_exits_quietly() {
+    let (_tower, t) = support::tower();
+    let mut child = Command::new(bin("dafka_console_consumer"))
+        .args(["--sub", &t.sub, "--pub", &t.pub_, "quiet"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx
+        .recv_timeout(support::TIMEOUT)
+        .expect("the consumer exits once its reader is gone")
+        .expect("output");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }

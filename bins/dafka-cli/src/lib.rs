@@ -147,6 +147,39 @@ pub fn interrupted() -> Receiver<()> {
     rx
 }
 
+/// A channel that yields once when standard output is a pipe or socket
+/// whose reader has gone (`| head -1` done): a tool waiting for input to
+/// print can then stop at once, as Unix tools do, rather than at its next
+/// write. Never yields for a terminal or a file.
+pub fn stdout_closed() -> Receiver<()> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let watch = move || {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let out = std::io::stdout();
+        // No events asked: poll reports only errors and hang-ups, which a
+        // pipe gives once its reader is gone, and a file or terminal never.
+        let mut fds = [PollFd::new(out.as_fd(), PollFlags::empty())];
+        loop {
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {
+                    let gone = PollFlags::POLLERR | PollFlags::POLLHUP;
+                    if fds[0].revents().is_some_and(|r| r.intersects(gone)) {
+                        let _ = tx.try_send(());
+                        return;
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    };
+    let _ = std::thread::Builder::new()
+        .name("stdout-watch".into())
+        .spawn(watch);
+    rx
+}
+
 /// Runs a tool's body; an error becomes one line on stderr and exit 1.
 pub fn main_with(tool: &str, body: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
     match body() {

@@ -4,7 +4,7 @@ use clap::Parser;
 use crossbeam_channel::{after, never, select};
 use dafka::{Consumer, OffsetReset, Record};
 use dafka::Section;
-use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
+use dafka_cli::{stdout_closed, init_logging, interrupted, main_with, parse, NodeArgs};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         }
         cfg.validate()?;
         let stop = interrupted();
+        let reader_gone = stdout_closed();
         let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
         consumer.subscribe(&cli.topic)?;
         let mut out = BufWriter::new(std::io::stdout().lock());
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
             let rec = select! {
                 recv(consumer.records()) -> r => match r { Ok(r) => r, Err(_) => break },
                 recv(stop) -> _ => break,
+                recv(reader_gone) -> _ => break,
                 recv(idle) -> _ => { idle_exit = true; break }
             };
             count += 1;
