@@ -248,7 +248,9 @@ fn only_dafka_section_key_variables_are_config_and_only_where_used() {
     let (code, err) = consumer_env(&[("DAFKA_BEACON__INTERVALL", "5")]);
     assert_eq!(code, 1);
     assert!(
-        err.starts_with("dafka_console_consumer: error: environment variable DAFKA_BEACON__INTERVALL: "),
+        err.starts_with(
+            "dafka_console_consumer: error: environment variable DAFKA_BEACON__INTERVALL: "
+        ),
         "{err}"
     );
 }
@@ -256,16 +258,28 @@ fn only_dafka_section_key_variables_are_config_and_only_where_used() {
 #[test]
 fn bad_values_on_the_command_line_are_named() {
     let err = one_error_line("dafka_console_consumer", &["--sub", "tcp://h:99999", "t"]);
-    assert!(err.contains("'tcp://h:99999': port 99999 is out of range"), "{err}");
+    assert!(
+        err.contains("'tcp://h:99999': port 99999 is out of range"),
+        "{err}"
+    );
     let (code, _, err) = run("dafka_console_producer", &["--min-ack", "2", "t"]);
     assert_eq!(code, 2);
-    assert!(err.contains("tip: a similar argument exists: '--min-acks'"), "{err}");
+    assert!(
+        err.contains("tip: a similar argument exists: '--min-acks'"),
+        "{err}"
+    );
     let (code, _, err) = run("dafka_console_producer", &["--min-acks", "-1", "t"]);
     assert_eq!(code, 2);
-    assert!(err.contains("invalid value '-1' for '--min-acks <N>'"), "{err}");
+    assert!(
+        err.contains("invalid value '-1' for '--min-acks <N>'"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let err = one_error_line("dafka_stored", &["-c", dir.path().to_str().expect("utf-8")]);
-    assert!(err.ends_with(": is a directory, not a TOML file\n"), "{err}");
+    assert!(
+        err.ends_with(": is a directory, not a TOML file\n"),
+        "{err}"
+    );
 }
 
 /// `dafka_console_consumer TOPIC | head -1` on a quiet topic: once the
@@ -291,4 +305,30 @@ fn a_consumer_whose_reader_is_gone_exits_quietly() {
         .expect("output");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+/// A producer waiting for acknowledgements that cannot come (no store):
+/// it says so after a few seconds; a first Ctrl-C says what it waits for, a
+/// second quits at once with exit code 3 and the count, long before its
+/// ten-minute close timeout.
+#[test]
+fn a_second_ctrl_c_quits_a_waiting_producer_at_once() {
+    let (_tower, t) = support::tower();
+    let args = ["--timeout-ms", "600000", "nostore"];
+    let mut p = support::Proc::spawn("dafka_console_producer", &args, Some(&t));
+    p.write_lines(support::numbered("x", 5));
+    p.await_stderr("no store or consumer found in 3 s", support::TIMEOUT);
+    // Lines are read on their own thread: once the warning is out, all
+    // five were published (it waits on end of input or Ctrl-C).
+    p.ctrl_c();
+    p.await_stderr(
+        "stopped reading; waiting up to 600000 ms for 5 record(s)",
+        support::TIMEOUT,
+    );
+    p.ctrl_c();
+    p.await_stderr(
+        "interrupted again: 5 record(s) not acknowledged",
+        support::TIMEOUT,
+    );
+    assert_eq!(p.wait(support::TIMEOUT).code(), Some(3));
 }

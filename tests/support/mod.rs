@@ -197,8 +197,13 @@ impl Proc {
 
     /// Ctrl-C, then waits for a clean exit.
     pub fn interrupt(&mut self) -> ExitStatus {
-        self.signal(Signal::SIGINT);
+        self.ctrl_c();
         self.wait(TIMEOUT)
+    }
+
+    /// Ctrl-C, without waiting.
+    pub fn ctrl_c(&self) {
+        self.signal(Signal::SIGINT);
     }
 }
 

@@ -82,7 +82,10 @@ pub fn parse<T: Parser>(tool: &str) -> T {
             std::process::exit(0);
         }
         Err(e) => {
-            eprintln!("{tool}: {} (try --help)", clap_error_line(&e.render().to_string()));
+            eprintln!(
+                "{tool}: {} (try --help)",
+                clap_error_line(&e.render().to_string())
+            );
             std::process::exit(2);
         }
     }
@@ -97,7 +100,13 @@ fn clap_error_line(text: &str) -> String {
             break;
         }
         // A line ending in ':' introduces the next ("not provided: <TOPIC>").
-        let sep = if out.is_empty() { "" } else if out.ends_with(':') { " " } else { "; " };
+        let sep = if out.is_empty() {
+            ""
+        } else if out.ends_with(':') {
+            " "
+        } else {
+            "; "
+        };
         out.push_str(sep);
         out.push_str(line.strip_prefix("error: ").unwrap_or(line));
     }

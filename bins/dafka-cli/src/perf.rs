@@ -17,7 +17,12 @@ pub struct ThroughputArgs {
     #[arg(long, default_value = "perf")]
     pub topic: String,
     /// Give up after this long without progress, in ms
-    #[arg(allow_negative_numbers = true, long, value_name = "MS", default_value_t = 30_000)]
+    #[arg(
+        allow_negative_numbers = true,
+        long,
+        value_name = "MS",
+        default_value_t = 30_000
+    )]
     pub timeout_ms: u64,
     /// Print the result as one JSON object
     #[arg(long)]

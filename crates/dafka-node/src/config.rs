@@ -173,7 +173,9 @@ fn check_tcp(rest: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("no host: write tcp://HOST:PORT (HOST * binds every interface)".into());
     }
-    if host.starts_with('[') != host.ends_with(']') || (host.contains(':') && !host.starts_with('[')) {
+    if host.starts_with('[') != host.ends_with(']')
+        || (host.contains(':') && !host.starts_with('['))
+    {
         return Err("an IPv6 address goes in brackets: tcp://[::1]:PORT".into());
     }
     if port == "*" {
@@ -227,8 +229,13 @@ mod tests {
             ("", "no endpoint given"),
         ];
         for (ep, why) in bad {
-            let e = check_endpoints("beacon.bind", ep).expect_err(ep).to_string();
-            assert!(e.starts_with("beacon.bind: ") && e.contains(why), "{ep}: {e}");
+            let e = check_endpoints("beacon.bind", ep)
+                .expect_err(ep)
+                .to_string();
+            assert!(
+                e.starts_with("beacon.bind: ") && e.contains(why),
+                "{ep}: {e}"
+            );
         }
     }
 
@@ -244,11 +251,12 @@ mod tests {
             #[serde(deserialize_with = "any_case")]
             w: W,
         }
-        let s: S = serde::Deserialize::deserialize(serde::de::value::MapDeserializer::<
-            _,
-            serde::de::value::Error,
-        >::new(std::iter::once(("w", "EarLiest"))))
-        .expect("any case");
+        let s: S =
+            serde::Deserialize::deserialize(serde::de::value::MapDeserializer::<
+                _,
+                serde::de::value::Error,
+            >::new(std::iter::once(("w", "EarLiest"))))
+            .expect("any case");
         assert_eq!(s.w, W::Earliest);
     }
 }

@@ -31,6 +31,11 @@ impl NodeStats {
         c.load(Relaxed)
     }
 
+    /// Peers connected now (joined less left).
+    pub fn peers(&self) -> u64 {
+        Self::get(&self.peers_joined).saturating_sub(Self::get(&self.peers_left))
+    }
+
     /// Adds one to a counter.
     pub fn bump(c: &AtomicU64) {
         c.fetch_add(1, Relaxed);

@@ -183,7 +183,8 @@ fn dir_error(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         // ENOTDIR: a path component (the --db itself) is a file.
         Some(20) => {
-            "it is a file, not a directory: give --db a directory (new or empty for a new store)".into()
+            "it is a file, not a directory: give --db a directory (new or empty for a new store)"
+                .into()
         }
         _ if e.kind() == std::io::ErrorKind::PermissionDenied => {
             "permission denied: the store needs to read and write it".into()

@@ -189,7 +189,8 @@ fn load_from(
     }
     for var in env_vars(vars, uses)? {
         let path = format!("{}.{}", var.section.name(), var.key);
-        let in_var = |e: String| ConfigError::Load(format!("environment variable {}: {e}", var.name));
+        let in_var =
+            |e: String| ConfigError::Load(format!("environment variable {}: {e}", var.name));
         let alone = config::Config::builder().set_override(&path, var.value.clone());
         check_layer(alone.map_err(|e| in_var(e.to_string()))?, &[var.section]).map_err(in_var)?;
         all = all
@@ -276,7 +277,11 @@ fn section<T: DeserializeOwned + Default>(c: &config::Config, s: Section) -> Res
 /// TOML's parse errors span several lines (the line quoted, a caret under
 /// it); keep where and what: "line 2, column 10: expected ...".
 fn one_line(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     match lines.as_slice() {
         [first, .., last] if first.starts_with("TOML parse error at ") => {
             let at = first.trim_start_matches("TOML parse error at ");
@@ -303,7 +308,9 @@ fn env_vars(
             continue;
         }
         let value = value.into_string().map_err(|_| {
-            ConfigError::Load(format!("environment variable {name}: the value is not UTF-8"))
+            ConfigError::Load(format!(
+                "environment variable {name}: the value is not UTF-8"
+            ))
         })?;
         out.push(EnvVar {
             name: name.to_string(),
@@ -434,7 +441,9 @@ mod tests {
         );
     }
 
-    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)> {
+    fn env(
+        pairs: &[(&str, &str)],
+    ) -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)> {
         pairs
             .iter()
             .map(|(k, v)| (k.into(), v.into()))
@@ -463,16 +472,28 @@ mod tests {
 
     #[test]
     fn a_bad_variable_is_named_and_stops_only_the_tools_that_use_it() {
-        let e = load_env(&[("DAFKA_BEACON__INTERVALL", "5")], &Section::ALL).expect_err("unknown key");
-        assert!(e.starts_with("environment variable DAFKA_BEACON__INTERVALL: "), "{e}");
+        let e =
+            load_env(&[("DAFKA_BEACON__INTERVALL", "5")], &Section::ALL).expect_err("unknown key");
+        assert!(
+            e.starts_with("environment variable DAFKA_BEACON__INTERVALL: "),
+            "{e}"
+        );
         assert!(e.contains("intervall"), "{e}");
         let bad_fsync = [("DAFKA_STORE__FSYNC", "sometimes")];
         let consumer = [Section::Beacon, Section::Consumer];
         assert!(load_env(&bad_fsync, &consumer).is_ok());
-        let e = load_env(&bad_fsync, &[Section::Beacon, Section::Store]).expect_err("a store uses it");
-        assert!(e.starts_with("environment variable DAFKA_STORE__FSYNC: ") && e.contains("sometimes"), "{e}");
-        let e = load_env(&[("DAFKA_BEACON__INTERVAL", "1.5")], &Section::ALL).expect_err("not whole");
-        assert!(e.starts_with("environment variable DAFKA_BEACON__INTERVAL: "), "{e}");
+        let e =
+            load_env(&bad_fsync, &[Section::Beacon, Section::Store]).expect_err("a store uses it");
+        assert!(
+            e.starts_with("environment variable DAFKA_STORE__FSYNC: ") && e.contains("sometimes"),
+            "{e}"
+        );
+        let e =
+            load_env(&[("DAFKA_BEACON__INTERVAL", "1.5")], &Section::ALL).expect_err("not whole");
+        assert!(
+            e.starts_with("environment variable DAFKA_BEACON__INTERVAL: "),
+            "{e}"
+        );
     }
 
     #[test]
@@ -481,8 +502,14 @@ mod tests {
             env_warning("DAFKA_BEACON_INTERVAL").as_deref(),
             Some("ignoring DAFKA_BEACON_INTERVAL: a config key takes two underscores after the section, DAFKA_BEACON__INTERVAL")
         );
-        assert!(env_warning("DAFKA_BEACONS__INTERVAL").is_some_and(|w| w.contains("[beacons] is not a config section")));
-        for quiet in ["DAFKA_HOME", "DAFKA_SIM_SEEDS", "DAFKA_BEACON__INTERVAL", "PATH"] {
+        assert!(env_warning("DAFKA_BEACONS__INTERVAL")
+            .is_some_and(|w| w.contains("[beacons] is not a config section")));
+        for quiet in [
+            "DAFKA_HOME",
+            "DAFKA_SIM_SEEDS",
+            "DAFKA_BEACON__INTERVAL",
+            "PATH",
+        ] {
             assert_eq!(env_warning(quiet), None, "{quiet}");
         }
     }
@@ -491,7 +518,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let f = dir.path().join("dafka.toml");
         std::fs::write(&f, text).expect("write");
-        let e = load_from(Some(&f), &Section::ALL, env(&[])).expect_err("bad file").to_string();
+        let e = load_from(Some(&f), &Section::ALL, env(&[]))
+            .expect_err("bad file")
+            .to_string();
         let named = format!("config file {}: ", f.display());
         assert!(e.starts_with(&named), "{e}");
         assert!(!e.contains('\n'), "one line: {e}");
@@ -509,7 +538,9 @@ mod tests {
         );
         assert!(file_error("[beacons]\ninterval = 1\n").starts_with("unknown section [beacons]"));
         let dir = tempfile::tempdir().expect("dir");
-        let e = Config::load(Some(dir.path())).expect_err("a directory").to_string();
+        let e = Config::load(Some(dir.path()))
+            .expect_err("a directory")
+            .to_string();
         assert!(e.ends_with(": is a directory, not a TOML file"), "{e}");
     }
 
@@ -517,8 +548,13 @@ mod tests {
     fn a_tool_ignores_sections_it_does_not_use_in_a_shared_file() {
         let dir = tempfile::tempdir().expect("dir");
         let f = dir.path().join("dafka.toml");
-        std::fs::write(&f, "[store]\nfsync = \"sometimes\"\n[consumer]\noffset_reset = \"EARLIEST\"\n").expect("write");
-        let c = load_from(Some(&f), &[Section::Beacon, Section::Consumer], env(&[])).expect("consumer");
+        std::fs::write(
+            &f,
+            "[store]\nfsync = \"sometimes\"\n[consumer]\noffset_reset = \"EARLIEST\"\n",
+        )
+        .expect("write");
+        let c =
+            load_from(Some(&f), &[Section::Beacon, Section::Consumer], env(&[])).expect("consumer");
         assert_eq!(c.consumer.offset_reset, OffsetReset::Earliest);
         assert!(load_from(Some(&f), &[Section::Store], env(&[])).is_err());
     }

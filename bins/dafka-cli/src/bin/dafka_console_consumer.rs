@@ -2,9 +2,9 @@
 
 use clap::Parser;
 use crossbeam_channel::{after, never, select};
-use dafka::{Consumer, OffsetReset, Record};
 use dafka::Section;
-use dafka_cli::{stdout_closed, init_logging, interrupted, main_with, parse, NodeArgs};
+use dafka::{Consumer, OffsetReset, Record};
+use dafka_cli::{init_logging, interrupted, main_with, parse, stdout_closed, NodeArgs};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -47,7 +47,10 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_console_consumer");
     init_logging(cli.node.verbose);
     main_with("dafka_console_consumer", || {
-        let mut cfg = cli.node.config("dafka_console_consumer", &[Section::Beacon, Section::Consumer])?;
+        let mut cfg = cli.node.config(
+            "dafka_console_consumer",
+            &[Section::Beacon, Section::Consumer],
+        )?;
         if cli.from_beginning {
             cfg.consumer.offset_reset = OffsetReset::Earliest;
         }

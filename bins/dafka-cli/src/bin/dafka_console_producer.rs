@@ -8,6 +8,7 @@ use dafka::Section;
 use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
 use std::io::BufRead;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Publish each line of standard input as a record of TOPIC.
 ///
@@ -53,7 +54,10 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_console_producer");
     init_logging(cli.node.verbose);
     main_with("dafka_console_producer", || {
-        let mut cfg = cli.node.config("dafka_console_producer", &[Section::Beacon, Section::Producer])?;
+        let mut cfg = cli.node.config(
+            "dafka_console_producer",
+            &[Section::Beacon, Section::Producer],
+        )?;
         if let Some(n) = cli.min_acks {
             cfg.producer.min_acks = n;
         }
@@ -71,6 +75,9 @@ fn main() -> ExitCode {
         let producer = Producer::new(&cli.topic, &cfg.producer, &cfg.beacon)?;
         let lines = read_lines();
         let mut bad_line = false;
+        let mut interrupted_once = false;
+        let mut silence = Silence::new(&cfg.beacon);
+        let tick = crossbeam_channel::tick(Duration::from_millis(500));
         loop {
             select! {
                 recv(lines) -> line => match line {
@@ -88,9 +95,11 @@ fn main() -> ExitCode {
                     Ok(Err(e)) => return Err(e.into()),
                     Err(_) => break, // end of input
                 },
-                recv(stop) -> _ => break,
+                recv(stop) -> _ => { interrupted_once = true; break }
+                recv(tick) -> _ => silence.check(&producer),
             }
         }
+        await_acks(&producer, &cfg, &stop, interrupted_once, &mut silence);
         let report = producer.close();
         if report.unacked > 0 {
             eprintln!(
@@ -105,6 +114,78 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// Waits (up to the close timeout) for the records still unacknowledged,
+/// saying why when it waits long: after a first Ctrl-C, and when no peer
+/// answered within a few seconds. A second Ctrl-C quits at once with exit
+/// code 3 after naming what was not acknowledged (a --state-dir keeps those
+/// records for the next start): the process exits from here, since closing
+/// the producer would wait again.
+fn await_acks(
+    producer: &Producer,
+    cfg: &dafka::Config,
+    stop: &crossbeam_channel::Receiver<()>,
+    interrupted_once: bool,
+    silence: &mut Silence,
+) {
+    let timeout = Duration::from_millis(cfg.producer.close_timeout);
+    if interrupted_once && producer.unacked() > 0 {
+        eprintln!(
+            "dafka_console_producer: stopped reading; waiting up to {} ms for {} record(s) to be acknowledged (Ctrl-C again to quit now)",
+            timeout.as_millis(),
+            producer.unacked()
+        );
+    }
+    let start = Instant::now();
+    while producer.unacked() > 0 && start.elapsed() < timeout {
+        silence.check(producer);
+        select! {
+            recv(stop) -> _ => {
+                eprintln!(
+                    "dafka_console_producer: interrupted again: {} record(s) not acknowledged",
+                    producer.unacked()
+                );
+                std::process::exit(3);
+            }
+            recv(producer.deliveries()) -> _ => {}
+            default(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+/// Says once, on stderr, that no peer (store or consumer) has been found
+/// a few seconds after start: most often no tower runs at the addresses
+/// given, and otherwise the producer would wait in silence.
+struct Silence {
+    since: Instant,
+    warned: bool,
+    towers: String,
+}
+
+/// How long a producer runs without any peer before it says so.
+const SILENCE_WARNING: Duration = Duration::from_secs(3);
+
+impl Silence {
+    fn new(cfg: &dafka::MeshConfig) -> Self {
+        Silence {
+            since: Instant::now(),
+            warned: false,
+            towers: format!("{} / {}", cfg.sub_address, cfg.pub_address),
+        }
+    }
+
+    fn check(&mut self, producer: &Producer) {
+        if self.warned || self.since.elapsed() < SILENCE_WARNING || producer.stats().peers() > 0 {
+            return;
+        }
+        self.warned = true;
+        eprintln!(
+            "dafka_console_producer: no store or consumer found in {} s (towers: {}); is a tower running there? still waiting",
+            SILENCE_WARNING.as_secs(),
+            self.towers
+        );
+    }
 }
 
 /// One line of input.

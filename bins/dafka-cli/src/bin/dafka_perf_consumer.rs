@@ -1,8 +1,8 @@
 //! dafka_perf_consumer: consumer receive rate, live or replaying a store.
 
 use clap::Parser;
-use dafka::{Consumer, OffsetReset};
 use dafka::Section;
+use dafka::{Consumer, OffsetReset};
 use dafka_cli::perf::{Progress, Report, ThroughputArgs};
 use dafka_cli::{init_logging, main_with, parse};
 use std::process::ExitCode;
@@ -25,7 +25,10 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_perf_consumer");
     init_logging(cli.run.node.verbose);
     main_with("dafka_perf_consumer", || {
-        let mut cfg = cli.run.node.config("dafka_perf_consumer", &[Section::Beacon, Section::Consumer])?;
+        let mut cfg = cli
+            .run
+            .node
+            .config("dafka_perf_consumer", &[Section::Beacon, Section::Consumer])?;
         cfg.consumer.offset_reset = OffsetReset::Earliest;
         cfg.validate()?;
         anyhow::ensure!(cli.run.count >= 2, "COUNT must be at least 2");

@@ -1,8 +1,8 @@
 //! dafka_perf_join: how soon a new consumer gets its first record.
 
 use clap::Parser;
-use dafka::{Consumer, OffsetReset, Producer};
 use dafka::Section;
+use dafka::{Consumer, OffsetReset, Producer};
 use dafka_cli::perf::Report;
 use dafka_cli::{init_logging, main_with, parse, NodeArgs};
 use std::process::ExitCode;
@@ -30,7 +30,10 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_perf_join");
     init_logging(cli.node.verbose);
     main_with("dafka_perf_join", || {
-        let cfg = cli.node.config("dafka_perf_join", &[Section::Beacon, Section::Producer, Section::Consumer])?;
+        let cfg = cli.node.config(
+            "dafka_perf_join",
+            &[Section::Beacon, Section::Producer, Section::Consumer],
+        )?;
         cfg.validate()?;
         let topic_live = format!("join-live-{}", std::process::id());
         let topic_stored = format!("join-stored-{}", std::process::id());

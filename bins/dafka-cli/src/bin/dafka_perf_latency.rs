@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use clap::Parser;
-use dafka::{Consumer, OffsetReset, Producer};
 use dafka::Section;
+use dafka::{Consumer, OffsetReset, Producer};
 use dafka_cli::perf::Report;
 use dafka_cli::{init_logging, main_with, parse, NodeArgs};
 use hdrhistogram::Histogram;
@@ -51,7 +51,10 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_perf_latency");
     init_logging(cli.node.verbose);
     main_with("dafka_perf_latency", || {
-        let mut cfg = cli.node.config("dafka_perf_latency", &[Section::Beacon, Section::Producer, Section::Consumer])?;
+        let mut cfg = cli.node.config(
+            "dafka_perf_latency",
+            &[Section::Beacon, Section::Producer, Section::Consumer],
+        )?;
         cfg.consumer.offset_reset = OffsetReset::Latest;
         cfg.validate()?;
         anyhow::ensure!(

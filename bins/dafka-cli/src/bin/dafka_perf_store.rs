@@ -28,7 +28,10 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_perf_store");
     init_logging(cli.run.node.verbose);
     main_with("dafka_perf_store", || {
-        let mut cfg = cli.run.node.config("dafka_perf_store", &[Section::Beacon, Section::Producer])?;
+        let mut cfg = cli
+            .run
+            .node
+            .config("dafka_perf_store", &[Section::Beacon, Section::Producer])?;
         if let Some(n) = cli.min_acks {
             cfg.producer.min_acks = n;
         }

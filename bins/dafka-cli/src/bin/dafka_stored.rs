@@ -1,8 +1,8 @@
 //! dafka_stored: a store. Persists every partition in RocksDB.
 
 use clap::Parser;
-use dafka::{Fsync, Store, WalRecoveryMode};
 use dafka::Section;
+use dafka::{Fsync, Store, WalRecoveryMode};
 use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,7 +38,9 @@ fn main() -> ExitCode {
     let cli: Cli = parse("dafka_stored");
     init_logging(cli.node.verbose);
     main_with("dafka_stored", || {
-        let mut cfg = cli.node.config("dafka_stored", &[Section::Beacon, Section::Store])?;
+        let mut cfg = cli
+            .node
+            .config("dafka_stored", &[Section::Beacon, Section::Store])?;
         if let Some(db) = cli.db {
             cfg.store.db = db;
         }
