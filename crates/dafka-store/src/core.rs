@@ -140,7 +140,7 @@ impl<S: Storage> StoreCore<S> {
     pub fn on_event(&mut self, ev: Event, now: Instant) {
         match ev {
             Event::Message(m) => self.on_message(m, now),
-            Event::Subscribed(p) => self.on_subscribed(&p),
+            Event::Subscribed(p) => self.on_subscribed(&p, now),
         }
     }
 
@@ -369,7 +369,7 @@ impl<S: Storage> StoreCore<S> {
         }
     }
 
-    fn on_subscribed(&mut self, prefix: &[u8]) {
+    fn on_subscribed(&mut self, prefix: &[u8], now: Instant) {
         let Some(node) = NodeId::from_slice(prefix.get(1..).unwrap_or_default()) else {
             return;
         };
@@ -384,6 +384,9 @@ impl<S: Storage> StoreCore<S> {
             }
             // A producer is listening for ACKs of its partition: tell it
             // where we stand, in case it missed earlier ACKs.
+            // A producer now hears our FETCHes: one sent before (when its
+            // first HEAD arrived) was lost; ask again now, not at the retry.
+            Some(MessageId::Fetch) => self.refetch(node, now),
             Some(MessageId::Ack) => {
                 let stored: Vec<(String, u64)> = self
                     .parts
@@ -397,6 +400,21 @@ impl<S: Storage> StoreCore<S> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// FETCHes `partition`'s gap in every topic at once, forgetting the
+    /// FETCH in flight (it went where no one listened).
+    fn refetch(&mut self, partition: NodeId, now: Instant) {
+        let topics: Vec<String> = self
+            .parts
+            .iter()
+            .filter(|(_, ps)| ps.get(&partition).is_some_and(|p| p.conflict.is_none()))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for topic in topics {
+            self.part(&topic, partition, now).track.pacer.clear();
+            self.fetch_gap(&topic, partition, now);
         }
     }
 

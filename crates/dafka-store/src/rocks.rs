@@ -115,7 +115,7 @@ impl RocksStorage {
                 WalRecovery::Refuse => " (store.wal_recovery = \"refuse\": the write-ahead log is damaged or incomplete; restore the database, or open it once with wal_recovery = \"point-in-time\" to keep what precedes the damage)",
                 WalRecovery::PointInTime => "",
             };
-            open_err(format!("{}{hint}", rocks_error(&e.to_string())))
+            open_err(format!("{}{hint}", rocks_error(e.as_ref())))
         })?;
         let dropped = recovery_drops(dir);
         for line in &dropped {

@@ -5,6 +5,7 @@ use bytes::Bytes;
 const ME: NodeId = NodeId([0x5; 16]);
 const P: NodeId = NodeId([0x1; 16]);
 const C: NodeId = NodeId([0xC; 16]);
+const Q: NodeId = NodeId([0x2; 16]);
 
 fn store() -> StoreCore<MemStorage> {
     let mut s = StoreCore::new(
@@ -232,6 +233,39 @@ fn greets_a_consumer_that_subscribes_and_re_acks_a_returning_producer() {
         Instant::now(),
     );
     assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 0));
+}
+
+/// A new producer's first HEAD makes the store FETCH before the producer
+/// has subscribed to the store's FETCHes: that FETCH is lost. Its
+/// subscription arriving makes the store ask again at once, not a retry
+/// interval later.
+#[test]
+fn fetches_again_when_the_producer_starts_listening() {
+    let mut s = store();
+    let t = Instant::now();
+    feed(
+        &mut s,
+        Message::Head(Head {
+            topic: "t".into(),
+            partition: P,
+            offset: 4,
+        }),
+    );
+    assert!(matches!(&sent(&mut s)[..], [Message::Fetch(f)] if f.offset == 0));
+    s.on_event(
+        Event::Subscribed(routing::node_key(MessageId::Fetch, &Q)),
+        t,
+    );
+    assert_eq!(sent(&mut s), [], "another partition's subscription");
+    s.on_event(
+        Event::Subscribed(routing::node_key(MessageId::Fetch, &P)),
+        t,
+    );
+    let again = sent(&mut s);
+    assert!(
+        matches!(&again[..], [Message::Fetch(f)] if f.offset == 0 && f.count == 5),
+        "{again:?}"
+    );
 }
 
 #[test]
