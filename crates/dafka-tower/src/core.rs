@@ -38,7 +38,12 @@ impl TowerCore {
                 return None; // Nothing anyone could connect to.
             }
             let host = peer_host.unwrap_or("127.0.0.1");
-            b.endpoint = format!("tcp://{host}:{}", b.port);
+            // An IPv6 address goes in brackets, or the port reads as part of it.
+            b.endpoint = if host.contains(':') && !host.starts_with('[') {
+                format!("tcp://[{host}]:{}", b.port)
+            } else {
+                format!("tcp://{host}:{}", b.port)
+            };
         }
         if b.leaving {
             self.peers.remove(&b.node);
@@ -92,6 +97,8 @@ mod tests {
         let b = t.on_beacon(beacon(1, "", 4000), Some("10.1.2.3"), Instant::now());
         assert_eq!(b.map(|b| b.endpoint), Some("tcp://10.1.2.3:4000".into()));
         assert_eq!(t.on_beacon(beacon(2, "", 0), None, Instant::now()), None);
+        let b = t.on_beacon(beacon(3, "", 4000), Some("fd00::5"), Instant::now());
+        assert_eq!(b.map(|b| b.endpoint), Some("tcp://[fd00::5]:4000".into()));
     }
 
     #[test]
