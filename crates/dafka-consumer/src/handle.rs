@@ -2,7 +2,7 @@
 
 use crate::config::ConsumerConfig;
 use crate::core::{ConsumerCore, Gap};
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use dafka_node::{
     run, running_average, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node,
     NodeStats, Output, Waker,
@@ -46,7 +46,7 @@ enum Command {
 /// let cfg = ConsumerConfig { offset_reset: OffsetReset::Earliest, ..Default::default() };
 /// let c = Consumer::new(&cfg, &MeshConfig::default())?;
 /// c.subscribe("hello")?;
-/// while let Some(r) = c.recv_timeout(std::time::Duration::from_secs(1)) {
+/// while let Ok(r) = c.recv_timeout(std::time::Duration::from_secs(1)) {
 ///     println!("{}", String::from_utf8_lossy(&r.content));
 /// }
 /// # Ok::<(), dafka_consumer::ConsumerError>(())
@@ -144,9 +144,11 @@ impl Consumer {
         self.records.recv().ok()
     }
 
-    /// Waits up to `timeout` for the next record.
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Record> {
-        self.records.recv_timeout(timeout).ok()
+    /// Waits up to `timeout` for the next record. The error says whether
+    /// none came in time (`Timeout`) or the consumer has stopped
+    /// (`Disconnected`).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Record, RecvTimeoutError> {
+        self.records.recv_timeout(timeout)
     }
 
     /// The channel records arrive on, for `crossbeam_channel::select!`.

@@ -3,6 +3,7 @@
 use crate::config::ProducerConfig;
 use crate::core::{ClaimOutcome, ProducerCore};
 use crate::spool::{Recovered, Spool, SpoolError, SpoolSync};
+use crate::Content;
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dafka_node::{
@@ -108,6 +109,11 @@ struct Shared {
 /// assert_eq!(report.unacked, 0);
 /// # Ok::<(), dafka_producer::ProducerError>(())
 /// ```
+///
+/// Dropping a producer closes it as [`Producer::close`] does: it waits up
+/// to `producer.close_timeout` (30 s by default) for outstanding ACKs.
+/// Call `close` to learn what was left, or [`Producer::flush`] with a
+/// timeout of your own first.
 pub struct Producer {
     id: NodeId,
     topic: String,
@@ -250,8 +256,10 @@ impl Producer {
 
     /// Publishes one record and returns its offset. Blocks while the
     /// producer holds `max_unacked_bytes` of unacknowledged records.
-    pub fn publish(&self, content: impl Into<Bytes>) -> Result<u64, ProducerError> {
-        let content = content.into();
+    /// Takes owned content (`Bytes`, `Vec<u8>`, `String`) as is and copies
+    /// borrowed content (`&[u8]`, `&str`); see [`Content`].
+    pub fn publish(&self, content: impl Content) -> Result<u64, ProducerError> {
+        let content = content.into_bytes();
         if content.len() > MAX_CONTENT_LEN {
             return Err(ProducerError::TooLarge(content.len()));
         }

@@ -9,10 +9,12 @@
 //! [`Producer`] handle talks to a driver thread that owns the sockets.
 
 mod config;
+mod content;
 mod core;
 mod handle;
 pub mod spool;
 
 pub use crate::config::{ProducerConfig, SpoolFsync};
 pub use crate::core::{ClaimOutcome, ProducerCore};
+pub use content::Content;
 pub use handle::{CloseReport, Producer, ProducerError};

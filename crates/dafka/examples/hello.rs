@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..10 {
         let r = consumer
             .recv_timeout(Duration::from_secs(10))
-            .ok_or("no record within 10 s")?;
+            .map_err(|e| format!("no record: {e}"))?;
         println!(
             "offset {}: {}",
             r.offset,

@@ -22,7 +22,7 @@
 //!
 //! let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
 //! consumer.subscribe("hello")?;
-//! if let Some(record) = consumer.recv_timeout(Duration::from_secs(5)) {
+//! if let Ok(record) = consumer.recv_timeout(Duration::from_secs(5)) {
 //!     println!("{} @ {}: {:?}", record.partition, record.offset, record.content);
 //! }
 //! producer.close();
@@ -33,10 +33,16 @@
 
 mod config;
 
+/// Record content, and what `select!` over a consumer's and a producer's
+/// channels needs, so an application needs no other crate for them.
+pub use bytes::Bytes;
 pub use config::{Config, ConfigError, Section};
+pub use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 pub use dafka_consumer::{Consumer, ConsumerConfig, ConsumerError, Gap, OffsetReset};
 pub use dafka_node::{MeshConfig, NodeStats};
-pub use dafka_producer::{CloseReport, Producer, ProducerConfig, ProducerError, SpoolFsync};
+pub use dafka_producer::{
+    CloseReport, Content, Producer, ProducerConfig, ProducerError, SpoolFsync,
+};
 pub use dafka_proto::{NodeId, Record};
 pub use dafka_store::{Fsync, Store, StoreConfig, StoreError, WalRecoveryMode};
 pub use dafka_tower::{Tower, TowerConfig, TowerError};

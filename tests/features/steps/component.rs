@@ -43,7 +43,7 @@ fn delivers(w: &mut Mesh, from: u64, to: u64) {
         let r = w
             .consumer()
             .recv_timeout(super::timeout())
-            .unwrap_or_else(|| panic!("offset {want} not delivered"));
+            .unwrap_or_else(|e| panic!("offset {want} not delivered: {e}"));
         assert_eq!((r.topic.as_str(), r.offset), ("hello", want));
     }
 }

@@ -37,13 +37,13 @@ fn main() -> ExitCode {
         consumer.subscribe(&cli.run.topic)?;
         let first = consumer
             .recv_timeout(timeout)
-            .ok_or_else(|| anyhow::anyhow!("no record within {timeout:?}"))?;
+            .map_err(|_| anyhow::anyhow!("no record within {timeout:?}"))?;
         let start = Instant::now();
         let mut got = 1;
         let mut wrong = u64::from(first.content.len() != cli.run.size);
         let mut progress = Progress::new("records received", cli.run.count);
         while got < cli.run.count {
-            let Some(r) = consumer.recv_timeout(timeout) else {
+            let Ok(r) = consumer.recv_timeout(timeout) else {
                 anyhow::bail!(
                     "{got} of {} records, then nothing for {timeout:?}",
                     cli.run.count

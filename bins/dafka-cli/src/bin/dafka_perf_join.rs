@@ -90,7 +90,7 @@ fn first_record(cfg: &dafka::Config, topic: &str, reset: OffsetReset) -> anyhow:
     let c = Consumer::new(&ccfg, &cfg.beacon)?;
     c.subscribe(topic)?;
     c.recv_timeout(Duration::from_secs(30))
-        .ok_or_else(|| anyhow::anyhow!("no record of {topic} within 30 s"))?;
+        .map_err(|_| anyhow::anyhow!("no record of {topic} within 30 s"))?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     c.close();
     Ok(ms)

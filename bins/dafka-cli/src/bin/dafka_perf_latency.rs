@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         while got < cli.count {
             let r = consumer
                 .recv_timeout(Duration::from_secs(10))
-                .ok_or_else(|| anyhow::anyhow!("{got} of {} records arrived", cli.count))?;
+                .map_err(|_| anyhow::anyhow!("{got} of {} records arrived", cli.count))?;
             let i = r.content.get(..8).map_or(WARMUP, |b| {
                 u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8]))
             });
@@ -122,9 +122,9 @@ fn warm_up(producer: &Producer, consumer: &Consumer, size: usize) -> anyhow::Res
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         producer.publish(payload(WARMUP, size))?;
-        if consumer.recv_timeout(Duration::from_millis(50)).is_some() {
+        if consumer.recv_timeout(Duration::from_millis(50)).is_ok() {
             // Drain what else of the warm-up is on its way.
-            while consumer.recv_timeout(Duration::from_millis(100)).is_some() {}
+            while consumer.recv_timeout(Duration::from_millis(100)).is_ok() {}
             return Ok(());
         }
     }
