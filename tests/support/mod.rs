@@ -63,6 +63,18 @@ fn lines<R: std::io::Read + Send + 'static>(r: R, echo: Option<String>) -> Recei
 
 impl Proc {
     pub fn spawn(name: &str, args: &[&str], towers: Option<&Towers>) -> Proc {
+        Proc::spawn_env(name, args, towers, &[])
+    }
+
+    /// [`Proc::spawn`] with environment changes after the tests' own: a
+    /// variable set to "" is removed (`("RUST_LOG", "")`: the tool's own
+    /// default log level).
+    pub fn spawn_env(
+        name: &str,
+        args: &[&str],
+        towers: Option<&Towers>,
+        env: &[(&str, &str)],
+    ) -> Proc {
         let mut cmd = Command::new(bin(name));
         if let Some(t) = towers {
             cmd.args(["--sub", &t.sub, "--pub", &t.pub_]);
@@ -79,6 +91,13 @@ impl Proc {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (k, v) in env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
         let mut child: Child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let stdout = lines(child.stdout.take().expect("stdout"), None);
         let stderr = lines(child.stderr.take().expect("stderr"), Some(name.to_string()));

@@ -132,10 +132,21 @@ mod tests {
     }
 }
 
-/// Sets up logging to stderr: warnings by default, `debug` with
-/// `--verbose`, or whatever `RUST_LOG` says.
+/// Sets up logging to stderr for a client tool: warnings by default,
+/// `debug` with `--verbose`, or whatever `RUST_LOG` says.
 pub fn init_logging(verbose: bool) {
-    let default = if verbose { "debug" } else { "warn" };
+    init_logging_at(verbose, "warn");
+}
+
+/// Sets up logging for a daemon: `info` by default (nodes joining and
+/// leaving, partitions opened, gaps repaired, rate-limited), so an operator
+/// sees what it does; `debug` with `--verbose`; `RUST_LOG` overrides.
+pub fn init_daemon_logging(verbose: bool) {
+    init_logging_at(verbose, "info");
+}
+
+fn init_logging_at(verbose: bool, quiet: &str) {
+    let default = if verbose { "debug" } else { quiet };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only for a person at a terminal, not in a file or a pipe.

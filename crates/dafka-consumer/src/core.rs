@@ -53,6 +53,8 @@ pub struct ConsumerCore {
     /// What stores said they cannot read, by partition.
     unreadable: FastMap<(String, NodeId), Unreadable>,
     warn: RateLimit,
+    /// Info lines (gaps repaired): bunches of 20 a second.
+    info: RateLimit,
 }
 
 impl ConsumerCore {
@@ -77,6 +79,7 @@ impl ConsumerCore {
             next_refresh: now + Duration::from_millis(cfg.heads_refresh),
             unreadable: FastMap::default(),
             warn: RateLimit::new(Duration::from_secs(5)),
+            info: RateLimit::burst(Duration::from_secs(1), 20),
             cfg,
         }
     }
@@ -201,15 +204,25 @@ impl ConsumerCore {
         let mut ready = std::mem::take(&mut self.ready);
         let mut gap_topic = None;
         // `latest` starts at the first record seen.
+        let mut repaired = None;
         if let Some(part) = self.part(&rec.topic, partition, rec.offset) {
             // Skip the topic copy and the FETCH check on the in-order path.
             if part.seq.may_leave_gap(rec.offset) {
                 gap_topic = Some(rec.topic.clone());
             }
+            let had_gap = gap_topic.is_some() && part.seq.missing().is_some();
             part.seq.offer(rec, &mut ready);
+            if had_gap && part.seq.missing().is_none() {
+                repaired = Some(part.seq.next());
+            }
         }
         self.ready = ready;
         if let Some(topic) = gap_topic {
+            if let Some(next) = repaired {
+                if let Some(suppressed) = self.info.allow(now) {
+                    tracing::info!(%topic, %partition, next, suppressed, "gap repaired");
+                }
+            }
             self.fetch_gap(&topic, partition, now);
         }
     }

@@ -42,21 +42,32 @@ impl NodeStats {
     }
 }
 
-/// Lets a warning through at most once per period, counting the rest, so a
-/// peer spraying garbage cannot flood the log.
+/// Lets a warning through at most once per period (or a few, see
+/// [`RateLimit::burst`]), counting the rest, so a peer spraying garbage
+/// cannot flood the log.
 #[derive(Debug)]
 pub struct RateLimit {
     period: Duration,
-    last: Option<Instant>,
+    burst: u32,
+    window: Option<Instant>,
+    used: u32,
     suppressed: u64,
 }
 
 impl RateLimit {
     /// At most one message per `period`.
     pub fn new(period: Duration) -> Self {
+        RateLimit::burst(period, 1)
+    }
+
+    /// At most `n` messages per `period`: for events that come in small
+    /// bunches (nodes joining as a cluster starts) but must not flood.
+    pub fn burst(period: Duration, n: u32) -> Self {
         RateLimit {
             period,
-            last: None,
+            burst: n.max(1),
+            window: None,
+            used: 0,
             suppressed: 0,
         }
     }
@@ -64,15 +75,36 @@ impl RateLimit {
     /// `Some(n)` if a message may be logged now, `n` being how many were
     /// suppressed since the last one.
     pub fn allow(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(t) if now.saturating_duration_since(t) < self.period => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
+        let fresh = self
+            .window
+            .is_none_or(|t| now.saturating_duration_since(t) >= self.period);
+        if fresh {
+            self.window = Some(now);
+            self.used = 0;
         }
+        if self.used >= self.burst {
+            self.suppressed += 1;
+            return None;
+        }
+        self.used += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_the_rest_is_counted() {
+        let t = Instant::now();
+        let mut r = RateLimit::burst(Duration::from_secs(10), 3);
+        let passed: Vec<_> = (0..5).map(|_| r.allow(t)).collect();
+        assert_eq!(passed, [Some(0), Some(0), Some(0), None, None]);
+        assert_eq!(r.allow(t + Duration::from_secs(10)), Some(2));
+        let mut one = RateLimit::new(Duration::from_secs(5));
+        assert_eq!(one.allow(t), Some(0));
+        assert_eq!(one.allow(t + Duration::from_secs(1)), None);
+        assert_eq!(one.allow(t + Duration::from_secs(5)), Some(1));
     }
 }

@@ -82,6 +82,8 @@ pub struct StoreCore<S: Storage> {
     pending: usize,
     counters: StoreCounters,
     warn: RateLimit,
+    /// Info lines (partitions opened, gaps repaired): bunches of 20 a second.
+    info: RateLimit,
 }
 
 impl<S: Storage> StoreCore<S> {
@@ -104,6 +106,7 @@ impl<S: Storage> StoreCore<S> {
             pending: 0,
             counters: StoreCounters::default(),
             warn: RateLimit::new(Duration::from_secs(5)),
+            info: RateLimit::burst(Duration::from_secs(1), 20),
         };
         for h in core.storage.heads()? {
             let part = core.part(&h.topic, h.partition, now);
@@ -176,14 +179,23 @@ impl<S: Storage> StoreCore<S> {
     fn on_record(&mut self, rec: Record, now: Instant) {
         let partition = rec.partition;
         let retry = self.cfg.fetch_retry();
+        let mut opened = false;
         let part = partition_entry(&mut self.parts, &rec.topic, partition, || {
+            opened = true;
             Part::new(retry, now)
         });
         if part.conflict.is_some() {
             return;
         }
+        // Known only from HEADs until now: its first record opens it too.
         if std::mem::take(&mut part.pending) {
             self.pending -= 1;
+            opened = true;
+        }
+        if opened {
+            if let Some(suppressed) = self.info.allow(now) {
+                tracing::info!(topic = %rec.topic, %partition, offset = rec.offset, suppressed, "partition opened");
+            }
         }
         part.seen = now;
         if rec.offset < part.track.seq.next() {
@@ -192,8 +204,15 @@ impl<S: Storage> StoreCore<S> {
         let seq = &mut part.track.seq;
         // Skip the topic copy and the FETCH check on the in-order path.
         let topic = seq.may_leave_gap(rec.offset).then(|| rec.topic.clone());
+        let had_gap = topic.is_some() && seq.missing().is_some();
         seq.offer(rec, &mut self.batch);
         if let Some(topic) = topic {
+            let next = seq.next();
+            if had_gap && seq.missing().is_none() {
+                if let Some(suppressed) = self.info.allow(now) {
+                    tracing::info!(%topic, %partition, next, suppressed, "gap repaired");
+                }
+            }
             self.fetch_gap(&topic, partition, now);
         }
     }

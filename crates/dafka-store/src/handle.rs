@@ -78,7 +78,7 @@ impl Store {
                 op: "spawn",
                 reason: e.to_string(),
             })?;
-        tracing::info!(store = %id, db = %cfg.db.display(), "store up");
+        tracing::debug!(store = %id, db = %cfg.db.display(), "store up");
         Ok(Store {
             id,
             stop,

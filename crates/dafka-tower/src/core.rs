@@ -53,13 +53,25 @@ impl TowerCore {
         Some(b)
     }
 
-    /// Forgets nodes silent for longer than the timeout; returns how many.
-    pub fn expire(&mut self, now: Instant) -> usize {
-        let before = self.peers.len();
+    /// Forgets nodes silent for longer than the timeout; returns their
+    /// last beacons.
+    pub fn expire(&mut self, now: Instant) -> Vec<Beacon> {
         let timeout = self.timeout;
-        self.peers
-            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) <= timeout);
-        before - self.peers.len()
+        let silent: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, (_, seen))| now.saturating_duration_since(*seen) > timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        silent
+            .iter()
+            .filter_map(|id| self.peers.remove(id).map(|(b, _)| b))
+            .collect()
+    }
+
+    /// Whether `node` is live.
+    pub fn knows(&self, node: &NodeId) -> bool {
+        self.peers.contains_key(node)
     }
 
     /// Every live node's last beacon.
@@ -112,7 +124,7 @@ mod tests {
             now + Duration::from_secs(3),
         );
         assert_eq!(t.snapshot().len(), 2);
-        assert_eq!(t.expire(now + Duration::from_millis(4500)), 1);
+        assert_eq!(t.expire(now + Duration::from_millis(4500)).len(), 1);
         let mut bye = beacon(2, "tcp://b:1", 1);
         bye.leaving = true;
         t.on_beacon(bye, None, now);

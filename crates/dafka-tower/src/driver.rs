@@ -111,8 +111,9 @@ impl Tower {
             stop: stop.clone(),
             frames: (0..4).map(|_| zmq::Message::new()).collect(),
             subs: SubscriptionTable::beacons(),
+            joins: dafka_node::stats::RateLimit::burst(Duration::from_secs(1), 20),
         };
-        tracing::info!(input = %endpoints.0, output = %endpoints.1, "tower up");
+        tracing::debug!(input = %endpoints.0, output = %endpoints.1, "tower up");
         let thread = std::thread::Builder::new()
             .name("dafka-tower".into())
             .spawn(move || {
@@ -181,6 +182,7 @@ struct Runner {
     stop: Arc<std::sync::atomic::AtomicBool>,
     frames: Vec<zmq::Message>,
     subs: SubscriptionTable,
+    joins: dafka_node::stats::RateLimit,
 }
 
 impl Runner {
@@ -203,7 +205,11 @@ impl Runner {
                 self.greet_joiners();
             }
             while self.socks.wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
-            self.core.expire(now);
+            for b in self.core.expire(now) {
+                if let Some(suppressed) = self.joins.allow(now) {
+                    tracing::info!(node = %b.node, role = ?b.role, endpoint = %b.endpoint, suppressed, "node went silent");
+                }
+            }
             self.known
                 .store(self.core.len(), std::sync::atomic::Ordering::Relaxed);
         }
@@ -215,13 +221,27 @@ impl Runner {
             let parts: Vec<&[u8]> = self.frames[..n.min(4)].iter().map(|m| &m[..]).collect();
             match decode(&parts) {
                 Ok(Message::Beacon(b)) if n <= 4 => {
+                    let new = !b.leaving && !self.core.knows(&b.node);
                     if let Some(b) = self.core.on_beacon(b, host.as_deref(), now) {
+                        self.log_change(&b, new, now);
                         self.publish(&Message::Beacon(b));
                     }
                 }
                 // Anything else is not for a tower: records never pass here.
                 _ => NodeStats::bump(&self.stats.malformed),
             }
+        }
+    }
+
+    /// Joins and departures at info level: what an operator watching a
+    /// tower wants to see, in bunches of at most 20 a second.
+    fn log_change(&mut self, b: &dafka_proto::Beacon, new: bool, now: Instant) {
+        if !(new || b.leaving) {
+            return;
+        }
+        if let Some(suppressed) = self.joins.allow(now) {
+            let what = if new { "node joined" } else { "node left" };
+            tracing::info!(node = %b.node, role = ?b.role, endpoint = %b.endpoint, suppressed, "{what}");
         }
     }
 

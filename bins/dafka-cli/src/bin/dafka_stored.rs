@@ -3,7 +3,7 @@
 use clap::Parser;
 use dafka::Section;
 use dafka::{Fsync, Store, WalRecoveryMode};
-use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
+use dafka_cli::{init_daemon_logging, interrupted, main_with, parse, NodeArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,7 +36,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli: Cli = parse("dafka_stored");
-    init_logging(cli.node.verbose);
+    init_daemon_logging(cli.node.verbose);
     main_with("dafka_stored", || {
         let mut cfg = cli
             .node

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use dafka::{Section, Tower};
-use dafka_cli::{init_logging, interrupted, load_config, main_with, parse};
+use dafka_cli::{init_daemon_logging, interrupted, load_config, main_with, parse};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,7 +27,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli: Cli = parse("dafka_towerd");
-    init_logging(cli.verbose);
+    init_daemon_logging(cli.verbose);
     main_with("dafka_towerd", || {
         let mut cfg = load_config("dafka_towerd", cli.config.as_deref(), &[Section::Tower])?;
         if let Some(s) = cli.sub {
