@@ -362,3 +362,19 @@ fn daemons_say_what_they_do_at_their_default_level() {
     assert_eq!(store.interrupt().code(), Some(0));
     tower.await_stderr("role=Store", support::TIMEOUT);
 }
+
+/// A node with no tower at its addresses says so after a few seconds (at
+/// the default log level) and keeps trying.
+#[test]
+fn a_node_without_a_tower_says_so() {
+    // Ports nobody listens on: taken from the system, then released.
+    let free = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        format!("tcp://127.0.0.1:{}", l.local_addr().expect("addr").port())
+    };
+    let (sub, pub_) = (free(), free());
+    let args = ["--sub", sub.as_str(), "--pub", pub_.as_str(), "alone"];
+    let p = support::Proc::spawn_env("dafka_console_consumer", &args, None, &[("RUST_LOG", "")]);
+    let line = p.await_stderr("no tower has answered in 3 s", support::TIMEOUT);
+    assert!(line.contains(&sub) && line.contains(&pub_), "{line}");
+}

@@ -111,6 +111,14 @@ impl Consumer {
         self.stats.clone()
     }
 
+    /// Waits up to `timeout` until this node is connected to at least `n`
+    /// peers (producers and stores); says whether it is. Publishing or reading works
+    /// without it: this is for applications that want to know the mesh is
+    /// there before they start, or to say that it is not.
+    pub fn wait_for_peers(&self, n: usize, timeout: Duration) -> bool {
+        self.stats.wait_for_peers(n as u64, timeout)
+    }
+
     /// Subscribes to a topic.
     pub fn subscribe(&self, topic: &str) -> Result<(), ConsumerError> {
         validate_topic(topic).map_err(ConsumerError::Topic)?;

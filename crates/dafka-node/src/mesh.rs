@@ -37,6 +37,8 @@ const READ_BATCH_BYTES: usize = 4 << 20;
 const TRIM_AFTER_UNSUBSCRIPTIONS: usize = 1000;
 /// How long after the last such unsubscription the memory is handed back.
 const TRIM_DELAY: Duration = Duration::from_millis(200);
+/// How long a node waits for any tower before saying none answers.
+const TOWER_SILENCE: Duration = Duration::from_secs(3);
 /// Frames read from one message at most; the rest are discarded.
 const MAX_FRAMES: usize = 4;
 
@@ -89,6 +91,9 @@ pub struct Mesh {
     /// burst of them is over, so what libzmq freed is free by then.
     unsubs: usize,
     trim_at: Option<Instant>,
+    /// Until a tower answers: when to say that none has, and where we
+    /// looked (a node with no tower waits in silence otherwise).
+    tower_silence: Option<(Instant, String)>,
     frames: Vec<zmq::Message>,
     /// Messages decoded from the last message read (one, or a run).
     decoded: Vec<Message>,
@@ -151,6 +156,10 @@ impl Mesh {
             subs_warn: RateLimit::new(Duration::from_secs(5)),
             unsubs: 0,
             trim_at: None,
+            tower_silence: Some((
+                now + TOWER_SILENCE,
+                format!("{} / {}", cfg.sub_address, cfg.pub_address),
+            )),
             frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
             decoded: Vec::new(),
         })
@@ -237,8 +246,14 @@ impl Mesh {
     /// When the mesh next needs a turn (its beacon timer, or handing
     /// freed memory back).
     pub fn next_deadline(&self) -> Instant {
-        self.trim_at
-            .map_or(self.next_beacon, |t| t.min(self.next_beacon))
+        let mut next = self.next_beacon;
+        for t in [self.trim_at, self.tower_silence.as_ref().map(|(t, _)| *t)]
+            .into_iter()
+            .flatten()
+        {
+            next = next.min(t);
+        }
+        next
     }
 
     /// Waits up to `timeout` for traffic or a wake-up, handles discovery, and
@@ -284,6 +299,7 @@ impl Mesh {
             self.send_beacon(now, false);
         }
         self.trim_if_due(now);
+        self.warn_if_no_tower(now);
         if now >= self.next_beacon {
             self.send_beacon(now, false);
             let gone = self.discovery.expire(now);
@@ -382,12 +398,24 @@ impl Mesh {
         any
     }
 
+    /// Says once that no tower has answered since the node started.
+    fn warn_if_no_tower(&mut self, now: Instant) {
+        if let Some((at, towers)) = &self.tower_silence {
+            if now >= *at {
+                tracing::warn!(towers = %towers, "no tower has answered in {} s; is one running there? still trying", TOWER_SILENCE.as_secs());
+                self.tower_silence = None;
+            }
+        }
+    }
+
     fn read_beacons(&mut self, now: Instant) -> Result<(), MeshError> {
         loop {
             let n = match read_frames(&self.beacon_sub, &mut self.frames) {
                 Some(n) => n,
                 None => return Ok(()),
             };
+            // Anything from a tower's output means one is there.
+            self.tower_silence = None;
             self.decoded.clear();
             let peers = match decode_read(&self.frames, n, &mut self.decoded) {
                 Ok(()) => match self.decoded.pop() {

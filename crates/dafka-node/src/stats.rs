@@ -36,6 +36,22 @@ impl NodeStats {
         Self::get(&self.peers_joined).saturating_sub(Self::get(&self.peers_left))
     }
 
+    /// Waits up to `timeout` until at least `n` peers are connected; says
+    /// whether they were. (Polls every 10 ms: a readiness check for
+    /// applications and tests, not a hot path.)
+    pub fn wait_for_peers(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.peers() >= n {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Adds one to a counter.
     pub fn bump(c: &AtomicU64) {
         c.fetch_add(1, Relaxed);

@@ -254,6 +254,14 @@ impl Producer {
         self.stats.clone()
     }
 
+    /// Waits up to `timeout` until this node is connected to at least `n`
+    /// peers (stores and consumers); says whether it is. Publishing or reading works
+    /// without it: this is for applications that want to know the mesh is
+    /// there before they start, or to say that it is not.
+    pub fn wait_for_peers(&self, n: usize, timeout: Duration) -> bool {
+        self.stats.wait_for_peers(n as u64, timeout)
+    }
+
     /// Publishes one record and returns its offset. Blocks while the
     /// producer holds `max_unacked_bytes` of unacknowledged records.
     /// Takes owned content (`Bytes`, `Vec<u8>`, `String`) as is and copies
