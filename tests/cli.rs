@@ -377,4 +377,8 @@ fn a_node_without_a_tower_says_so() {
     let p = support::Proc::spawn_env("dafka_console_consumer", &args, None, &[("RUST_LOG", "")]);
     let line = p.await_stderr("no tower has answered in 3 s", support::TIMEOUT);
     assert!(line.contains(&sub) && line.contains(&pub_), "{line}");
+    p.await_stderr(
+        "dafka_console_consumer: no producer or store found in 3 s",
+        support::TIMEOUT,
+    );
 }

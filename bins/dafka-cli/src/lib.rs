@@ -115,7 +115,23 @@ fn clap_error_line(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::clap_error_line;
+    use super::{clap_error_line, error_line};
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "File exists (os error 17)",
+        );
+        let e = anyhow::Error::new(io)
+            .context("producer state directory /x: File exists (os error 17)");
+        assert_eq!(
+            error_line(&e),
+            "producer state directory /x: File exists (os error 17)"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_line(&e), "outer: inner");
+    }
 
     #[test]
     fn a_clap_error_keeps_its_tip_and_drops_the_usage() {
@@ -205,10 +221,70 @@ pub fn main_with(tool: &str, body: impl FnOnce() -> anyhow::Result<ExitCode>) ->
     match body() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{tool}: error: {e:#}");
+            eprintln!("{tool}: error: {}", error_line(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// Says once, on stderr, that a node has found no peer a few seconds after
+/// it started: most often no tower runs at the addresses given, or the
+/// peers it needs have not started, and otherwise it would wait in silence.
+pub struct Silence {
+    tool: &'static str,
+    peers: &'static str,
+    since: std::time::Instant,
+    warned: bool,
+    towers: String,
+}
+
+/// How long a tool runs without any peer before it says so.
+pub const SILENCE_WARNING: std::time::Duration = std::time::Duration::from_secs(3);
+
+impl Silence {
+    /// For `tool`, whose peers are `peers` ("store or consumer").
+    pub fn new(tool: &'static str, peers: &'static str, cfg: &dafka::MeshConfig) -> Self {
+        Silence {
+            tool,
+            peers,
+            since: std::time::Instant::now(),
+            warned: false,
+            towers: format!("{} / {}", cfg.sub_address, cfg.pub_address),
+        }
+    }
+
+    /// Warns if it is time and the node still has no peer.
+    pub fn check(&mut self, stats: &dafka::NodeStats) {
+        if self.warned || self.since.elapsed() < SILENCE_WARNING || stats.peers() > 0 {
+            return;
+        }
+        self.warned = true;
+        eprintln!(
+            "{}: no {} found in {} s (towers: {}); is a tower running there? still waiting",
+            self.tool,
+            self.peers,
+            SILENCE_WARNING.as_secs(),
+            self.towers
+        );
+    }
+}
+
+/// An error and its causes on one line, each cause said once: many errors
+/// already name their source in their own text ("DIR: File exists"), and
+/// repeating it ("File exists: File exists") reads like two problems.
+fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 pub mod perf;

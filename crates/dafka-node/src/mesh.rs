@@ -44,7 +44,7 @@ const MAX_FRAMES: usize = 4;
 
 /// A socket operation that failed.
 #[derive(Debug, Error)]
-#[error("{what} {endpoint}: {error}")]
+#[error("{what} {endpoint}: {}", explain(what, error))]
 pub struct MeshError {
     /// What was being done ("bind", "connect", "poll").
     pub what: &'static str,
@@ -52,6 +52,18 @@ pub struct MeshError {
     pub endpoint: String,
     /// ZeroMQ's error (shown in the message, so not also a `source`).
     pub error: zmq::Error,
+}
+
+/// ZeroMQ's error, in words where its own mislead: binding a host name
+/// that is no address of this machine reports "No such device".
+fn explain(what: &str, error: &zmq::Error) -> String {
+    match (what, error) {
+        ("bind", zmq::Error::ENODEV) => {
+            "no address of this machine has that name (bind to * or to one of its own addresses)"
+                .into()
+        }
+        _ => error.to_string(),
+    }
 }
 
 fn zerr<'a>(what: &'static str, endpoint: &'a str) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
@@ -571,7 +583,23 @@ fn advertised(bound: &str, host: &str) -> (String, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::advertised;
+    use super::{advertised, Mesh};
+
+    #[test]
+    fn binding_a_foreign_host_says_what_is_wrong() {
+        let cfg = crate::MeshConfig {
+            bind: "tcp://no-such-host.invalid:0".into(),
+            ..Default::default()
+        };
+        let ctx = zmq::Context::new();
+        let id = dafka_proto::NodeId([1; 16]);
+        let e = Mesh::new(&ctx, id, dafka_proto::Role::Store, &cfg, |_| true)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("bind tcp://no-such-host.invalid:0: "), "{e}");
+        assert!(!e.contains("No such device"), "{e}");
+    }
 
     #[test]
     fn wildcard_binds_leave_the_host_to_the_tower() {

@@ -4,7 +4,7 @@ use clap::Parser;
 use crossbeam_channel::{after, never, select};
 use dafka::Section;
 use dafka::{Consumer, OffsetReset, Record};
-use dafka_cli::{init_logging, interrupted, main_with, parse, stdout_closed, NodeArgs};
+use dafka_cli::{init_logging, interrupted, main_with, parse, stdout_closed, NodeArgs, Silence};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,17 +62,23 @@ fn main() -> ExitCode {
         let mut out = BufWriter::new(std::io::stdout().lock());
         let mut count = 0u64;
         let mut idle_exit = false;
+        let mut silence = Silence::new("dafka_console_consumer", "producer or store", &cfg.beacon);
+        let tick = crossbeam_channel::tick(Duration::from_millis(500));
+        // The idle timer runs from the last record, not from the last tick.
+        let idle_after = cli.timeout_ms.map(Duration::from_millis);
+        let mut idle = idle_after.map_or(never(), after);
         while cli.max_messages.is_none_or(|m| count < m) {
-            let idle = cli
-                .timeout_ms
-                .map_or(never(), |ms| after(Duration::from_millis(ms)));
             let rec = select! {
                 recv(consumer.records()) -> r => match r { Ok(r) => r, Err(_) => break },
                 recv(stop) -> _ => break,
                 recv(reader_gone) -> _ => break,
+                recv(tick) -> _ => { silence.check(&consumer.stats()); continue }
                 recv(idle) -> _ => { idle_exit = true; break }
             };
             count += 1;
+            if let Some(d) = idle_after {
+                idle = after(d);
+            }
             match print(&cli, &mut out, &rec, consumer.records().is_empty()) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::BrokenPipe => break,

@@ -5,7 +5,7 @@ use crossbeam_channel::select;
 use dafka::proto::limits::MAX_CONTENT_LEN;
 use dafka::Producer;
 use dafka::Section;
-use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs};
+use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs, Silence};
 use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -76,7 +76,7 @@ fn main() -> ExitCode {
         let lines = read_lines();
         let mut bad_line = false;
         let mut interrupted_once = false;
-        let mut silence = Silence::new(&cfg.beacon);
+        let mut silence = Silence::new("dafka_console_producer", "store or consumer", &cfg.beacon);
         let tick = crossbeam_channel::tick(Duration::from_millis(500));
         loop {
             select! {
@@ -96,7 +96,7 @@ fn main() -> ExitCode {
                     Err(_) => break, // end of input
                 },
                 recv(stop) -> _ => { interrupted_once = true; break }
-                recv(tick) -> _ => silence.check(&producer),
+                recv(tick) -> _ => silence.check(&producer.stats()),
             }
         }
         await_acks(&producer, &cfg, &stop, interrupted_once, &mut silence);
@@ -139,7 +139,7 @@ fn await_acks(
     }
     let start = Instant::now();
     while producer.unacked() > 0 && start.elapsed() < timeout {
-        silence.check(producer);
+        silence.check(&producer.stats());
         select! {
             recv(stop) -> _ => {
                 eprintln!(
@@ -151,40 +151,6 @@ fn await_acks(
             recv(producer.deliveries()) -> _ => {}
             default(Duration::from_millis(100)) => {}
         }
-    }
-}
-
-/// Says once, on stderr, that no peer (store or consumer) has been found
-/// a few seconds after start: most often no tower runs at the addresses
-/// given, and otherwise the producer would wait in silence.
-struct Silence {
-    since: Instant,
-    warned: bool,
-    towers: String,
-}
-
-/// How long a producer runs without any peer before it says so.
-const SILENCE_WARNING: Duration = Duration::from_secs(3);
-
-impl Silence {
-    fn new(cfg: &dafka::MeshConfig) -> Self {
-        Silence {
-            since: Instant::now(),
-            warned: false,
-            towers: format!("{} / {}", cfg.sub_address, cfg.pub_address),
-        }
-    }
-
-    fn check(&mut self, producer: &Producer) {
-        if self.warned || self.since.elapsed() < SILENCE_WARNING || producer.stats().peers() > 0 {
-            return;
-        }
-        self.warned = true;
-        eprintln!(
-            "dafka_console_producer: no store or consumer found in {} s (towers: {}); is a tower running there? still waiting",
-            SILENCE_WARNING.as_secs(),
-            self.towers
-        );
     }
 }
 
