@@ -40,6 +40,11 @@ fn every_tool_has_help() {
             out.contains("Usage:") && out.contains("--sub") && out.contains("--pub"),
             "{tool}: {out}"
         );
+        // Where the rest of the settings are: a file, variables, the README.
+        assert!(
+            out.contains("--config") && out.contains("DAFKA_") && out.contains("README"),
+            "{tool}: {out}"
+        );
     }
 }
 
