@@ -345,14 +345,7 @@ fn a_second_ctrl_c_quits_a_waiting_producer_at_once() {
 fn daemons_say_what_they_do_at_their_default_level() {
     use support::Proc;
     let own_level = [("RUST_LOG", "")];
-    let args = ["--sub", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*"];
-    let tower = Proc::spawn_env("dafka_towerd", &args, None, &own_level);
-    let line = tower.await_stderr("beacons in on", support::TIMEOUT);
-    let words: Vec<&str> = line.split_whitespace().collect();
-    let t = support::Towers {
-        sub: words[4].trim_end_matches(',').to_string(),
-        pub_: words[7].to_string(),
-    };
+    let (tower, t) = support::tower_env(&own_level);
     let db = tempfile::tempdir().expect("db");
     let db_arg = ["--db", db.path().to_str().expect("utf-8")];
     let mut store = Proc::spawn_env("dafka_stored", &db_arg, Some(&t), &own_level);

@@ -236,10 +236,16 @@ impl Drop for Proc {
 
 /// Starts a tower on ephemeral loopback ports.
 pub fn tower() -> (Proc, Towers) {
-    let p = Proc::spawn(
+    tower_env(&[])
+}
+
+/// [`tower`] with environment changes (see [`Proc::spawn_env`]).
+pub fn tower_env(env: &[(&str, &str)]) -> (Proc, Towers) {
+    let p = Proc::spawn_env(
         "dafka_towerd",
         &["--sub", "tcp://127.0.0.1:*", "--pub", "tcp://127.0.0.1:*"],
         None,
+        env,
     );
     let line = p.await_stderr("beacons in on", TIMEOUT);
     // "dafka_towerd: beacons in on tcp://127.0.0.1:X, out on tcp://127.0.0.1:Y"
