@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if ! command -v /usr/bin/time >/dev/null; then apt-get install -y time >/dev/null; fi
 # The same build as the tests (one RocksDB build): dependencies at -O3.
-cargo build --locked --workspace --all-targets --profile test
+cargo build --locked --workspace --all-targets
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 bin="$target/debug"
 

@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The same flags and profile as the tests, so both share one RocksDB build.
-cargo build --locked --workspace --all-targets --profile test
+# The same flags as the tests, so both share one RocksDB build.
+cargo build --locked --workspace --all-targets
 # Wherever cargo puts its output (CARGO_TARGET_DIR, a config file, or ./target).
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 bin="$target/debug"
