@@ -255,8 +255,8 @@ impl Mesh {
             .map_err(zerr("send", ""))
     }
 
-    /// When the mesh next needs a turn (its beacon timer, or handing
-    /// freed memory back).
+    /// When the mesh next needs a turn (its beacon timer, handing freed
+    /// memory back, or saying that no tower has answered).
     pub fn next_deadline(&self) -> Instant {
         let mut next = self.next_beacon;
         for t in [self.trim_at, self.tower_silence.as_ref().map(|(t, _)| *t)]
