@@ -1,6 +1,6 @@
 //! The `[consumer]` section of a Dafka config. Defaults live here only.
 
-use dafka_node::ConfigError;
+use dafka_protocol::ConfigError;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ pub enum OffsetReset {
 #[serde(default, deny_unknown_fields)]
 pub struct ConsumerConfig {
     /// Where to start in a partition not seen before.
-    #[serde(deserialize_with = "dafka_node::config::any_case")]
+    #[serde(deserialize_with = "dafka_protocol::config::any_case")]
     pub offset_reset: OffsetReset,
     /// Milliseconds before an unanswered FETCH is sent again.
     pub fetch_retry: u64,

@@ -8,13 +8,41 @@
 //! partitions whose producer is long gone.
 
 use crate::config::{ConsumerConfig, OffsetReset};
-use dafka_node::stats::RateLimit;
-use dafka_node::{gaps, partition_entry, AheadLimit, Event, FastMap, Output, Partitions, Tracked};
 use dafka_proto::{routing, Head, HeadState, Message, MessageId, NodeId, Record};
+use dafka_protocol::tuning::{INFO_BURST, INFO_PERIOD, RETRY_SCAN, WARN_PERIOD};
+use dafka_protocol::{
+    gaps, partition_entry, AheadLimit, FastMap, Input, Machine, Output, Partitions, RateLimit,
+    Tracked,
+};
 use std::collections::BTreeSet;
+use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-const RETRY_SCAN: Duration = Duration::from_millis(50);
+/// What the application asks of a consumer.
+#[derive(Debug)]
+pub enum ConsumerCommand {
+    /// Start reading a topic (a valid name: see
+    /// `dafka_proto::validate_topic`).
+    Subscribe(String),
+    /// Stop reading a topic and forget its partitions.
+    Unsubscribe(String),
+    /// Say what is known to be missing ([`ConsumerDelivery::Gaps`]).
+    Gaps,
+    /// Stop.
+    Close,
+}
+
+/// What a consumer hands its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerDelivery {
+    /// The next record of a partition, in order, once.
+    Record(Record),
+    /// The answer to [`ConsumerCommand::Gaps`].
+    Gaps(Vec<Gap>),
+}
+
+/// A consumer's outputs.
+pub type ConsumerOutput = Output<ConsumerDelivery, Infallible>;
 
 /// Records a consumer knows exist but has not delivered: the first missing
 /// range of a partition, and why, if a store said.
@@ -47,7 +75,8 @@ pub struct ConsumerCore {
     topics: BTreeSet<String>,
     parts: Partitions<Tracked>,
     ready: Vec<Record>,
-    outbox: Vec<Output>,
+    outbox: Vec<ConsumerOutput>,
+    closed: bool,
     next_scan: Instant,
     next_refresh: Instant,
     /// What stores said they cannot read, by partition.
@@ -75,11 +104,12 @@ impl ConsumerCore {
             parts: Partitions::default(),
             ready: Vec::new(),
             outbox,
+            closed: false,
             next_scan: now,
             next_refresh: now + Duration::from_millis(cfg.heads_refresh),
             unreadable: FastMap::default(),
-            warn: RateLimit::new(Duration::from_secs(5)),
-            info: RateLimit::burst(Duration::from_secs(1), 20),
+            warn: RateLimit::new(WARN_PERIOD),
+            info: RateLimit::burst(INFO_PERIOD, INFO_BURST),
             cfg,
         }
     }
@@ -122,14 +152,6 @@ impl ConsumerCore {
     /// The topics subscribed to.
     pub fn topics(&self) -> impl Iterator<Item = &str> {
         self.topics.iter().map(String::as_str)
-    }
-
-    /// Handles one message or subscription.
-    pub fn on_event(&mut self, ev: Event, now: Instant) {
-        match ev {
-            Event::Message(m) => self.on_message(m, now),
-            Event::Subscribed(p) => self.on_subscribed(&p),
-        }
     }
 
     fn on_message(&mut self, msg: Message, now: Instant) {
@@ -305,7 +327,7 @@ impl ConsumerCore {
 
     /// Repeats FETCHes for gaps whose answer did not come, and refreshes
     /// heads with `earliest`.
-    pub fn on_tick(&mut self, now: Instant) {
+    fn timers(&mut self, now: Instant) {
         if now >= self.next_refresh {
             self.next_refresh = now + Duration::from_millis(self.cfg.heads_refresh);
             if self.cfg.offset_reset == OffsetReset::Earliest {
@@ -322,24 +344,67 @@ impl ConsumerCore {
         }
     }
 
-    /// When the next timer is due.
-    pub fn next_deadline(&self) -> Instant {
-        self.next_scan.min(self.next_refresh)
-    }
-
-    /// Moves pending outputs into `out`.
-    pub fn drain(&mut self, out: &mut Vec<Output>) {
-        out.append(&mut self.outbox);
-    }
-
-    /// Takes the records ready for the application, in order per partition.
+    /// Takes the records ready for the application, in order per partition
+    /// (what [`Machine::drain`] would hand over as deliveries).
     pub fn take_ready(&mut self) -> std::vec::Drain<'_, Record> {
         self.ready.drain(..)
+    }
+
+    /// What it sent and subscribed to, leaving ready records in place.
+    #[cfg(test)]
+    fn take_outbox(&mut self) -> Vec<ConsumerOutput> {
+        std::mem::take(&mut self.outbox)
     }
 
     /// The next offset to be delivered for a partition.
     pub fn position(&self, topic: &str, partition: &NodeId) -> Option<u64> {
         Some(self.parts.get(topic)?.get(partition)?.seq.next())
+    }
+}
+
+impl Machine for ConsumerCore {
+    type Command = ConsumerCommand;
+    type Delivery = ConsumerDelivery;
+    type Work = Infallible;
+    type Done = Infallible;
+
+    fn handle(&mut self, input: Input<ConsumerCommand, Infallible>, now: Instant) {
+        match input {
+            Input::Message(m) => self.on_message(m, now),
+            Input::Subscribed(p) => self.on_subscribed(&p),
+            Input::Command(ConsumerCommand::Subscribe(t)) => self.subscribe(&t),
+            Input::Command(ConsumerCommand::Unsubscribe(t)) => self.unsubscribe(&t),
+            Input::Command(ConsumerCommand::Gaps) => {
+                let gaps = self.gaps();
+                self.outbox
+                    .push(Output::Deliver(ConsumerDelivery::Gaps(gaps)));
+            }
+            Input::Command(ConsumerCommand::Close) => self.closed = true,
+            Input::Beacon(..) => {}
+            Input::Done(never) => match never {},
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        self.timers(now);
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        Some(self.next_scan.min(self.next_refresh))
+    }
+
+    /// What to send, then the records ready, in order.
+    fn drain(&mut self, out: &mut Vec<ConsumerOutput>) {
+        out.append(&mut self.outbox);
+        out.extend(
+            self.ready
+                .drain(..)
+                .map(|r| Output::Deliver(ConsumerDelivery::Record(r))),
+        );
+    }
+
+    fn is_done(&self) -> bool {
+        self.closed
     }
 }
 

@@ -1,16 +1,15 @@
 //! The application's side of a consumer, and the driver thread behind it.
 
 use crate::config::ConsumerConfig;
-use crate::core::{ConsumerCore, Gap};
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError};
-use dafka_node::{
-    run, running_average, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node,
-    NodeStats, Output, Waker,
-};
+use crate::core::{ConsumerCommand, ConsumerCore, ConsumerDelivery, Gap};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use dafka_proto::{validate_topic, DecodeError, NodeId, Record, Role};
+use dafka_protocol::tuning::{BEHIND_RETRY, CONSUMER_QUEUE_BYTES, RECORD_OVERHEAD};
+use dafka_protocol::{running_average, ConfigError, MeshConfig, NodeStats};
+use dafka_transport::{NodeSpec, Port, Running, StartError};
 use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -23,26 +22,25 @@ pub enum ConsumerError {
     /// The topic name is not valid.
     #[error("invalid topic: {0}")]
     Topic(DecodeError),
-    /// A socket could not be set up.
+    /// The node could not start (a socket, or its thread).
     #[error(transparent)]
-    Mesh(#[from] MeshError),
+    Start(#[from] StartError),
     /// The consumer's thread has stopped.
     #[error("the consumer has stopped")]
     Stopped,
 }
 
+/// A command, with where to answer it when it has an answer.
 enum Command {
-    Subscribe(String),
-    Unsubscribe(String),
+    Plain(ConsumerCommand),
     Gaps(Sender<Vec<Gap>>),
-    Close,
 }
 
 /// A consumer of one or more topics.
 ///
 /// ```no_run
 /// use dafka_consumer::{Consumer, ConsumerConfig, OffsetReset};
-/// use dafka_node::MeshConfig;
+/// use dafka_protocol::MeshConfig;
 /// let cfg = ConsumerConfig { offset_reset: OffsetReset::Earliest, ..Default::default() };
 /// let c = Consumer::new(&cfg, &MeshConfig::default())?;
 /// c.subscribe("hello")?;
@@ -54,10 +52,8 @@ enum Command {
 pub struct Consumer {
     id: NodeId,
     tx: Sender<Command>,
-    waker: Waker,
     records: Receiver<Record>,
-    stats: Arc<NodeStats>,
-    thread: Option<JoinHandle<Result<(), MeshError>>>,
+    running: Running,
 }
 
 impl Consumer {
@@ -65,39 +61,34 @@ impl Consumer {
     pub fn new(cfg: &ConsumerConfig, mesh: &MeshConfig) -> Result<Consumer, ConsumerError> {
         cfg.validate()?;
         mesh.validate()?;
-        let id = dafka_node::new_node_id();
-        let ctx = zmq::Context::new();
-        let mut net = Mesh::new(&ctx, id, Role::Consumer, mesh, |r| {
-            matches!(r, Role::Producer | Role::Store)
-        })?;
-        let (waker, wake) = wake_pair(&ctx)?;
+        let id = dafka_protocol::new_node_id();
         let (tx, rx) = unbounded();
-        let (rec_tx, records) = bounded(cfg.queue);
-        let stats = net.stats();
-        let mut driver = Driver {
-            core: ConsumerCore::new(id, cfg.clone(), Instant::now()),
+        // The one buffer between the driver and the application. Unbounded
+        // as a channel; the port keeps it near `queue` records and
+        // CONSUMER_QUEUE_BYTES by not reading the mesh while it is full.
+        let (rec_tx, records) = unbounded();
+        let port = ConsumerPort {
             rx,
             out: rec_tx,
-            pending: VecDeque::new(),
-            pending_bytes: 0,
+            replies: VecDeque::new(),
             avg_size: 0,
             queue: cfg.queue,
-            done: false,
+            closed: false,
         };
-        let thread = std::thread::Builder::new()
-            .name("dafka-consumer".into())
-            .spawn(move || {
-                let _ctx = ctx;
-                run(&mut net, &wake, &mut driver)
-            })
-            .map_err(|_| ConsumerError::Stopped)?;
+        let core = ConsumerCore::new(id, cfg.clone(), Instant::now());
+        let spec = NodeSpec {
+            name: "dafka-consumer",
+            id,
+            role: Role::Consumer,
+            wants: |r| matches!(r, Role::Producer | Role::Store),
+            mesh,
+        };
+        let running = dafka_transport::spawn(spec, core, port)?;
         Ok(Consumer {
             id,
             tx,
-            waker,
             records,
-            stats,
-            thread: Some(thread),
+            running,
         })
     }
 
@@ -108,7 +99,7 @@ impl Consumer {
 
     /// Traffic counters.
     pub fn stats(&self) -> Arc<NodeStats> {
-        self.stats.clone()
+        self.running.stats()
     }
 
     /// Waits up to `timeout` until this node is connected to at least `n`
@@ -116,23 +107,27 @@ impl Consumer {
     /// without it: this is for applications that want to know the mesh is
     /// there before they start, or to say that it is not.
     pub fn wait_for_peers(&self, n: usize, timeout: Duration) -> bool {
-        self.stats.wait_for_peers(n as u64, timeout)
+        self.running.stats().wait_for_peers(n as u64, timeout)
     }
 
     /// Subscribes to a topic.
     pub fn subscribe(&self, topic: &str) -> Result<(), ConsumerError> {
         validate_topic(topic).map_err(ConsumerError::Topic)?;
-        self.command(Command::Subscribe(topic.to_string()))
+        self.command(Command::Plain(ConsumerCommand::Subscribe(
+            topic.to_string(),
+        )))
     }
 
     /// Unsubscribes from a topic.
     pub fn unsubscribe(&self, topic: &str) -> Result<(), ConsumerError> {
-        self.command(Command::Unsubscribe(topic.to_string()))
+        self.command(Command::Plain(ConsumerCommand::Unsubscribe(
+            topic.to_string(),
+        )))
     }
 
     fn command(&self, c: Command) -> Result<(), ConsumerError> {
         self.tx.send(c).map_err(|_| ConsumerError::Stopped)?;
-        self.waker.wake();
+        self.running.wake();
         Ok(())
     }
 
@@ -170,13 +165,9 @@ impl Consumer {
     }
 
     fn shutdown(&mut self) {
-        let _ = self.tx.send(Command::Close);
-        self.waker.wake();
-        if let Some(t) = self.thread.take() {
-            if let Ok(Err(e)) = t.join() {
-                tracing::error!(error = %e, "consumer stopped on a socket error");
-            }
-        }
+        let _ = self.tx.send(Command::Plain(ConsumerCommand::Close));
+        self.running.wake();
+        self.running.join();
     }
 }
 
@@ -186,106 +177,63 @@ impl Drop for Consumer {
     }
 }
 
-/// Content bytes (plus [`RECORD_OVERHEAD`] each) held for a slow application
-/// in the channel and, again, in the driver's own queue, about: `queue`
-/// bounds records, this bounds memory when records are large.
-const QUEUE_BYTES: usize = 32 << 20;
-/// What a held record costs besides its content.
-const RECORD_OVERHEAD: usize = 256;
-
-struct Driver {
-    core: ConsumerCore,
+/// The consumer's side of the driver: commands in, records out, with the
+/// records channel as the only buffer between the two.
+struct ConsumerPort {
     rx: Receiver<Command>,
     out: Sender<Record>,
-    /// Records ready but not yet taken by the application.
-    pending: VecDeque<Record>,
-    /// Content bytes in `pending`.
-    pending_bytes: usize,
-    /// Running average record size, to bound the channel in bytes.
+    /// Callers waiting for a gap report, in the order they asked.
+    replies: VecDeque<Sender<Vec<Gap>>>,
+    /// Running average of a record's cost (content plus overhead).
     avg_size: usize,
     queue: usize,
-    done: bool,
+    /// The application dropped its receiver: nobody is reading.
+    closed: bool,
 }
 
-impl Driver {
-    fn hand_over(&mut self) {
-        for r in self.core.take_ready() {
-            let len = r.content.len() + RECORD_OVERHEAD;
-            self.avg_size = running_average(self.avg_size, len);
-            self.pending_bytes += len;
-            self.pending.push_back(r);
-        }
-        while let Some(r) = self.pending.pop_front() {
-            // The channel is bounded in records; keep it near a byte budget
-            // too, so large records waiting for the application stay
-            // within QUEUE_BYTES (one record always fits).
-            let queued = self.out.len();
-            if queued > 0 && (queued + 1) * self.avg_size > QUEUE_BYTES {
-                self.pending.push_front(r);
-                break;
-            }
-            let len = r.content.len() + RECORD_OVERHEAD;
-            match self.out.try_send(r) {
-                Ok(()) => self.pending_bytes -= len,
-                Err(TrySendError::Full(r)) => {
-                    self.pending.push_front(r);
-                    break;
-                }
-                // The application dropped the receiver: nobody is reading.
-                Err(TrySendError::Disconnected(_)) => {
-                    self.pending.clear();
-                    self.pending_bytes = 0;
-                    self.done = true;
-                }
-            }
-        }
-    }
-}
-
-impl Node for Driver {
-    fn on_wake(&mut self, _now: Instant) {
-        while let Ok(cmd) = self.rx.try_recv() {
-            match cmd {
-                Command::Subscribe(t) => self.core.subscribe(&t),
-                Command::Unsubscribe(t) => self.core.unsubscribe(&t),
-                Command::Gaps(reply) => {
-                    let _ = reply.send(self.core.gaps());
-                }
-                Command::Close => self.done = true,
+impl Port<ConsumerCore> for ConsumerPort {
+    fn command(&mut self, _accepts: bool) -> Option<ConsumerCommand> {
+        match self.rx.try_recv().ok()? {
+            Command::Plain(c) => Some(c),
+            Command::Gaps(reply) => {
+                self.replies.push_back(reply);
+                Some(ConsumerCommand::Gaps)
             }
         }
     }
 
-    fn on_event(&mut self, event: Event, now: Instant) {
-        self.core.on_event(event, now);
+    fn deliver(&mut self, d: ConsumerDelivery) {
+        match d {
+            ConsumerDelivery::Record(r) => {
+                self.avg_size = running_average(self.avg_size, r.content.len() + RECORD_OVERHEAD);
+                self.closed |= self.out.send(r).is_err();
+            }
+            ConsumerDelivery::Gaps(g) => {
+                if let Some(reply) = self.replies.pop_front() {
+                    let _ = reply.send(g);
+                }
+            }
+        }
     }
 
-    fn on_batch_end(&mut self, _now: Instant) {
-        self.hand_over();
+    fn persist(&mut self, nothing: Infallible) -> Infallible {
+        match nothing {}
     }
 
-    fn on_tick(&mut self, now: Instant) {
-        self.core.on_tick(now);
-        self.hand_over();
+    /// Room while the channel holds fewer than `queue` records and about
+    /// CONSUMER_QUEUE_BYTES (one turn may add up to what one turn reads).
+    fn has_room(&self) -> bool {
+        let held = self.out.len();
+        held < self.queue && held.saturating_mul(self.avg_size) < CONSUMER_QUEUE_BYTES
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        // While the application is behind, look again soon.
-        let soon = (!self.pending.is_empty()).then(|| Instant::now() + Duration::from_millis(2));
-        Some(soon.map_or(self.core.next_deadline(), |s| {
-            s.min(self.core.next_deadline())
-        }))
+    fn is_closed(&self) -> bool {
+        self.closed
     }
 
-    fn drain(&mut self, out: &mut Vec<Output>) {
-        self.core.drain(out);
-    }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
-
-    fn wants_input(&self) -> bool {
-        self.pending.len() < self.queue && self.pending_bytes < QUEUE_BYTES
+    /// While the application is behind, look again soon for room: it
+    /// takes records without telling the driver.
+    fn next_timeout(&self) -> Option<Instant> {
+        (!self.has_room()).then(|| Instant::now() + BEHIND_RETRY)
     }
 }

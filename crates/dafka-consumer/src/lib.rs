@@ -6,13 +6,13 @@
 //! or the producer to repair a gap. Positions are the consumer's own; where a
 //! new partition starts is `consumer.offset_reset`.
 //!
-//! [`ConsumerCore`] is the logic with no socket; [`Consumer`] runs it on a
-//! driver thread.
+//! [`ConsumerCore`] is the logic, a `dafka_protocol::Machine` with no
+//! socket; [`Consumer`] runs it on a driver thread.
 
 mod config;
 mod core;
 mod handle;
 
 pub use crate::config::{ConsumerConfig, OffsetReset};
-pub use crate::core::{ConsumerCore, Gap};
+pub use crate::core::{ConsumerCommand, ConsumerCore, ConsumerDelivery, ConsumerOutput, Gap};
 pub use handle::{Consumer, ConsumerError};

@@ -1,8 +1,8 @@
 //! The `[producer]` section of a Dafka config. Defaults live here only.
 
 use crate::spool::SpoolSync;
-use dafka_node::ConfigError;
 use dafka_proto::NodeId;
+use dafka_protocol::ConfigError;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ pub struct ProducerConfig {
     /// or a new one.
     pub id: String,
     /// Whether the spool in `state_dir` is synced to disk, and when.
-    #[serde(deserialize_with = "dafka_node::config::any_case")]
+    #[serde(deserialize_with = "dafka_protocol::config::any_case")]
     pub spool_fsync: SpoolFsync,
     /// Milliseconds between spool syncs under `spool_fsync = "interval"`.
     pub spool_fsync_interval: u64,

@@ -1,14 +1,16 @@
-//! The producer's protocol logic, with no I/O.
+//! The producer's protocol logic as a [`Machine`], with no I/O.
 //!
-//! It numbers records, keeps every one until `min_acks` distinct stores have
-//! ACKed it, answers FETCHes from what it still keeps, and sends HEAD on a
-//! timer once it has published. Everything it wants sent lands in its outbox.
+//! It keeps every record until `min_acks` distinct stores have ACKed it,
+//! answers FETCHes from what it still keeps, sends HEAD on a timer once it
+//! has published, and reports delivery progress to the application.
 
 use crate::config::ProducerConfig;
 use bytes::Bytes;
-use dafka_node::{Event, Output};
 use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
+use dafka_protocol::tuning::RECORD_OVERHEAD;
+use dafka_protocol::{Input, Machine, Output};
 use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 mod claim;
@@ -19,8 +21,44 @@ pub use claim::{Claim, ClaimOutcome};
 /// (frames, headers, ZeroMQ's bookkeeping at both ends), so that a window of
 /// small records bounds memory as well as one of large records does.
 fn cost(len: usize) -> usize {
-    len + 256
+    len + RECORD_OVERHEAD
 }
+
+/// What the application asks of a producer.
+#[derive(Debug)]
+pub enum ProducerCommand {
+    /// Publish `content` at `offset`: the handle numbers records (it spools
+    /// them and tells the caller), the machine follows.
+    Publish {
+        /// The offset the handle gave it.
+        offset: u64,
+        /// The record's content.
+        content: Bytes,
+    },
+    /// Close: wait up to `timeout` for outstanding ACKs, then finish.
+    Close {
+        /// How long to wait.
+        timeout: Duration,
+    },
+}
+
+/// What a producer tells its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProducerReport {
+    /// Delivery progress: every offset below `acked` is ACKed by a quorum,
+    /// `unacked` records await ACKs.
+    Progress {
+        /// Every offset below this is ACKed by `min_acks` stores.
+        acked: u64,
+        /// Records still awaiting a quorum.
+        unacked: u64,
+    },
+    /// How taking over the partition ended.
+    Claim(ClaimOutcome),
+}
+
+/// A producer's outputs.
+pub type ProducerOutput = Output<ProducerReport, Infallible>;
 
 /// One producer's partition.
 #[derive(Debug)]
@@ -37,7 +75,11 @@ pub struct ProducerCore {
     next_head: Option<Instant>,
     close_by: Option<Instant>,
     done: bool,
-    outbox: Vec<Output>,
+    outbox: Vec<ProducerOutput>,
+    /// The progress last reported.
+    reported: Option<(u64, u64)>,
+    /// Whether how the claim ended was reported.
+    claim_reported: bool,
     /// Set while the partition's starting offset is being learnt from the
     /// stores; no record is numbered until it is resolved.
     claim: Option<Claim>,
@@ -65,6 +107,8 @@ impl ProducerCore {
             close_by: None,
             done: false,
             outbox,
+            reported: None,
+            claim_reported: false,
             claim: None,
             claimed: None,
             warned_foreign: false,
@@ -185,11 +229,11 @@ impl ProducerCore {
     }
 
     /// Handles a message or subscription from the mesh.
-    pub fn on_event(&mut self, ev: Event, now: Instant) {
+    fn on_mesh(&mut self, ev: Input<ProducerCommand, Infallible>, now: Instant) {
         match ev {
-            Event::Message(Message::Ack(a)) => self.on_ack(&a),
-            Event::Message(Message::Fetch(f)) => self.on_fetch(&f),
-            Event::Message(Message::DirectHead {
+            Input::Message(Message::Ack(a)) => self.on_ack(&a),
+            Input::Message(Message::Fetch(f)) => self.on_fetch(&f),
+            Input::Message(Message::DirectHead {
                 to,
                 head,
                 store,
@@ -198,9 +242,8 @@ impl ProducerCore {
                 self.on_claim_answer(&head, store, &state);
                 self.settle_claim(now);
             }
-            Event::Message(_) => {}
             // A store can now hear a GET-HEADS: ask it where we stand.
-            Event::Subscribed(p)
+            Input::Subscribed(p)
                 if self.claim.is_some() && p.first() == Some(&(MessageId::GetHeads as u8)) =>
             {
                 if let Some(c) = self.claim.as_mut() {
@@ -211,10 +254,10 @@ impl ProducerCore {
             // Someone (a store, or a consumer of our topic) started
             // listening to records: tell them our head now rather than at
             // the next interval, so they fetch what they missed at once.
-            Event::Subscribed(p) if p.first() == Some(&(MessageId::Record as u8)) => {
+            Input::Subscribed(p) if p.first() == Some(&(MessageId::Record as u8)) => {
                 self.send_head(now)
             }
-            Event::Subscribed(_) => {}
+            _ => {}
         }
     }
 
@@ -293,41 +336,33 @@ impl ProducerCore {
         self.next_head = Some(now + self.cfg.head_interval());
     }
 
-    /// Timers: HEAD, claim retries, and the end of a close.
-    pub fn on_tick(&mut self, now: Instant) {
-        self.settle_claim(now);
-        if self.next_head.is_some_and(|t| now >= t) {
-            self.send_head(now);
-        }
-        if let Some(by) = self.close_by {
-            self.done |= self.unacked.is_empty() || now >= by;
-        }
-    }
-
     /// Starts closing: waits for outstanding ACKs until the close timeout.
     pub fn close(&mut self, now: Instant, timeout: Duration) {
+        if self.close_by.is_some() {
+            return;
+        }
         self.send_head(now);
         self.close_by = Some(now + timeout);
-        self.on_tick(now);
+        self.on_timeout(now);
     }
 
-    /// When the producer next needs a tick.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let claim = self.claim.as_ref().map(Claim::next_deadline);
-        [self.next_head, self.close_by, claim]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    /// Moves pending outputs into `out`.
-    pub fn drain(&mut self, out: &mut Vec<Output>) {
-        out.append(&mut self.outbox);
-    }
-
-    /// Whether it has finished closing.
-    pub fn is_done(&self) -> bool {
-        self.done
+    /// Tells the application how far delivery got, when that changed, and
+    /// how a claim ended.
+    fn report(&mut self) {
+        if !self.claim_reported {
+            if let Some(c) = self.claimed.clone() {
+                self.claim_reported = true;
+                self.outbox.push(Output::Deliver(ProducerReport::Claim(c)));
+            }
+        }
+        let unacked = self.unacked.len() as u64;
+        let now = (self.next_offset - unacked, unacked);
+        if self.reported != Some(now) {
+            self.reported = Some(now);
+            let (acked, unacked) = now;
+            let p = ProducerReport::Progress { acked, unacked };
+            self.outbox.push(Output::Deliver(p));
+        }
     }
 
     /// Records published so far.
@@ -359,6 +394,67 @@ impl ProducerCore {
     /// Whether `publish` may take more now (under the memory bound).
     pub fn has_room(&self) -> bool {
         self.unacked_bytes < self.cfg.max_unacked_bytes
+    }
+}
+
+impl Machine for ProducerCore {
+    type Command = ProducerCommand;
+    type Delivery = ProducerReport;
+    type Work = Infallible;
+    type Done = Infallible;
+
+    fn handle(&mut self, input: Input<ProducerCommand, Infallible>, now: Instant) {
+        match input {
+            Input::Command(ProducerCommand::Publish { offset, content }) => {
+                if offset != self.next_offset {
+                    // The handle numbers records; follow it (what it gave the
+                    // application and its spool is the truth).
+                    tracing::error!(partition = %self.id, offset, expected = self.next_offset, "publish out of step with the producer's handle");
+                    self.next_offset = offset;
+                }
+                self.publish(content, now);
+            }
+            Input::Command(ProducerCommand::Close { timeout }) => self.close(now, timeout),
+            Input::Done(never) => match never {},
+            other => self.on_mesh(other, now),
+        }
+    }
+
+    fn end_of_turn(&mut self, _now: Instant) {
+        self.report();
+    }
+
+    /// Timers: HEAD, claim retries, and the end of a close.
+    fn on_timeout(&mut self, now: Instant) {
+        self.settle_claim(now);
+        if self.next_head.is_some_and(|t| now >= t) {
+            self.send_head(now);
+        }
+        if let Some(by) = self.close_by {
+            self.done |= self.unacked.is_empty() || now >= by;
+        }
+        self.report();
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        let claim = self.claim.as_ref().map(Claim::next_deadline);
+        [self.next_head, self.close_by, claim]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn drain(&mut self, out: &mut Vec<ProducerOutput>) {
+        out.append(&mut self.outbox);
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Over `max_unacked_bytes`, publishing waits for ACKs.
+    fn accepts_commands(&self) -> bool {
+        self.has_room()
     }
 }
 

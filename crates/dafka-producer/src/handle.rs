@@ -1,18 +1,16 @@
 //! The application's side of a producer, and the driver thread behind it.
 
 use crate::config::ProducerConfig;
-use crate::core::{ClaimOutcome, ProducerCore};
+use crate::core::{ClaimOutcome, ProducerCommand, ProducerCore, ProducerReport};
 use crate::spool::{Recovered, Spool, SpoolError, SpoolSync};
 use crate::Content;
-use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use dafka_node::{
-    run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output, Waker,
-};
 use dafka_proto::{limits::MAX_CONTENT_LEN, validate_topic, DecodeError, NodeId, Role};
+use dafka_protocol::{ConfigError, MeshConfig, NodeStats};
+use dafka_transport::{NodeSpec, Port, Running, StartError};
+use std::convert::Infallible;
 use std::sync::atomic::{fence, AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -28,9 +26,9 @@ pub enum ProducerError {
     /// The record is larger than the protocol allows.
     #[error("record of {0} bytes exceeds the limit of {MAX_CONTENT_LEN}")]
     TooLarge(usize),
-    /// A socket could not be set up.
+    /// The node could not start (a socket, or its thread).
     #[error(transparent)]
-    Mesh(#[from] MeshError),
+    Start(#[from] StartError),
     /// The state directory cannot be used.
     #[error(transparent)]
     Spool(#[from] SpoolError),
@@ -72,11 +70,6 @@ struct Writer {
     numbered: bool,
 }
 
-enum Command {
-    Publish(Bytes),
-    Close,
-}
-
 /// Delivery progress, shared between the driver and the handle.
 #[derive(Default)]
 struct Progress {
@@ -102,7 +95,7 @@ struct Shared {
 ///
 /// ```no_run
 /// use dafka_producer::{Producer, ProducerConfig};
-/// use dafka_node::MeshConfig;
+/// use dafka_protocol::MeshConfig;
 /// let p = Producer::new("hello", &ProducerConfig::default(), &MeshConfig::default())?;
 /// p.publish("HELLO WORLD")?;
 /// let report = p.close();
@@ -117,15 +110,15 @@ struct Shared {
 pub struct Producer {
     id: NodeId,
     topic: String,
-    tx: Sender<Command>,
-    waker: Waker,
+    tx: Sender<ProducerCommand>,
     next: Arc<Mutex<Writer>>,
     deliveries: Receiver<u64>,
     min_acks: usize,
     claim_timeout: Duration,
+    close_timeout: Duration,
     shared: Arc<Shared>,
-    stats: Arc<NodeStats>,
-    thread: Option<JoinHandle<Result<(), MeshError>>>,
+    running: Running,
+    closed: bool,
 }
 
 impl Producer {
@@ -144,13 +137,13 @@ impl Producer {
                 new_partition: true,
                 ..Recovered::default()
             };
-            return Self::start(dafka_node::new_node_id(), topic, cfg, mesh, None, rec);
+            return Self::start(dafka_protocol::new_node_id(), topic, cfg, mesh, None, rec);
         }
         let (spool, id, rec) = Spool::open(
             cfg.state_dir.as_ref(),
             topic,
             cfg.partition_id()?,
-            dafka_node::new_node_id,
+            dafka_protocol::new_node_id,
             cfg.spool_sync(),
         )?;
         if !rec.records.is_empty() {
@@ -171,11 +164,6 @@ impl Producer {
         cfg.validate()?;
         mesh.validate()?;
         let next = rec.next_offset;
-        let ctx = zmq::Context::new();
-        let mut net = Mesh::new(&ctx, id, Role::Producer, mesh, |r| {
-            matches!(r, Role::Store | Role::Consumer)
-        })?;
-        let (waker, wake) = wake_pair(&ctx)?;
         let (tx, rx) = bounded(16_384);
         let (delivered, deliveries) = bounded(1024);
         let shared = Arc::new(Shared::default());
@@ -183,7 +171,6 @@ impl Producer {
         if let Ok(mut p) = shared.progress.lock() {
             p.acked = acked;
         }
-        let stats = net.stats();
         // A partition whose history is neither new nor in the spool: only
         // the stores know where it stands.
         let numbered = rec.new_partition || rec.owns_history;
@@ -202,40 +189,35 @@ impl Producer {
             SpoolSync::Every(d) => Some(d),
             _ => None,
         };
-        let mut driver = Driver {
-            core,
+        let port = ProducerPort {
             rx,
             delivered,
             reported: acked,
             shared: shared.clone(),
-            close_timeout: Duration::from_millis(cfg.close_timeout),
-            closing: false,
             writer: writer.clone(),
             spool_tick,
             next_spool_sync: Instant::now(),
-            claim_reported: false,
         };
-        let thread = std::thread::Builder::new()
-            .name("dafka-producer".into())
-            .spawn(move || {
-                let _ctx = ctx;
-                let res = run(&mut net, &wake, &mut driver);
-                driver.finish();
-                res
-            })
-            .map_err(|_| ProducerError::Stopped)?;
+        let spec = NodeSpec {
+            name: "dafka-producer",
+            id,
+            role: Role::Producer,
+            wants: |r| matches!(r, Role::Store | Role::Consumer),
+            mesh,
+        };
+        let running = dafka_transport::spawn(spec, core, port)?;
         Ok(Producer {
             id,
             topic: topic.to_string(),
             tx,
-            waker,
             next: writer,
             deliveries,
             min_acks: cfg.min_acks,
             claim_timeout: Duration::from_millis(cfg.claim_timeout),
+            close_timeout: Duration::from_millis(cfg.close_timeout),
             shared,
-            stats,
-            thread: Some(thread),
+            running,
+            closed: false,
         })
     }
 
@@ -251,7 +233,7 @@ impl Producer {
 
     /// Traffic counters.
     pub fn stats(&self) -> Arc<NodeStats> {
-        self.stats.clone()
+        self.running.stats()
     }
 
     /// Waits up to `timeout` until this node is connected to at least `n`
@@ -259,7 +241,7 @@ impl Producer {
     /// without it: this is for applications that want to know the mesh is
     /// there before they start, or to say that it is not.
     pub fn wait_for_peers(&self, n: usize, timeout: Duration) -> bool {
-        self.stats.wait_for_peers(n as u64, timeout)
+        self.running.stats().wait_for_peers(n as u64, timeout)
     }
 
     /// Publishes one record and returns its offset. Blocks while the
@@ -281,13 +263,13 @@ impl Producer {
             spool.append(offset, &content, self.acked())?;
         }
         self.tx
-            .send(Command::Publish(content))
+            .send(ProducerCommand::Publish { offset, content })
             .map_err(|_| ProducerError::Stopped)?;
         // Pairs with the fence in `before_wait`: either the driver sees the
         // record in the channel, or we see it parked and wake it.
         fence(SeqCst);
         if self.shared.parked.swap(false, SeqCst) {
-            self.waker.wake();
+            self.running.wake();
         }
         w.next += 1;
         Ok(offset)
@@ -386,15 +368,13 @@ impl Producer {
     }
 
     fn shutdown(&mut self) -> CloseReport {
+        self.closed = true;
         let published = self.published();
         self.shared.closing.store(true, SeqCst);
-        let _ = self.tx.send(Command::Close);
-        self.waker.wake();
-        if let Some(t) = self.thread.take() {
-            if let Ok(Err(e)) = t.join() {
-                tracing::error!(error = %e, "producer stopped on a socket error");
-            }
-        }
+        let timeout = self.close_timeout;
+        let _ = self.tx.send(ProducerCommand::Close { timeout });
+        self.running.wake();
+        self.running.join();
         let unacked = self
             .shared
             .progress
@@ -422,34 +402,75 @@ impl Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        if self.thread.is_some() {
+        if !self.closed {
             self.shutdown();
         }
     }
 }
 
-struct Driver {
-    core: ProducerCore,
-    rx: Receiver<Command>,
+/// The producer's side of the driver: the publish channel, progress for
+/// waiting callers, delivery reports, and the spool's sync timer.
+struct ProducerPort {
+    rx: Receiver<ProducerCommand>,
     delivered: Sender<u64>,
     /// The last watermark put on `delivered`.
     reported: u64,
     shared: Arc<Shared>,
-    close_timeout: Duration,
-    closing: bool,
     /// The publishing side, for the spool's sync timer.
     writer: Arc<Mutex<Writer>>,
     /// How often the spool syncs under `spool_fsync = "interval"`.
     spool_tick: Option<Duration>,
     next_spool_sync: Instant,
-    claim_reported: bool,
 }
 
-impl Driver {
+impl ProducerPort {
+    fn progress(&mut self, acked: u64, unacked: u64) {
+        if let Ok(mut p) = self.shared.progress.lock() {
+            p.acked = acked;
+            p.unacked = unacked;
+        }
+        self.shared.changed.notify_all();
+        // A full channel (nobody reading) just means a later, larger step.
+        if acked > self.reported && self.delivered.try_send(acked).is_ok() {
+            self.reported = acked;
+        }
+    }
+}
+
+impl Port<ProducerCore> for ProducerPort {
+    /// Over its memory bound the producer takes no publish, except while
+    /// closing: everything queued before the close goes out first.
+    fn command(&mut self, accepts: bool) -> Option<ProducerCommand> {
+        if !accepts && !self.shared.closing.load(SeqCst) {
+            return None;
+        }
+        self.rx.try_recv().ok()
+    }
+
+    fn deliver(&mut self, report: ProducerReport) {
+        match report {
+            ProducerReport::Progress { acked, unacked } => self.progress(acked, unacked),
+            ProducerReport::Claim(outcome) => {
+                if let Ok(mut p) = self.shared.progress.lock() {
+                    p.claim = Some(outcome);
+                }
+                self.shared.changed.notify_all();
+            }
+        }
+    }
+
+    fn persist(&mut self, nothing: Infallible) -> Infallible {
+        match nothing {}
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        self.spool_tick.map(|_| self.next_spool_sync)
+    }
+
     /// Syncs records appended since the last sync when the interval is up
     /// and no append came to do it. Skipped while a publisher holds the
     /// lock: its append syncs if due.
-    fn sync_spool(&mut self, now: Instant) {
+    fn on_timeout(&mut self, now: Instant) {
         let Some(every) = self.spool_tick else {
             return;
         };
@@ -464,97 +485,21 @@ impl Driver {
         }
     }
 
-    /// Takes queued commands while there is room (or when closing, when
-    /// everything queued must be published before the close).
-    fn take_commands(&mut self, now: Instant) {
-        while self.core.has_room() || self.shared.closing.load(SeqCst) {
-            match self.rx.try_recv() {
-                Ok(Command::Publish(c)) => {
-                    self.core.publish(c, now);
-                }
-                Ok(Command::Close) if !self.closing => {
-                    self.closing = true;
-                    self.core.close(now, self.close_timeout);
-                }
-                Ok(Command::Close) => {}
-                Err(_) => break,
-            }
+    fn before_wait(&mut self, accepts: bool) -> bool {
+        self.shared.parked.store(true, SeqCst);
+        fence(SeqCst);
+        let room = accepts || self.shared.closing.load(SeqCst);
+        let work = room && !self.rx.is_empty();
+        if work {
+            self.shared.parked.store(false, SeqCst);
         }
-    }
-
-    fn report(&mut self) {
-        let unacked = self.core.unacked() as u64;
-        let acked = self.core.published() - unacked;
-        if let Ok(mut p) = self.shared.progress.lock() {
-            p.acked = acked;
-            p.unacked = unacked;
-            if p.claim.is_none() {
-                p.claim = self.core.claim_outcome().cloned();
-            }
-        }
-        self.shared.changed.notify_all();
-        // A full channel (nobody reading) just means a later, larger step.
-        if acked > self.reported && self.delivered.try_send(acked).is_ok() {
-            self.reported = acked;
-        }
+        work
     }
 
     fn finish(&mut self) {
         if let Ok(mut p) = self.shared.progress.lock() {
             p.finished = true;
         }
-        self.report();
-    }
-}
-
-impl Node for Driver {
-    fn on_wake(&mut self, now: Instant) {
-        self.take_commands(now);
-    }
-
-    fn on_event(&mut self, event: Event, now: Instant) {
-        self.core.on_event(event, now);
-    }
-
-    fn on_batch_end(&mut self, now: Instant) {
-        self.take_commands(now);
-        self.report();
-    }
-
-    fn on_tick(&mut self, now: Instant) {
-        self.core.on_tick(now);
-        self.sync_spool(now);
-        // A claim can end on a timer too: tell a waiting publisher now.
-        if !self.claim_reported && self.core.claim_outcome().is_some() {
-            self.claim_reported = true;
-            self.report();
-        }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        let spool = self.spool_tick.map(|_| self.next_spool_sync);
-        [self.core.next_deadline(), spool]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    fn drain(&mut self, out: &mut Vec<Output>) {
-        self.core.drain(out);
-    }
-
-    fn is_done(&self) -> bool {
-        self.core.is_done()
-    }
-
-    fn before_wait(&mut self) -> bool {
-        self.shared.parked.store(true, SeqCst);
-        fence(SeqCst);
-        let room = self.core.has_room() || self.shared.closing.load(SeqCst);
-        let work = room && !self.rx.is_empty();
-        if work {
-            self.shared.parked.store(false, SeqCst);
-        }
-        work
+        self.shared.changed.notify_all();
     }
 }

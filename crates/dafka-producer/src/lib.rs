@@ -5,8 +5,10 @@
 //! the producer keeps each one until `min_acks` stores have ACKed it, and
 //! answers FETCHes for those it still keeps.
 //!
-//! The protocol logic is [`ProducerCore`], a state machine with no I/O; the
-//! [`Producer`] handle talks to a driver thread that owns the sockets.
+//! The protocol logic is [`ProducerCore`], a `dafka_protocol::Machine` with
+//! no I/O; the [`Producer`] handle numbers and spools records on the
+//! caller's thread and hands them to the driver thread that owns the
+//! sockets.
 
 mod config;
 mod content;
@@ -15,6 +17,8 @@ mod handle;
 pub mod spool;
 
 pub use crate::config::{ProducerConfig, SpoolFsync};
-pub use crate::core::{ClaimOutcome, ProducerCore};
+pub use crate::core::{
+    ClaimOutcome, ProducerCommand, ProducerCore, ProducerOutput, ProducerReport,
+};
 pub use content::Content;
 pub use handle::{CloseReport, Producer, ProducerError};

@@ -1,7 +1,7 @@
 //! The `[store]` section of a Dafka config. Defaults live here only.
 
-use crate::rocks::{SyncPolicy, WalRecovery};
-use dafka_node::ConfigError;
+use crate::storage::{SyncPolicy, WalRecovery};
+use dafka_protocol::ConfigError;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub struct StoreConfig {
     /// The RocksDB directory (created if missing).
     pub db: PathBuf,
     /// The durability policy.
-    #[serde(deserialize_with = "dafka_node::config::any_case")]
+    #[serde(deserialize_with = "dafka_protocol::config::any_case")]
     pub fsync: Fsync,
     /// Milliseconds between syncs under `fsync = "interval"`.
     pub fsync_interval: u64,
@@ -57,7 +57,7 @@ pub struct StoreConfig {
     /// Milliseconds before an unanswered FETCH is sent again.
     pub fetch_retry: u64,
     /// Start-up with a damaged or incomplete write-ahead log.
-    #[serde(deserialize_with = "dafka_node::config::any_case")]
+    #[serde(deserialize_with = "dafka_protocol::config::any_case")]
     pub wal_recovery: WalRecoveryMode,
 }
 
@@ -90,12 +90,12 @@ impl StoreConfig {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
         }
-        if self.max_fetch_reply_bytes < dafka_node::sequencer::FETCH_BYTES {
+        if self.max_fetch_reply_bytes < dafka_protocol::tuning::FETCH_BYTES {
             // Askers size their FETCHes to FETCH_BYTES; a smaller cap would
             // cut every answer short and stall them until a retry.
             return Err(ConfigError::new(
                 "store.max_fetch_reply_bytes",
-                format!("must be at least {}", dafka_node::sequencer::FETCH_BYTES),
+                format!("must be at least {}", dafka_protocol::tuning::FETCH_BYTES),
             ));
         }
         if self.fsync == Fsync::Interval && self.fsync_interval == 0 {

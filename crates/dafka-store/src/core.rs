@@ -1,28 +1,32 @@
-//! The store's protocol logic, with no socket: fed messages and the time,
-//! it writes through its [`Storage`] and says what to send.
+//! The store's protocol logic as a [`Machine`]: fed messages and the time,
+//! it says what to send and asks for storage work ([`StoreWork`]); it ACKs
+//! a record only once told that its write is durable.
 
 use crate::config::StoreConfig;
-use crate::storage::{ReadLimit, Storage};
-use dafka_node::stats::RateLimit;
-use dafka_node::{
-    gaps, partition_entry, AheadLimit, Event, Output, Partitions, Sequencer, Tracked,
-};
+use crate::storage::{ReadLimit, StorageError, StoredHead};
+use crate::work::{StoreDone, StoreWork};
 use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
+use dafka_protocol::tuning::{
+    DUP_CHECK_EVERY, INFO_BURST, INFO_PERIOD, MAX_PENDING_PARTITIONS, PENDING_TTL, RETRY_SCAN,
+    WARN_PERIOD,
+};
+use dafka_protocol::{
+    gaps, partition_entry, AheadLimit, Input, Machine, Output, Partitions, RateLimit, Sequencer,
+    Tracked,
+};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-/// How often partitions are scanned for gaps whose FETCH needs repeating.
-const RETRY_SCAN: Duration = Duration::from_millis(100);
-/// Most partitions known only from HEADs (no record yet) held at once: a
-/// peer inventing partitions cannot grow the store without bound.
-pub const MAX_PENDING_PARTITIONS: usize = 10_000;
-/// How long a partition known only from HEADs is kept after its last HEAD.
-/// A live producer sends one every `producer.head_interval` (1 s).
-pub const PENDING_TTL: Duration = Duration::from_secs(60);
-/// Duplicates are compared with the stored record at most this often per
-/// partition: a conflicting writer sends nothing but conflicts, so the first
-/// check finds it, and a burst of true duplicates costs few reads.
-const DUP_CHECK_EVERY: Duration = Duration::from_millis(20);
+/// What the application asks of a store.
+#[derive(Debug)]
+pub enum StoreCommand {
+    /// Stop, once the write in hand is durable.
+    Stop,
+}
+
+/// A store's outputs: it hands nothing to an application.
+pub type StoreOutput = Output<Infallible, StoreWork>;
 
 struct Part {
     /// Orders incoming records; `next` runs ahead of `stored` by the batch
@@ -70,13 +74,17 @@ pub struct StoreCounters {
 }
 
 /// One store's partitions and what it owes its peers.
-pub struct StoreCore<S: Storage> {
+pub struct StoreCore {
     id: NodeId,
-    storage: S,
     cfg: StoreConfig,
     parts: Partitions<Part>,
+    /// Records in order, waiting for the next write.
     batch: Vec<Record>,
-    outbox: Vec<Output>,
+    /// The write in flight, by each partition's highest offset in it: at
+    /// most one at a time, so writes land (and ACKs go) in order.
+    writing: Option<Vec<(String, NodeId, u64)>>,
+    stopping: bool,
+    outbox: Vec<StoreOutput>,
     next_scan: Instant,
     next_expiry: Instant,
     pending: usize,
@@ -86,29 +94,26 @@ pub struct StoreCore<S: Storage> {
     info: RateLimit,
 }
 
-impl<S: Storage> StoreCore<S> {
-    /// A store with id `id` over `storage`, resuming every partition it holds.
-    pub fn new(
-        id: NodeId,
-        storage: S,
-        cfg: StoreConfig,
-        now: Instant,
-    ) -> Result<Self, crate::StorageError> {
+impl StoreCore {
+    /// A store with id `id` resuming the partitions whose stored `heads`
+    /// its storage reports.
+    pub fn new(id: NodeId, heads: Vec<StoredHead>, cfg: StoreConfig, now: Instant) -> Self {
         let mut core = StoreCore {
             id,
-            storage,
             cfg,
             parts: Partitions::default(),
             batch: Vec::new(),
+            writing: None,
+            stopping: false,
             outbox: Vec::new(),
             next_scan: now,
             next_expiry: now + PENDING_TTL,
             pending: 0,
             counters: StoreCounters::default(),
-            warn: RateLimit::new(Duration::from_secs(5)),
-            info: RateLimit::burst(Duration::from_secs(1), 20),
+            warn: RateLimit::new(WARN_PERIOD),
+            info: RateLimit::burst(INFO_PERIOD, INFO_BURST),
         };
-        for h in core.storage.heads()? {
+        for h in heads {
             let part = core.part(&h.topic, h.partition, now);
             part.track.seq = Sequencer::new(h.offset + 1, AheadLimit::default());
             part.stored = Some(h.offset);
@@ -125,7 +130,7 @@ impl<S: Storage> StoreCore<S> {
             core.outbox
                 .push(Output::Subscribe(routing::node_key(id_key, &id)));
         }
-        Ok(core)
+        core
     }
 
     fn part(&mut self, topic: &str, partition: NodeId, now: Instant) -> &mut Part {
@@ -139,20 +144,12 @@ impl<S: Storage> StoreCore<S> {
             .is_some_and(|ps| ps.contains_key(partition))
     }
 
-    /// Handles one message or subscription.
-    pub fn on_event(&mut self, ev: Event, now: Instant) {
-        match ev {
-            Event::Message(m) => self.on_message(m, now),
-            Event::Subscribed(p) => self.on_subscribed(&p, now),
-        }
-    }
-
     fn on_message(&mut self, msg: Message, now: Instant) {
         match msg {
             Message::Record(r) => self.on_record(r, now),
             Message::DirectRecord { to, record } if to == self.id => self.on_record(record, now),
             Message::Head(h) => self.on_head(h, now),
-            Message::Fetch(f) if f.sender != self.id => self.on_fetch(&f, now),
+            Message::Fetch(f) if f.sender != self.id => self.on_fetch(&f),
             Message::GetHeads {
                 topic,
                 sender,
@@ -230,15 +227,12 @@ impl<S: Storage> StoreCore<S> {
             return;
         }
         part.next_dup_check = now + DUP_CHECK_EVERY;
-        let held = match self.storage.read(
-            &rec.topic,
-            &rec.partition,
-            rec.offset,
-            ReadLimit::records(1),
-        ) {
-            Ok(mut v) => v.pop().filter(|r| r.offset == rec.offset),
-            Err(_) => None, // A read failure is not evidence of a conflict.
-        };
+        self.outbox.push(Output::Persist(StoreWork::Compare(rec)));
+    }
+
+    /// The stored copy of a record that arrived again: the same, or proof
+    /// of a second writer.
+    fn on_compared(&mut self, rec: Record, held: Option<Record>, now: Instant) {
         if held.is_none_or(|h| h == rec) {
             return;
         }
@@ -306,14 +300,21 @@ impl<S: Storage> StoreCore<S> {
         }
     }
 
-    fn on_fetch(&mut self, f: &Fetch, now: Instant) {
+    fn on_fetch(&mut self, f: &Fetch) {
         // Capped in records and bytes: the asker fetches the rest when this
         // part arrives.
         let limit = ReadLimit {
             records: f.count.min(self.cfg.max_fetch_reply) as usize,
             bytes: self.cfg.max_fetch_reply_bytes,
         };
-        let records = match self.storage.read(&f.topic, &f.partition, f.offset, limit) {
+        let fetch = f.clone();
+        self.outbox
+            .push(Output::Persist(StoreWork::Read { fetch, limit }));
+    }
+
+    /// Answers a FETCH with what was read.
+    fn on_read(&mut self, f: &Fetch, records: Result<Vec<Record>, StorageError>, now: Instant) {
+        let records = match records {
             Ok(r) => r,
             Err(e) => return self.unreadable(f, &e, now),
         };
@@ -455,11 +456,10 @@ impl<S: Storage> StoreCore<S> {
         self.outbox.push(Output::Send(Message::Ack(ack)));
     }
 
-    /// Writes the records gathered since the last call, then ACKs each
-    /// partition's highest stored offset. Nothing is ACKed before the write
-    /// returns.
-    pub fn flush(&mut self, now: Instant) {
-        if self.batch.is_empty() {
+    /// Asks for the records gathered so far to be written, unless a write
+    /// is in flight (its answer starts the next one).
+    fn write(&mut self) {
+        if self.batch.is_empty() || self.writing.is_some() {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
@@ -467,11 +467,22 @@ impl<S: Storage> StoreCore<S> {
         for r in &batch {
             tops.insert((r.topic.as_str(), r.partition), r.offset);
         }
-        let tops: Vec<(String, NodeId, u64)> = tops
+        let tops = tops
             .into_iter()
             .map(|((t, p), o)| (t.to_string(), p, o))
             .collect();
-        match self.storage.write(&batch) {
+        self.writing = Some(tops);
+        self.outbox.push(Output::Persist(StoreWork::Write(batch)));
+    }
+
+    /// A write ended: ACK each partition's highest stored offset, or, if it
+    /// failed, rewind those partitions so their records are fetched again.
+    /// Nothing is ACKed before the write is durable.
+    fn on_written(&mut self, res: Result<(), StorageError>, now: Instant) {
+        let Some(tops) = self.writing.take() else {
+            return;
+        };
+        match res {
             Ok(()) => {
                 for (topic, partition, offset) in tops {
                     self.part(&topic, partition, now).stored = Some(offset);
@@ -480,44 +491,30 @@ impl<S: Storage> StoreCore<S> {
             }
             Err(e) => {
                 self.counters.write_errors += 1;
-                tracing::error!(error = %e, records = batch.len(), "write failed; the records will be fetched again");
+                tracing::error!(error = %e, partitions = tops.len(), "write failed; the records will be fetched again");
                 let retry = self.cfg.fetch_retry();
                 for (topic, partition, _) in tops {
                     let part = self.part(&topic, partition, now);
                     let next = part.stored.map_or(0, |s| s + 1);
                     part.track = Tracked::new(next, AheadLimit::default(), retry);
+                    // What arrived meanwhile continues the failed write:
+                    // storing it would leave a hole. It is fetched again.
+                    self.batch
+                        .retain(|r| !(r.partition == partition && r.topic == topic));
                 }
             }
         }
+        self.write();
     }
 
-    /// Repeats FETCHes for gaps whose answer did not come.
-    pub fn on_tick(&mut self, now: Instant) {
-        if now < self.next_scan {
-            return;
+    fn on_done(&mut self, done: StoreDone, now: Instant) {
+        match done {
+            StoreDone::Written(res) => self.on_written(res, now),
+            StoreDone::Synced(Err(e)) => tracing::error!(error = %e, "periodic sync failed"),
+            StoreDone::Synced(Ok(())) => {}
+            StoreDone::Read { fetch, records } => self.on_read(&fetch, records, now),
+            StoreDone::Compared { record, held } => self.on_compared(record, held, now),
         }
-        self.next_scan = now + RETRY_SCAN;
-        if now >= self.next_expiry {
-            self.next_expiry = now + PENDING_TTL / 4;
-            self.expire_pending(now);
-        }
-        if let Err(e) = self.storage.sync_due() {
-            tracing::error!(error = %e, "periodic sync failed");
-        }
-        let gap = |p: &Part| p.conflict.is_none() && p.track.seq.missing().is_some();
-        for (topic, partition) in gaps(&self.parts, gap) {
-            self.fetch_gap(&topic, partition, now);
-        }
-    }
-
-    /// When the next retry scan is due.
-    pub fn next_deadline(&self) -> Instant {
-        self.next_scan
-    }
-
-    /// Moves pending outputs into `out`.
-    pub fn drain(&mut self, out: &mut Vec<Output>) {
-        out.append(&mut self.outbox);
     }
 
     /// The highest stored offset of a partition.
@@ -535,9 +532,62 @@ impl<S: Storage> StoreCore<S> {
         self.parts.values().map(|ps| ps.len()).sum()
     }
 
-    /// The storage, for inspection in tests.
-    pub fn storage_mut(&mut self) -> &mut S {
-        &mut self.storage
+    /// Whether a write is in flight.
+    pub fn is_writing(&self) -> bool {
+        self.writing.is_some()
+    }
+}
+
+impl Machine for StoreCore {
+    type Command = StoreCommand;
+    type Delivery = Infallible;
+    type Work = StoreWork;
+    type Done = StoreDone;
+
+    fn handle(&mut self, input: Input<StoreCommand, StoreDone>, now: Instant) {
+        match input {
+            Input::Message(m) => self.on_message(m, now),
+            Input::Subscribed(p) => self.on_subscribed(&p, now),
+            Input::Done(d) => self.on_done(d, now),
+            Input::Command(StoreCommand::Stop) => self.stopping = true,
+            Input::Beacon(..) => {}
+        }
+    }
+
+    /// Everything read in one turn is in the batch: write it.
+    fn end_of_turn(&mut self, _now: Instant) {
+        self.write();
+    }
+
+    /// Repeats FETCHes for gaps whose answer did not come, forgets stale
+    /// partitions, and lets an `interval` fsync policy catch up.
+    fn on_timeout(&mut self, now: Instant) {
+        if now < self.next_scan {
+            return;
+        }
+        self.next_scan = now + RETRY_SCAN;
+        if now >= self.next_expiry {
+            self.next_expiry = now + PENDING_TTL / 4;
+            self.expire_pending(now);
+        }
+        self.outbox.push(Output::Persist(StoreWork::Sync));
+        let gap = |p: &Part| p.conflict.is_none() && p.track.seq.missing().is_some();
+        for (topic, partition) in gaps(&self.parts, gap) {
+            self.fetch_gap(&topic, partition, now);
+        }
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        Some(self.next_scan)
+    }
+
+    fn drain(&mut self, out: &mut Vec<StoreOutput>) {
+        out.append(&mut self.outbox);
+    }
+
+    /// Stopped once asked to and the write in hand is durable and ACKed.
+    fn is_done(&self) -> bool {
+        self.stopping && self.writing.is_none()
     }
 }
 

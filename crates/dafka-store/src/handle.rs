@@ -1,16 +1,16 @@
 //! A running store: its thread, and the handle that stops it.
 
 use crate::config::StoreConfig;
-use crate::core::StoreCore;
+use crate::core::{StoreCommand, StoreCore};
 use crate::rocks::RocksStorage;
-use crate::storage::StorageError;
-use dafka_node::{
-    run, wake_pair, ConfigError, Event, Mesh, MeshConfig, MeshError, Node, NodeStats, Output,
-};
+use crate::storage::{Storage, StorageError};
+use crate::work::{execute, StoreDone, StoreWork};
 use dafka_proto::{NodeId, Role};
+use dafka_protocol::{ConfigError, MeshConfig, NodeStats};
+use dafka_transport::{NodeSpec, Port, Running, StartError};
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 use thiserror::Error;
 
@@ -23,18 +23,16 @@ pub enum StoreError {
     /// The database could not be opened or read.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// A socket could not be set up.
+    /// The node could not start (a socket, or its thread).
     #[error(transparent)]
-    Mesh(#[from] MeshError),
+    Start(#[from] StartError),
 }
 
 /// A running store.
 pub struct Store {
     id: NodeId,
     stop: Arc<AtomicBool>,
-    waker: dafka_node::Waker,
-    stats: Arc<NodeStats>,
-    thread: Option<JoinHandle<Result<(), MeshError>>>,
+    running: Running,
 }
 
 impl Store {
@@ -55,37 +53,23 @@ impl Store {
         cfg.validate()?;
         mesh.validate()?;
         let storage = RocksStorage::open(&cfg.db, cfg.sync_policy(), cfg.wal_recovery())?;
-        let id = storage.store_id(dafka_node::new_node_id, new_id)?;
-        let core = StoreCore::new(id, storage, cfg.clone(), Instant::now())?;
-        let ctx = zmq::Context::new();
-        let mut net = Mesh::new(&ctx, id, Role::Store, mesh, |r| {
-            matches!(r, Role::Producer | Role::Consumer | Role::Store)
-        })?;
-        let (waker, wake) = wake_pair(&ctx)?;
+        let id = storage.store_id(dafka_protocol::new_node_id, new_id)?;
+        let core = StoreCore::new(id, storage.heads()?, cfg.clone(), Instant::now());
         let stop = Arc::new(AtomicBool::new(false));
-        let stats = net.stats();
-        let mut driver = Driver {
-            core,
+        let port = StorePort {
+            storage,
             stop: stop.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name("dafka-store".into())
-            .spawn(move || {
-                let _ctx = ctx;
-                run(&mut net, &wake, &mut driver)
-            })
-            .map_err(|e| StorageError::Io {
-                op: "spawn",
-                reason: e.to_string(),
-            })?;
-        tracing::debug!(store = %id, db = %cfg.db.display(), "store up");
-        Ok(Store {
+        let spec = NodeSpec {
+            name: "dafka-store",
             id,
-            stop,
-            waker,
-            stats,
-            thread: Some(thread),
-        })
+            role: Role::Store,
+            wants: |r| matches!(r, Role::Producer | Role::Consumer | Role::Store),
+            mesh,
+        };
+        let running = dafka_transport::spawn(spec, core, port)?;
+        tracing::debug!(store = %id, db = %cfg.db.display(), "store up");
+        Ok(Store { id, stop, running })
     }
 
     /// The store's node id.
@@ -95,7 +79,7 @@ impl Store {
 
     /// Traffic counters.
     pub fn stats(&self) -> Arc<NodeStats> {
-        self.stats.clone()
+        self.running.stats()
     }
 
     /// Stops the store after the batch in hand is written.
@@ -105,12 +89,8 @@ impl Store {
 
     fn shutdown(&mut self) {
         self.stop.store(true, SeqCst);
-        self.waker.wake();
-        if let Some(t) = self.thread.take() {
-            if let Ok(Err(e)) = t.join() {
-                tracing::error!(error = %e, "store stopped on a socket error");
-            }
-        }
+        self.running.wake();
+        self.running.join();
     }
 }
 
@@ -120,35 +100,23 @@ impl Drop for Store {
     }
 }
 
-struct Driver {
-    core: StoreCore<RocksStorage>,
+/// The store's side of the driver: its database, and a stop flag.
+struct StorePort {
+    storage: RocksStorage,
     stop: Arc<AtomicBool>,
 }
 
-impl Node for Driver {
-    fn on_wake(&mut self, _now: Instant) {}
-
-    fn on_event(&mut self, event: Event, now: Instant) {
-        self.core.on_event(event, now);
+impl Port<StoreCore> for StorePort {
+    fn command(&mut self, _accepts: bool) -> Option<StoreCommand> {
+        // Taken once: the store stops after it.
+        self.stop.swap(false, SeqCst).then_some(StoreCommand::Stop)
     }
 
-    fn on_batch_end(&mut self, now: Instant) {
-        self.core.flush(now);
+    fn deliver(&mut self, nothing: Infallible) {
+        match nothing {}
     }
 
-    fn on_tick(&mut self, now: Instant) {
-        self.core.on_tick(now);
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        Some(self.core.next_deadline())
-    }
-
-    fn drain(&mut self, out: &mut Vec<Output>) {
-        self.core.drain(out);
-    }
-
-    fn is_done(&self) -> bool {
-        self.stop.load(SeqCst)
+    fn persist(&mut self, work: StoreWork) -> StoreDone {
+        execute(&mut self.storage, work)
     }
 }

@@ -7,16 +7,27 @@
 //! DIRECT-HEADs. After a restart on the same directory it serves everything
 //! it stored before.
 //!
-//! [`StoreCore`] is the logic with no socket; [`Store`] runs it on a thread.
+//! [`StoreCore`] is the logic, a `dafka_protocol::Machine` that never
+//! touches the database: it asks for [`StoreWork`] (writes, syncs, reads)
+//! and is told how it went. [`Store`] runs it on a thread over RocksDB
+//! ([`RocksStorage`]); [`MemStore`] runs it over memory for tests and the
+//! simulator.
 
 mod config;
 mod core;
 mod handle;
+mod mem;
 mod rocks;
 mod storage;
+mod work;
 
 pub use crate::config::{Fsync, StoreConfig, WalRecoveryMode};
-pub use crate::core::{StoreCore, StoreCounters, MAX_PENDING_PARTITIONS, PENDING_TTL};
+pub use crate::core::{StoreCommand, StoreCore, StoreCounters, StoreOutput};
+pub use dafka_protocol::tuning::{MAX_PENDING_PARTITIONS, PENDING_TTL};
 pub use handle::{Store, StoreError};
-pub use rocks::{RocksStorage, SyncPolicy, WalRecovery};
-pub use storage::{MemStorage, ReadLimit, Storage, StorageError, StoredHead};
+pub use mem::MemStore;
+pub use rocks::RocksStorage;
+pub use storage::{
+    MemStorage, ReadLimit, Storage, StorageError, StoredHead, SyncPolicy, WalRecovery,
+};
+pub use work::{execute, StoreDone, StoreWork};

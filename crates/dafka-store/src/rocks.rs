@@ -37,44 +37,20 @@
 //! last sync is older than the interval; with `never`, an ACKed record
 //! survives a process crash only.
 
-use crate::storage::{ReadLimit, Storage, StorageError, StoredHead};
-use dafka_node::run::extends;
+use crate::storage::{ReadLimit, Storage, StorageError, StoredHead, SyncPolicy, WalRecovery};
 use dafka_proto::stored::{records_from_bytes, run_to_bytes};
 use dafka_proto::{NodeId, Record};
+use dafka_protocol::run::extends;
 use rocksdb::{DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const RECORD: u8 = b'r';
 const HEAD: u8 = b'h';
 const HEADS_CF: &str = "heads";
 /// The key of the store's id (sorts after every head key of old stores).
 const ID_KEY: &[u8] = b"id";
-
-/// What opening does with a write-ahead log that ends in a damaged or
-/// incomplete record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum WalRecovery {
-    /// Keep everything up to the damage, drop the rest, and log at error
-    /// level what was dropped. A crash mid-write leaves such a tail; those
-    /// records were never ACKed under `fsync = always`.
-    #[default]
-    PointInTime,
-    /// Refuse to open: an operator decides (restore, or start with
-    /// point-in-time recovery knowingly).
-    Refuse,
-}
-/// When writes wait for the write-ahead log to reach the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncPolicy {
-    /// Every write.
-    Always,
-    /// A write when the last sync is older than this.
-    Every(Duration),
-    /// Never (the operating system writes back when it likes).
-    Never,
-}
 
 /// A RocksDB database holding every partition a store keeps.
 pub struct RocksStorage {
@@ -235,7 +211,7 @@ fn record_key(topic: &str, partition: &NodeId, offset: u64) -> Vec<u8> {
 }
 
 /// `records` cut into runs to store under one key each, by the same rule
-/// as runs on the wire ([`dafka_node::run::extends`]).
+/// as runs on the wire ([`dafka_protocol::run::extends`]).
 fn runs(records: &[Record]) -> Vec<&[Record]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
@@ -416,6 +392,7 @@ impl Storage for RocksStorage {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use std::time::Duration;
 
     fn rec(topic: &str, p: u8, offset: u64) -> Record {
         Record {
@@ -497,7 +474,7 @@ mod tests {
     #[test]
     fn a_run_ends_at_a_gap_another_partition_or_its_byte_limit() {
         let big = |o| Record {
-            content: Bytes::from(vec![0; dafka_node::run::RUN_BYTES / 2 + 1]),
+            content: Bytes::from(vec![0; dafka_protocol::tuning::RUN_BYTES / 2 + 1]),
             ..rec("a", 1, o)
         };
         let records = [

@@ -8,6 +8,7 @@
 
 use dafka_proto::{NodeId, Record};
 use std::collections::BTreeMap;
+use std::time::Duration;
 use thiserror::Error;
 
 /// A storage operation that failed.
@@ -44,6 +45,30 @@ pub struct StoredHead {
     pub partition: NodeId,
     /// Its highest stored offset.
     pub offset: u64,
+}
+
+/// What opening does with a write-ahead log that ends in a damaged or
+/// incomplete record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WalRecovery {
+    /// Keep everything up to the damage, drop the rest, and log at error
+    /// level what was dropped. A crash mid-write leaves such a tail; those
+    /// records were never ACKed under `fsync = always`.
+    #[default]
+    PointInTime,
+    /// Refuse to open: an operator decides (restore, or start with
+    /// point-in-time recovery knowingly).
+    Refuse,
+}
+/// When writes wait for the write-ahead log to reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Every write.
+    Always,
+    /// A write when the last sync is older than this.
+    Every(Duration),
+    /// Never (the operating system writes back when it likes).
+    Never,
 }
 
 /// Durable partitions.

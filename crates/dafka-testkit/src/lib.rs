@@ -14,7 +14,7 @@ mod peer;
 pub mod sim;
 
 pub use cluster::TestCluster;
-pub use peer::TestPeer;
+pub use peer::{Event as PeerEvent, TestPeer};
 
 /// How long a test waits for any one expected event before failing.
 pub const EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

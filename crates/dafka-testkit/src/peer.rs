@@ -1,6 +1,10 @@
 //! A scripted protocol peer.
 
-use dafka_node::{wake_pair, Event, Mesh, MeshConfig, MeshError};
+use dafka_protocol::{Input, MeshConfig};
+use dafka_transport::{wake_pair, Mesh, MeshError, Transport};
+
+/// What a scripted peer sees: a message, or a subscription to its own.
+pub type Event = Input<(), ()>;
 use dafka_proto::{Message, NodeId, Role};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -18,7 +22,7 @@ impl TestPeer {
     /// Joins the mesh as a node of `role`, connecting to peers of the roles
     /// `role` would connect to.
     pub fn join(role: Role, cfg: &MeshConfig) -> Result<TestPeer, MeshError> {
-        Self::join_as(dafka_node::new_node_id(), role, cfg)
+        Self::join_as(dafka_protocol::new_node_id(), role, cfg)
     }
 
     /// Joins with a chosen id (a producer's id is its partition).
@@ -52,7 +56,7 @@ impl TestPeer {
 
     /// Sends a message. Subscriptions that peers sent since the last
     /// look are applied first: the publisher applies them only when the
-    /// node reads them (see `dafka_node::subscriptions`), and a scripted
+    /// node reads them (see `dafka_protocol::subscriptions`), and a scripted
     /// test sends without waiting in between, where a node's driver would
     /// have polled.
     pub fn send(&mut self, msg: &Message) -> Result<(), MeshError> {
@@ -123,7 +127,7 @@ impl TestPeer {
     ) -> Result<T, String> {
         self.expect(timeout, |ev| match ev {
             Event::Message(m) => want(m),
-            Event::Subscribed(_) => None,
+            _ => None,
         })
     }
 
@@ -140,5 +144,6 @@ fn describe(ev: &Event) -> String {
     match ev {
         Event::Message(m) => format!("{} {:?}", m.id().name(), m),
         Event::Subscribed(p) => format!("subscribed {:?}", String::from_utf8_lossy(p)),
+        _ => "other".into(),
     }
 }

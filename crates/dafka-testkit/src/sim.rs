@@ -11,15 +11,25 @@
 //! [`Sim::check`] then states the promise: every store holds every record,
 //! the producer was ACKed for all of them, and every consumer delivered each
 //! partition from offset 0, in order, once, with the content published.
+//!
+//! Every node is its role's `dafka_protocol::Machine`, driven as the
+//! production driver drives it: inputs, the end of each turn, timers, and
+//! outputs. A store's storage work completes after a seeded delay of up to
+//! [`Faults::max_write_delay`] ticks, so records arrive while a write is in
+//! flight and the next batch forms behind it, as under load in production;
+//! a store restarted with a write in flight loses that write (never ACKed).
 
 use bytes::Bytes;
-use dafka_consumer::{ConsumerConfig, ConsumerCore, OffsetReset};
-use dafka_node::{Event, Output};
-use dafka_producer::{ProducerConfig, ProducerCore};
+use dafka_consumer::{ConsumerConfig, ConsumerCore, ConsumerDelivery, OffsetReset};
+use dafka_producer::{ProducerCommand, ProducerConfig, ProducerCore};
 use dafka_proto::{Message, NodeId, Record};
-use dafka_store::{MemStorage, ReadLimit, Storage, StoreConfig, StoreCore};
+use dafka_protocol::{Input, Machine, Output};
+use dafka_store::{
+    execute, MemStorage, ReadLimit, Storage, StoreConfig, StoreCore, StoreDone, StoreWork,
+};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "sim";
@@ -71,6 +81,8 @@ pub struct Faults {
     /// Chance per tick that the producer restarts (resuming from what it
     /// had not seen ACKed, as its spool would give it).
     pub producer_restart: f64,
+    /// Longest a store's write takes, in ticks.
+    pub max_write_delay: u64,
 }
 
 impl Faults {
@@ -82,35 +94,168 @@ impl Faults {
             max_delay: [0, 2, 10][rng.below(3) as usize],
             store_restart: [0.0, 0.002, 0.01][rng.below(3) as usize],
             producer_restart: [0.0, 0.002, 0.01][rng.below(3) as usize],
+            max_write_delay: [0, 1, 4][rng.below(3) as usize],
         }
     }
 }
 
-enum Role {
-    Producer(Box<ProducerCore>),
-    Store(Box<StoreCore<MemStorage>>),
-    Consumer {
-        core: Box<ConsumerCore>,
-        delivered: Vec<Record>,
-    },
-}
-
-struct SimNode {
-    id: NodeId,
-    role: Role,
-    subs: Vec<Vec<u8>>,
-}
-
-/// A delivery in flight: (due tick, sequence) orders the heap.
-type Flight = Reverse<(u64, u64, usize, Delivery)>;
-
+/// A message or a subscription on its way to a node.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Delivery {
     Message(usize),
     Subscribed(Vec<u8>),
 }
 
-/// One simulated mesh.
+/// What the network carries out of a node's outputs.
+enum NetOut {
+    Send(Message),
+    Subscribe(Vec<u8>),
+    Unsubscribe(Vec<u8>),
+}
+
+/// The application's and the storage's side of a machine in the
+/// simulator: what the production driver's `Port` is over real sockets.
+trait SimPort<M: Machine> {
+    /// Takes a delivery to the application.
+    fn deliver(&mut self, d: M::Delivery);
+    /// Takes storage work at `tick`.
+    fn persist(&mut self, w: M::Work, tick: u64);
+    /// Storage work that has finished by `tick`.
+    fn done(&mut self, tick: u64) -> Vec<M::Done>;
+}
+
+/// A machine and its port: one simulated node.
+struct Host<M: Machine, P: SimPort<M>> {
+    machine: M,
+    port: P,
+}
+
+/// A node as the network sees it, whatever its role.
+trait Node {
+    fn feed(&mut self, d: Input<(), ()>, now: Instant);
+    fn end_of_turn(&mut self, now: Instant);
+    fn timers(&mut self, now: Instant, tick: u64);
+    fn collect(&mut self, tick: u64, out: &mut Vec<NetOut>);
+}
+
+impl<M: Machine, P: SimPort<M>> Node for Host<M, P> {
+    fn feed(&mut self, d: Input<(), ()>, now: Instant) {
+        let input = match d {
+            Input::Message(m) => Input::Message(m),
+            Input::Subscribed(p) => Input::Subscribed(p),
+            _ => return,
+        };
+        self.machine.handle(input, now);
+    }
+
+    fn end_of_turn(&mut self, now: Instant) {
+        self.machine.end_of_turn(now);
+    }
+
+    fn timers(&mut self, now: Instant, tick: u64) {
+        for done in self.port.done(tick) {
+            self.machine.handle(Input::Done(done), now);
+        }
+        self.machine.on_timeout(now);
+    }
+
+    fn collect(&mut self, tick: u64, out: &mut Vec<NetOut>) {
+        let mut outs = Vec::new();
+        self.machine.drain(&mut outs);
+        for o in outs {
+            match o {
+                Output::Send(m) => out.push(NetOut::Send(m)),
+                Output::Subscribe(p) => out.push(NetOut::Subscribe(p)),
+                Output::Unsubscribe(p) => out.push(NetOut::Unsubscribe(p)),
+                Output::Deliver(d) => self.port.deliver(d),
+                Output::Persist(w) => self.port.persist(w, tick),
+            }
+        }
+    }
+}
+
+/// The producer's application: it only watches the machine.
+struct ProducerSide;
+
+impl SimPort<ProducerCore> for ProducerSide {
+    fn deliver(&mut self, _report: dafka_producer::ProducerReport) {}
+    fn persist(&mut self, w: Infallible, _tick: u64) {
+        match w {}
+    }
+    fn done(&mut self, _tick: u64) -> Vec<Infallible> {
+        Vec::new()
+    }
+}
+
+/// A consumer's application: it keeps what it was given.
+#[derive(Default)]
+struct ConsumerSide {
+    delivered: Vec<Record>,
+}
+
+impl SimPort<ConsumerCore> for ConsumerSide {
+    fn deliver(&mut self, d: ConsumerDelivery) {
+        if let ConsumerDelivery::Record(r) = d {
+            self.delivered.push(r);
+        }
+    }
+    fn persist(&mut self, w: Infallible, _tick: u64) {
+        match w {}
+    }
+    fn done(&mut self, _tick: u64) -> Vec<Infallible> {
+        Vec::new()
+    }
+}
+
+/// A store's storage: work is done when it is taken, and its answer
+/// arrives `delay` ticks later (drawn per write), so the store batches
+/// behind a slow write. Reads and syncs answer on the next tick.
+struct StoreSide {
+    storage: MemStorage,
+    rng: Rng,
+    max_delay: u64,
+    /// Answers not yet given: (due tick, answer), in order.
+    pending: Vec<(u64, StoreDone)>,
+}
+
+impl SimPort<StoreCore> for StoreSide {
+    fn deliver(&mut self, nothing: Infallible) {
+        match nothing {}
+    }
+
+    fn persist(&mut self, w: StoreWork, tick: u64) {
+        let delay = match w {
+            StoreWork::Write(_) => self.rng.below(self.max_delay + 1),
+            _ => 0,
+        };
+        // A write is applied at once but confirmed later: a crash between
+        // the two is a write the store never learns of, never ACKed. (The
+        // restart drops `pending`; what was applied is kept, as RocksDB
+        // may keep an unsynced write.)
+        let done = execute(&mut self.storage, w);
+        let due = self.pending.last().map_or(0, |p| p.0).max(tick + delay);
+        self.pending.push((due, done));
+    }
+
+    fn done(&mut self, tick: u64) -> Vec<StoreDone> {
+        let n = self
+            .pending
+            .iter()
+            .take_while(|(due, _)| *due <= tick)
+            .count();
+        self.pending.drain(..n).map(|(_, d)| d).collect()
+    }
+}
+
+type ProducerNode = Host<ProducerCore, ProducerSide>;
+type StoreNode = Host<StoreCore, StoreSide>;
+type ConsumerNode = Host<ConsumerCore, ConsumerSide>;
+
+/// A delivery in flight: (due tick, sequence) orders the heap.
+type Flight = Reverse<(u64, u64, usize, Delivery)>;
+
+/// One simulated mesh. Node 0 is the producer, then the stores, then the
+/// consumers.
 pub struct Sim {
     seed: u64,
     rng: Rng,
@@ -118,7 +263,13 @@ pub struct Sim {
     faulty: bool,
     base: Instant,
     tick: u64,
-    nodes: Vec<SimNode>,
+    producer: ProducerNode,
+    stores: Vec<StoreNode>,
+    consumers: Vec<ConsumerNode>,
+    ids: Vec<NodeId>,
+    subs: Vec<Vec<Vec<u8>>>,
+    /// Nodes that took input this tick and end their turn after it.
+    fed: Vec<bool>,
     messages: Vec<Message>,
     flights: BinaryHeap<Flight>,
     seq: u64,
@@ -152,6 +303,19 @@ fn producer_cfg(min_acks: usize) -> ProducerConfig {
     }
 }
 
+fn store_node(sid: NodeId, storage: MemStorage, side: (Rng, u64), now: Instant) -> StoreNode {
+    let heads = storage.heads().unwrap_or_else(|e| panic!("store: {e}"));
+    Host {
+        machine: StoreCore::new(sid, heads, store_cfg(), now),
+        port: StoreSide {
+            storage,
+            rng: side.0,
+            max_delay: side.1,
+            pending: Vec::new(),
+        },
+    }
+}
+
 impl Sim {
     /// A mesh of one producer (`min_acks` of `stores`), `stores` stores and
     /// `consumers` consumers reading from the beginning.
@@ -159,30 +323,22 @@ impl Sim {
         let mut rng = Rng::new(seed);
         let faults = Faults::from_rng(&mut rng);
         let base = Instant::now();
-        let mut sim = Sim {
-            seed,
-            rng,
-            faults,
-            faulty: true,
-            base,
-            tick: 0,
-            nodes: Vec::new(),
-            messages: Vec::new(),
-            flights: BinaryHeap::new(),
-            seq: 0,
-            published: 0,
-            log: vec![format!("seed {seed}: {faults:?}")],
+        let producer = Host {
+            machine: ProducerCore::new(id(1), TOPIC.into(), producer_cfg(min_acks)),
+            port: ProducerSide,
         };
-        let producer = ProducerCore::new(id(1), TOPIC.into(), producer_cfg(min_acks));
-        sim.add(id(1), Role::Producer(Box::new(producer)));
+        let mut ids = vec![id(1)];
+        let mut store_nodes = Vec::new();
         for s in 0..stores {
             let sid = id(10 + s);
-            let core = StoreCore::new(sid, MemStorage::default(), store_cfg(), base);
-            let core = core.unwrap_or_else(|e| panic!("store: {e}"));
-            sim.add(sid, Role::Store(Box::new(core)));
+            ids.push(sid);
+            let side = (Rng::new(rng.next_u64()), faults.max_write_delay);
+            store_nodes.push(store_node(sid, MemStorage::default(), side, base));
         }
+        let mut consumer_nodes = Vec::new();
         for c in 0..consumers {
             let cid = id(100 + c);
+            ids.push(cid);
             let cfg = ConsumerConfig {
                 offset_reset: OffsetReset::Earliest,
                 fetch_retry: 50,
@@ -192,11 +348,33 @@ impl Sim {
             };
             let mut core = ConsumerCore::new(cid, cfg, base);
             core.subscribe(TOPIC);
-            let role = Role::Consumer {
-                core: Box::new(core),
-                delivered: Vec::new(),
-            };
-            sim.add(cid, role);
+            consumer_nodes.push(Host {
+                machine: core,
+                port: ConsumerSide::default(),
+            });
+        }
+        let n = ids.len();
+        let mut sim = Sim {
+            seed,
+            rng,
+            faults,
+            faulty: true,
+            base,
+            tick: 0,
+            producer,
+            stores: store_nodes,
+            consumers: consumer_nodes,
+            ids,
+            subs: vec![Vec::new(); n],
+            fed: vec![false; n],
+            messages: Vec::new(),
+            flights: BinaryHeap::new(),
+            seq: 0,
+            published: 0,
+            log: vec![format!("seed {seed}: {faults:?}")],
+        };
+        for i in 0..n {
+            sim.collect(i);
         }
         sim
     }
@@ -205,14 +383,14 @@ impl Sim {
         self.base + TICK * (self.tick as u32)
     }
 
-    fn add(&mut self, id: NodeId, role: Role) {
-        self.nodes.push(SimNode {
-            id,
-            role,
-            subs: Vec::new(),
-        });
-        let n = self.nodes.len() - 1;
-        self.collect(n);
+    /// Node `n`, whatever its role.
+    fn node(&mut self, n: usize) -> &mut dyn Node {
+        let s = self.stores.len();
+        match n {
+            0 => &mut self.producer,
+            n if n <= s => &mut self.stores[n - 1],
+            n => &mut self.consumers[n - 1 - s],
+        }
     }
 
     /// Runs the simulation: `records` published one per tick under faults,
@@ -220,12 +398,15 @@ impl Sim {
     pub fn run(&mut self, records: u64, settle: u64) {
         while self.published < records {
             self.maybe_restart();
-            if self.producer().has_room() {
+            if self.producer.machine.accepts_commands() {
                 let now = self.now();
-                let c = content(self.published);
-                let off = self.producer().publish(c, now);
-                debug_assert_eq!(off, self.published);
+                let publish = ProducerCommand::Publish {
+                    offset: self.published,
+                    content: content(self.published),
+                };
+                self.producer.machine.handle(Input::Command(publish), now);
                 self.published += 1;
+                self.fed[0] = true;
                 self.collect(0);
             }
             self.step();
@@ -241,60 +422,48 @@ impl Sim {
         self.log.push(format!("tick {}: stopped", self.tick));
     }
 
-    fn producer(&mut self) -> &mut ProducerCore {
-        match &mut self.nodes[0].role {
-            Role::Producer(p) => p,
-            _ => unreachable!("node 0 is the producer"),
-        }
-    }
-
     fn maybe_restart(&mut self) {
-        for n in 0..self.nodes.len() {
-            let p = match self.nodes[n].role {
-                Role::Producer(_) => self.faults.producer_restart,
-                Role::Store(_) => self.faults.store_restart,
-                Role::Consumer { .. } => 0.0,
-            };
-            if self.rng.chance(p) {
+        if self.rng.chance(self.faults.producer_restart) {
+            self.restart(0);
+        }
+        for n in 1..=self.stores.len() {
+            if self.rng.chance(self.faults.store_restart) {
                 self.restart(n);
             }
         }
     }
 
-    /// Restarts node `n`: the same id, fresh state from what it kept on
-    /// disk; the rest of the mesh sees its subscriptions again and it sees
-    /// theirs, as after a ZeroMQ reconnect.
+    /// Restarts node `n` (the producer or a store): the same id, fresh
+    /// state from what it kept on disk; the rest of the mesh sees its
+    /// subscriptions again and it sees theirs, as after a ZeroMQ reconnect.
     fn restart(&mut self, n: usize) {
         let now = self.now();
-        let node_id = self.nodes[n].id;
-        let role = match &mut self.nodes[n].role {
-            Role::Producer(p) => {
-                let kept: Vec<(u64, Bytes)> = p.unacked_records().collect();
-                let next = p.published();
-                Role::Producer(Box::new(ProducerCore::resume(
-                    node_id,
-                    TOPIC.into(),
-                    producer_cfg(p.min_acks()),
-                    kept,
-                    next,
-                )))
-            }
-            Role::Store(s) => {
-                let storage = std::mem::take(s.storage_mut());
-                let core = StoreCore::new(node_id, storage, store_cfg(), now);
-                Role::Store(Box::new(core.unwrap_or_else(|e| panic!("store: {e}"))))
-            }
-            Role::Consumer { .. } => return,
-        };
+        let node_id = self.ids[n];
+        if n == 0 {
+            let p = &self.producer.machine;
+            let kept: Vec<(u64, Bytes)> = p.unacked_records().collect();
+            let core = ProducerCore::resume(
+                node_id,
+                TOPIC.into(),
+                producer_cfg(p.min_acks()),
+                kept,
+                p.published(),
+            );
+            self.producer.machine = core;
+        } else {
+            let old = &mut self.stores[n - 1].port;
+            let storage = std::mem::take(&mut old.storage);
+            let side = (old.rng.clone(), old.max_delay);
+            self.stores[n - 1] = store_node(node_id, storage, side, now);
+        }
         self.log
             .push(format!("tick {}: restart node {n}", self.tick));
-        self.nodes[n].role = role;
-        self.nodes[n].subs.clear();
-        for other in 0..self.nodes.len() {
+        self.subs[n].clear();
+        for other in 0..self.ids.len() {
             if other == n {
                 continue;
             }
-            for p in self.nodes[other].subs.clone() {
+            for p in self.subs[other].clone() {
                 self.schedule(n, Delivery::Subscribed(p), false);
             }
         }
@@ -305,7 +474,8 @@ impl Sim {
         self.flights.is_empty() && self.verdict().is_ok()
     }
 
-    /// Advances one tick: deliveries due now, then timers.
+    /// Advances one tick: deliveries due now, the end of each fed node's
+    /// turn, then storage answers and timers.
     fn step(&mut self) {
         while let Some(Reverse((due, _, to, d))) = self.flights.peek().cloned() {
             if due > self.tick {
@@ -314,13 +484,12 @@ impl Sim {
             self.flights.pop();
             self.deliver(to, d);
         }
-        let now = self.now();
-        for n in 0..self.nodes.len() {
-            match &mut self.nodes[n].role {
-                Role::Producer(p) => p.on_tick(now),
-                Role::Store(s) => s.on_tick(now),
-                Role::Consumer { core, .. } => core.on_tick(now),
+        let (now, tick) = (self.now(), self.tick);
+        for n in 0..self.ids.len() {
+            if std::mem::take(&mut self.fed[n]) {
+                self.node(n).end_of_turn(now);
             }
+            self.node(n).timers(now, tick);
             self.collect(n);
         }
         self.tick += 1;
@@ -328,53 +497,40 @@ impl Sim {
 
     fn deliver(&mut self, to: usize, d: Delivery) {
         let now = self.now();
-        let ev = match d {
-            Delivery::Message(m) => Event::Message(self.messages[m].clone()),
-            Delivery::Subscribed(p) => Event::Subscribed(p),
+        let input = match d {
+            Delivery::Message(m) => Input::Message(self.messages[m].clone()),
+            Delivery::Subscribed(p) => Input::Subscribed(p),
         };
-        match &mut self.nodes[to].role {
-            Role::Producer(p) => p.on_event(ev, now),
-            Role::Store(s) => {
-                s.on_event(ev, now);
-                s.flush(now);
-            }
-            Role::Consumer { core, .. } => core.on_event(ev, now),
-        }
+        self.node(to).feed(input, now);
+        self.fed[to] = true;
         self.collect(to);
     }
 
-    /// Takes node `n`'s outputs (and a consumer's delivered records) and
-    /// puts them on the network.
+    /// Takes node `n`'s outputs and puts them on the network.
     fn collect(&mut self, n: usize) {
         let mut out = Vec::new();
-        match &mut self.nodes[n].role {
-            Role::Producer(p) => p.drain(&mut out),
-            Role::Store(s) => s.drain(&mut out),
-            Role::Consumer { core, delivered } => {
-                core.drain(&mut out);
-                delivered.extend(core.take_ready());
-            }
-        }
+        let tick = self.tick;
+        self.node(n).collect(tick, &mut out);
         for o in out {
             match o {
-                Output::Send(m) => self.publish(n, m),
-                Output::Subscribe(p) => {
-                    self.nodes[n].subs.push(p.clone());
-                    for other in 0..self.nodes.len() {
+                NetOut::Send(m) => self.publish(n, m),
+                NetOut::Subscribe(p) => {
+                    self.subs[n].push(p.clone());
+                    for other in 0..self.ids.len() {
                         if other != n {
                             self.schedule(other, Delivery::Subscribed(p.clone()), false);
                         }
                     }
                 }
-                Output::Unsubscribe(p) => self.nodes[n].subs.retain(|s| *s != p),
+                NetOut::Unsubscribe(p) => self.subs[n].retain(|s| *s != p),
             }
         }
     }
 
     fn publish(&mut self, from: usize, m: Message) {
         let key = m.routing_key();
-        let to: Vec<usize> = (0..self.nodes.len())
-            .filter(|&o| o != from && self.nodes[o].subs.iter().any(|s| key.starts_with(s)))
+        let to: Vec<usize> = (0..self.ids.len())
+            .filter(|&o| o != from && self.subs[o].iter().any(|s| key.starts_with(s)))
             .collect();
         if to.is_empty() {
             return; // No subscriber: ZeroMQ drops it too.
@@ -422,34 +578,42 @@ impl Sim {
     fn verdict(&mut self) -> Result<(), String> {
         let want: Vec<(u64, Bytes)> = (0..self.published).map(|o| (o, content(o))).collect();
         let published = self.published;
-        let unacked = self.producer().unacked();
+        let unacked = self.producer.machine.unacked();
         if unacked > 0 {
             return Err(format!(
                 "seed {}: {unacked} records never ACKed by a quorum",
                 self.seed
             ));
         }
-        for node in &mut self.nodes {
-            let got: Vec<(u64, Bytes)> = match &mut node.role {
-                Role::Producer(_) => continue,
-                Role::Store(s) => s
-                    .storage_mut()
-                    .read(TOPIC, &id(1), 0, ReadLimit::records(published as usize + 1))
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|r| (r.offset, r.content))
-                    .collect(),
-                Role::Consumer { delivered, .. } => delivered
-                    .iter()
-                    .map(|r| (r.offset, r.content.clone()))
-                    .collect(),
-            };
+        let all = ReadLimit::records(published as usize + 1);
+        let mut held = Vec::new();
+        for (i, s) in self.stores.iter().enumerate() {
+            let got: Vec<(u64, Bytes)> = s
+                .port
+                .storage
+                .read(TOPIC, &id(1), 0, all)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|r| (r.offset, r.content))
+                .collect();
+            held.push((self.ids[1 + i], got));
+        }
+        for (i, c) in self.consumers.iter().enumerate() {
+            let got = c
+                .port
+                .delivered
+                .iter()
+                .map(|r| (r.offset, r.content.clone()))
+                .collect();
+            held.push((self.ids[1 + self.stores.len() + i], got));
+        }
+        for (node, got) in held {
             if got != want {
                 let offs: Vec<u64> = got.iter().map(|g| g.0).take(20).collect();
                 return Err(format!(
                     "seed {}: node {} holds {} records, want {published}; first offsets {offs:?}",
                     self.seed,
-                    node.id,
+                    node,
                     got.len()
                 ));
             }

@@ -7,9 +7,14 @@
 //! subscribes, publishes a TOWER-HELLO listing every live node, so the
 //! newcomer connects to all of them at once. No record ever passes through a
 //! tower; several towers can serve one mesh.
+//!
+//! [`TowerMachine`] is the protocol logic (over the [`TowerCore`] table);
+//! [`Tower`] runs it on the transport's driver.
 
 mod core;
-mod driver;
+mod handle;
+mod machine;
 
 pub use crate::core::TowerCore;
-pub use driver::{Tower, TowerConfig, TowerError};
+pub use handle::{Tower, TowerConfig, TowerError};
+pub use machine::{TowerCommand, TowerMachine};

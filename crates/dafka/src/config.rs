@@ -42,8 +42,8 @@
 
 use config::{Value, ValueKind};
 use dafka_consumer::ConsumerConfig;
-use dafka_node::MeshConfig;
 use dafka_producer::ProducerConfig;
+use dafka_protocol::MeshConfig;
 use dafka_store::StoreConfig;
 use dafka_tower::TowerConfig;
 use serde::de::DeserializeOwned;
@@ -116,7 +116,7 @@ pub enum ConfigError {
     Load(String),
     /// A value is out of range.
     #[error(transparent)]
-    Invalid(#[from] dafka_node::ConfigError),
+    Invalid(#[from] dafka_protocol::ConfigError),
 }
 
 /// A `DAFKA_<SECTION>__<KEY>` variable that applies.

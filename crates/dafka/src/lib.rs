@@ -39,11 +39,11 @@ pub use bytes::Bytes;
 pub use config::{Config, ConfigError, Section};
 pub use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 pub use dafka_consumer::{Consumer, ConsumerConfig, ConsumerError, Gap, OffsetReset};
-pub use dafka_node::{MeshConfig, NodeStats};
 pub use dafka_producer::{
     CloseReport, Content, Producer, ProducerConfig, ProducerError, SpoolFsync,
 };
 pub use dafka_proto::{NodeId, Record};
+pub use dafka_protocol::{MeshConfig, NodeStats};
 pub use dafka_store::{Fsync, Store, StoreConfig, StoreError, WalRecoveryMode};
 pub use dafka_tower::{Tower, TowerConfig, TowerError};
 

@@ -3,8 +3,8 @@
 use super::{named_id, timeout, Mesh};
 use bytes::Bytes;
 use cucumber::{given, then, when};
-use dafka_node::Event;
 use dafka_proto::{routing, Ack, Fetch, Head, Message, MessageId, NodeId, Record, Role};
+use dafka_testkit::PeerEvent as Event;
 use dafka_testkit::TestPeer;
 
 fn subscribed(peer: &mut TestPeer, prefix: &[u8]) {

@@ -1,5 +1,6 @@
 use super::*;
 use bytes::Bytes;
+use dafka_protocol::Machine;
 
 const ME: NodeId = NodeId([0xC; 16]);
 const P: NodeId = NodeId([0x1; 16]);
@@ -26,13 +27,12 @@ fn rec(offset: u64) -> Record {
 }
 
 fn feed(c: &mut ConsumerCore, m: Message) {
-    c.on_event(Event::Message(m), Instant::now());
+    c.handle(Input::Message(m), Instant::now());
 }
 
 fn sent(c: &mut ConsumerCore) -> Vec<Message> {
-    let mut out = Vec::new();
-    c.drain(&mut out);
-    out.into_iter()
+    c.take_outbox()
+        .into_iter()
         .filter_map(|o| {
             if let Output::Send(m) = o {
                 Some(m)
@@ -158,9 +158,9 @@ fn duplicates_from_store_and_producer_are_delivered_once() {
 fn a_head_past_the_last_record_triggers_a_fetch_and_retries() {
     let mut c = consumer(OffsetReset::Latest);
     let t = Instant::now();
-    c.on_event(Event::Message(Message::Record(rec(0))), t);
-    c.on_event(
-        Event::Message(Message::Head(Head {
+    c.handle(Input::Message(Message::Record(rec(0))), t);
+    c.handle(
+        Input::Message(Message::Head(Head {
             topic: "t".into(),
             partition: P,
             offset: 2,
@@ -168,12 +168,12 @@ fn a_head_past_the_last_record_triggers_a_fetch_and_retries() {
         t,
     );
     assert!(matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 1 && f.count == 2));
-    c.on_tick(t + Duration::from_millis(100));
+    c.on_timeout(t + Duration::from_millis(100));
     assert!(
         sent(&mut c).is_empty(),
         "not again before the retry interval"
     );
-    c.on_tick(t + Duration::from_millis(600));
+    c.on_timeout(t + Duration::from_millis(600));
     assert!(matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 1));
 }
 
@@ -189,8 +189,8 @@ fn answers_store_hello_with_its_topics() {
         topics: vec!["t".into(), "u".into()],
     };
     assert_eq!(sent(&mut c), [want]);
-    c.on_event(
-        Event::Subscribed(routing::node_key(MessageId::ConsumerHello, &S)),
+    c.handle(
+        Input::Subscribed(routing::node_key(MessageId::ConsumerHello, &S)),
         Instant::now(),
     );
     assert_eq!(
@@ -228,7 +228,7 @@ fn earliest_refreshes_heads_so_a_vanished_producer_is_still_found() {
     let mut c = consumer(OffsetReset::Earliest);
     let t = Instant::now();
     sent(&mut c);
-    c.on_tick(t + Duration::from_millis(5001));
+    c.on_timeout(t + Duration::from_millis(5001));
     assert_eq!(
         sent(&mut c),
         [Message::GetHeads {
@@ -238,7 +238,7 @@ fn earliest_refreshes_heads_so_a_vanished_producer_is_still_found() {
         }]
     );
     let mut l = consumer(OffsetReset::Latest);
-    l.on_tick(t + Duration::from_millis(5001));
+    l.on_timeout(t + Duration::from_millis(5001));
     assert!(sent(&mut l).is_empty());
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// How often GET-HEADS is repeated while answers are missing: a store may
 /// have heard the first one before it could route its answer back to us.
-const ASK_EVERY: Duration = Duration::from_millis(250);
+use dafka_protocol::tuning::CLAIM_ASK_EVERY as ASK_EVERY;
 
 /// Where a claim stands.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,5 @@
 use super::*;
+use dafka_protocol::Machine;
 
 const ME: NodeId = NodeId([1; 16]);
 const S1: NodeId = NodeId([0xA; 16]);
@@ -26,8 +27,8 @@ fn sent(p: &mut ProducerCore) -> Vec<Message> {
         .collect()
 }
 
-fn ack(store: NodeId, offset: u64) -> Event {
-    Event::Message(Message::Ack(Ack {
+fn ack(store: NodeId, offset: u64) -> Input<ProducerCommand, Infallible> {
+    Input::Message(Message::Ack(Ack {
         topic: "t".into(),
         partition: ME,
         offset,
@@ -35,8 +36,8 @@ fn ack(store: NodeId, offset: u64) -> Event {
     }))
 }
 
-fn fetch(offset: u64, count: u32) -> Event {
-    Event::Message(Message::Fetch(Fetch {
+fn fetch(offset: u64, count: u32) -> Input<ProducerCommand, Infallible> {
+    Input::Message(Message::Fetch(Fetch {
         topic: "t".into(),
         partition: ME,
         offset,
@@ -73,11 +74,11 @@ fn keeps_records_until_acked_and_ignores_bogus_acks() {
     for _ in 0..5 {
         p.publish(Bytes::from_static(b"x"), t);
     }
-    p.on_event(ack(S1, u64::MAX), t);
+    p.handle(ack(S1, u64::MAX), t);
     assert_eq!(p.unacked(), 5, "an ACK past our head is ignored");
-    p.on_event(ack(S1, 2), t);
+    p.handle(ack(S1, 2), t);
     assert_eq!(p.unacked(), 2);
-    p.on_event(ack(S1, 1), t);
+    p.handle(ack(S1, 1), t);
     assert_eq!(p.unacked(), 2, "ACKs never go back");
 }
 
@@ -88,10 +89,10 @@ fn min_acks_waits_for_distinct_stores() {
     for _ in 0..4 {
         p.publish(Bytes::from_static(b"x"), t);
     }
-    p.on_event(ack(S1, 3), t);
-    p.on_event(ack(S1, 3), t);
+    p.handle(ack(S1, 3), t);
+    p.handle(ack(S1, 3), t);
     assert_eq!(p.unacked(), 4, "one store twice is not two stores");
-    p.on_event(ack(S2, 1), t);
+    p.handle(ack(S2, 1), t);
     assert_eq!(p.unacked(), 2);
 }
 
@@ -102,9 +103,9 @@ fn answers_fetch_from_unacked_records_only() {
     for _ in 0..5 {
         p.publish(Bytes::from_static(b"x"), t);
     }
-    p.on_event(ack(S1, 1), t);
+    p.handle(ack(S1, 1), t);
     sent(&mut p);
-    p.on_event(fetch(0, 4_000_000_000), t);
+    p.handle(fetch(0, 4_000_000_000), t);
     let offs: Vec<u64> = sent(&mut p)
         .into_iter()
         .map(|m| match m {
@@ -119,13 +120,13 @@ fn answers_fetch_from_unacked_records_only() {
 fn head_starts_after_the_first_record_and_repeats() {
     let mut p = core(1);
     let t = Instant::now();
-    p.on_tick(t + Duration::from_secs(5));
+    p.on_timeout(t + Duration::from_secs(5));
     assert!(sent(&mut p).is_empty(), "no HEAD before any record");
     p.publish(Bytes::from_static(b"x"), t);
     sent(&mut p);
-    p.on_tick(t + Duration::from_millis(999));
+    p.on_timeout(t + Duration::from_millis(999));
     assert!(sent(&mut p).is_empty());
-    p.on_tick(t + Duration::from_millis(1000));
+    p.on_timeout(t + Duration::from_millis(1000));
     assert!(matches!(&sent(&mut p)[..], [Message::Head(h)] if h.offset == 0));
 }
 
@@ -135,7 +136,7 @@ fn a_new_record_subscriber_gets_a_head_at_once() {
     let t = Instant::now();
     p.publish(Bytes::from_static(b"x"), t);
     sent(&mut p);
-    p.on_event(Event::Subscribed(routing::any_key(MessageId::Record)), t);
+    p.handle(Input::Subscribed(routing::any_key(MessageId::Record)), t);
     assert!(matches!(&sent(&mut p)[..], [Message::Head(_)]));
 }
 
@@ -146,20 +147,20 @@ fn close_ends_when_acked_or_at_the_timeout() {
     p.publish(Bytes::from_static(b"x"), t);
     p.close(t, Duration::from_secs(1));
     assert!(!p.is_done());
-    p.on_event(ack(S1, 0), t);
-    p.on_tick(t);
+    p.handle(ack(S1, 0), t);
+    p.on_timeout(t);
     assert!(p.is_done());
 
     let mut q = core(1);
     q.publish(Bytes::from_static(b"x"), t);
     q.close(t, Duration::from_secs(1));
-    q.on_tick(t + Duration::from_secs(1));
+    q.on_timeout(t + Duration::from_secs(1));
     assert!(q.is_done());
     assert_eq!(q.unacked(), 1);
 }
 
-fn answer(store: NodeId, offset: u64, state: HeadState) -> Event {
-    Event::Message(Message::DirectHead {
+fn answer(store: NodeId, offset: u64, state: HeadState) -> Input<ProducerCommand, Infallible> {
+    Input::Message(Message::DirectHead {
         to: ME,
         head: Head {
             topic: "t".into(),
@@ -181,8 +182,8 @@ fn a_partition_taken_over_continues_after_the_stores_head() {
         MessageId::DirectHead,
         &ME
     ))));
-    p.on_event(Event::Subscribed(routing::any_key(MessageId::GetHeads)), t);
-    p.on_event(Event::Subscribed(routing::any_key(MessageId::GetHeads)), t);
+    p.handle(Input::Subscribed(routing::any_key(MessageId::GetHeads)), t);
+    p.handle(Input::Subscribed(routing::any_key(MessageId::GetHeads)), t);
     let asks = sent(&mut p);
     assert!(asks.iter().all(|m| matches!(
         m,
@@ -193,9 +194,9 @@ fn a_partition_taken_over_continues_after_the_stores_head() {
         }
     )));
     assert!(!asks.is_empty());
-    p.on_event(answer(S1, 99, HeadState::Holds), t);
+    p.handle(answer(S1, 99, HeadState::Holds), t);
     assert_eq!(p.claim_outcome(), None, "one of two stores answered");
-    p.on_event(answer(S2, 0, HeadState::Empty), t);
+    p.handle(answer(S2, 0, HeadState::Empty), t);
     assert_eq!(p.claim_outcome(), Some(&ClaimOutcome::Start(100)));
     assert_eq!(p.publish(Bytes::from_static(b"x"), t), 100);
 }
@@ -208,9 +209,9 @@ fn a_claim_nobody_answers_fails_at_its_deadline() {
         ..Default::default()
     };
     let mut p = ProducerCore::claim(ME, "t".into(), cfg, t);
-    p.on_tick(t + Duration::from_millis(500));
+    p.on_timeout(t + Duration::from_millis(500));
     assert_eq!(p.claim_outcome(), None);
-    assert!(p.next_deadline().is_some(), "it asks again");
-    p.on_tick(t + Duration::from_millis(1000));
+    assert!(p.next_timeout().is_some(), "it asks again");
+    p.on_timeout(t + Duration::from_millis(1000));
     assert_eq!(p.claim_outcome(), Some(&ClaimOutcome::Failed(0)));
 }

@@ -1,14 +1,16 @@
 use super::*;
-use crate::storage::MemStorage;
+use crate::storage::{MemStorage, Storage};
+use crate::MemStore;
 use bytes::Bytes;
+use std::time::Duration;
 
 const ME: NodeId = NodeId([0x5; 16]);
 const P: NodeId = NodeId([0x1; 16]);
 const C: NodeId = NodeId([0xC; 16]);
 const Q: NodeId = NodeId([0x2; 16]);
 
-fn store() -> StoreCore<MemStorage> {
-    let mut s = StoreCore::new(
+fn store() -> MemStore {
+    let mut s = MemStore::new(
         ME,
         MemStorage::default(),
         StoreConfig::default(),
@@ -29,11 +31,11 @@ fn rec(offset: u64) -> Record {
     }
 }
 
-fn feed(s: &mut StoreCore<MemStorage>, m: Message) {
-    s.on_event(Event::Message(m), Instant::now());
+fn feed(s: &mut MemStore, m: Message) {
+    s.handle(Input::Message(m), Instant::now());
 }
 
-fn sent(s: &mut StoreCore<MemStorage>) -> Vec<Message> {
+fn sent(s: &mut MemStore) -> Vec<Message> {
     let mut out = Vec::new();
     s.drain(&mut out);
     out.into_iter()
@@ -56,7 +58,7 @@ fn acks_only_after_the_write() {
         sent(&mut s).is_empty(),
         "no ACK before the batch is written"
     );
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     assert_eq!(
         sent(&mut s),
         [Message::Ack(Ack {
@@ -80,9 +82,9 @@ fn a_failed_write_is_not_acked_and_is_fetched_again() {
     let mut s = store();
     feed(&mut s, Message::Record(rec(0)));
     s.storage_mut().fail_next_write = true;
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     assert!(sent(&mut s).is_empty());
-    assert_eq!(s.counters().write_errors, 1);
+    assert_eq!(s.core().counters().write_errors, 1);
     feed(&mut s, Message::Record(rec(1)));
     let fetches = sent(&mut s);
     assert!(matches!(&fetches[..], [Message::Fetch(f)] if f.offset == 0 && f.count == 1));
@@ -92,10 +94,10 @@ fn a_failed_write_is_not_acked_and_is_fetched_again() {
 fn drops_duplicates() {
     let mut s = store();
     feed(&mut s, Message::Record(rec(0)));
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     sent(&mut s);
     feed(&mut s, Message::Record(rec(0)));
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     assert!(sent(&mut s).is_empty());
 }
 
@@ -115,7 +117,7 @@ fn fetches_its_own_gap_and_stores_in_order() {
             },
         );
     }
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 3));
 }
 
@@ -139,7 +141,7 @@ fn answers_fetch_with_the_exact_range_capped() {
     for o in 0..20 {
         feed(&mut s, Message::Record(rec(o)));
     }
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     sent(&mut s);
     feed(
         &mut s,
@@ -191,7 +193,7 @@ fn answers_get_heads_and_consumer_hello_with_every_partition() {
             ..rec(0)
         }),
     );
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     sent(&mut s);
     feed(
         &mut s,
@@ -220,16 +222,16 @@ fn answers_get_heads_and_consumer_hello_with_every_partition() {
 #[test]
 fn greets_a_consumer_that_subscribes_and_re_acks_a_returning_producer() {
     let mut s = store();
-    s.on_event(
-        Event::Subscribed(routing::node_key(MessageId::StoreHello, &C)),
+    s.handle(
+        Input::Subscribed(routing::node_key(MessageId::StoreHello, &C)),
         Instant::now(),
     );
     assert_eq!(sent(&mut s), [Message::StoreHello { to: C, store: ME }]);
     feed(&mut s, Message::Record(rec(0)));
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     sent(&mut s);
-    s.on_event(
-        Event::Subscribed(routing::node_key(MessageId::Ack, &P)),
+    s.handle(
+        Input::Subscribed(routing::node_key(MessageId::Ack, &P)),
         Instant::now(),
     );
     assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 0));
@@ -252,13 +254,13 @@ fn fetches_again_when_the_producer_starts_listening() {
         }),
     );
     assert!(matches!(&sent(&mut s)[..], [Message::Fetch(f)] if f.offset == 0));
-    s.on_event(
-        Event::Subscribed(routing::node_key(MessageId::Fetch, &Q)),
+    s.handle(
+        Input::Subscribed(routing::node_key(MessageId::Fetch, &Q)),
         t,
     );
     assert_eq!(sent(&mut s), [], "another partition's subscription");
-    s.on_event(
-        Event::Subscribed(routing::node_key(MessageId::Fetch, &P)),
+    s.handle(
+        Input::Subscribed(routing::node_key(MessageId::Fetch, &P)),
         t,
     );
     let again = sent(&mut s);
@@ -272,20 +274,20 @@ fn fetches_again_when_the_producer_starts_listening() {
 fn resumes_partitions_from_storage() {
     let mut mem = MemStorage::default();
     mem.write(&[rec(0), rec(1)]).expect("write");
-    let mut s = StoreCore::new(ME, mem, StoreConfig::default(), Instant::now()).expect("new");
+    let mut s = MemStore::new(ME, mem, StoreConfig::default(), Instant::now()).expect("new");
     sent(&mut s);
-    assert_eq!(s.stored("t", &P), Some(1));
+    assert_eq!(s.core().stored("t", &P), Some(1));
     feed(&mut s, Message::Record(rec(2)));
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 2));
 }
 
-fn store_holding(n: u64) -> StoreCore<MemStorage> {
+fn store_holding(n: u64) -> MemStore {
     let mut s = store();
     for o in 0..n {
         feed(&mut s, Message::Record(rec(o)));
     }
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     sent(&mut s);
     s
 }
@@ -303,9 +305,9 @@ fn a_true_duplicate_is_dropped_and_acks_go_on() {
     let mut s = store_holding(10);
     feed(&mut s, Message::Record(rec(5)));
     feed(&mut s, Message::Record(rec(10)));
-    s.flush(Instant::now());
+    s.end_of_turn(Instant::now());
     assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 10));
-    assert_eq!(s.counters().conflicts, 0);
+    assert_eq!(s.core().counters().conflicts, 0);
 }
 
 #[test]
@@ -316,18 +318,18 @@ fn a_record_that_differs_from_the_stored_one_stops_acks_for_the_partition() {
         ..rec(5)
     };
     feed(&mut s, Message::Record(other));
-    assert_eq!(s.counters().conflicts, 1, "counted");
+    assert_eq!(s.core().counters().conflicts, 1, "counted");
     // Neither what follows nor a HEAD at the stored offset is ACKed: an ACK
     // of 10 would cover the conflicting offset 5.
     feed(&mut s, Message::Record(rec(10)));
     feed(&mut s, head(9));
-    s.flush(Instant::now());
-    s.on_event(
-        Event::Subscribed(routing::node_key(MessageId::Ack, &P)),
+    s.end_of_turn(Instant::now());
+    s.handle(
+        Input::Subscribed(routing::node_key(MessageId::Ack, &P)),
         Instant::now(),
     );
     assert_eq!(sent(&mut s), [], "no ACK, no FETCH");
-    assert_eq!(s.stored("t", &P), Some(9), "nothing more stored");
+    assert_eq!(s.core().stored("t", &P), Some(9), "nothing more stored");
     let read = s.storage_mut().read("t", &P, 5, ReadLimit::records(1));
     assert_eq!(read.expect("read"), [rec(5)], "the stored record is kept");
 }
@@ -378,7 +380,7 @@ fn a_fetch_the_database_cannot_read_is_answered_unreadable() {
             if head.offset == 2 && reason.contains("injected")),
         "{got:?}"
     );
-    assert_eq!(s.counters().unreadable, 1);
+    assert_eq!(s.core().counters().unreadable, 1);
 }
 
 #[test]
@@ -394,13 +396,23 @@ fn partitions_known_only_from_heads_are_bounded_and_expire() {
             partition: NodeId(id),
             offset: 5,
         };
-        s.on_event(Event::Message(Message::Head(h)), t0);
+        s.handle(Input::Message(Message::Head(h)), t0);
     }
-    assert_eq!(s.partitions(), MAX_PENDING_PARTITIONS + 1);
-    assert_eq!(s.counters().pending_refused, MAX_PENDING_PARTITIONS as u64);
+    assert_eq!(s.core().partitions(), MAX_PENDING_PARTITIONS + 1);
+    assert_eq!(
+        s.core().counters().pending_refused,
+        MAX_PENDING_PARTITIONS as u64
+    );
     // A partition that stored a record is not pending, and stays.
-    s.on_tick(t0 + PENDING_TTL + Duration::from_secs(1));
-    assert_eq!(s.partitions(), 1, "only the partition with records is left");
-    assert_eq!(s.stored("t", &P), Some(0));
-    assert_eq!(s.counters().pending_expired, MAX_PENDING_PARTITIONS as u64);
+    s.on_timeout(t0 + PENDING_TTL + Duration::from_secs(1));
+    assert_eq!(
+        s.core().partitions(),
+        1,
+        "only the partition with records is left"
+    );
+    assert_eq!(s.core().stored("t", &P), Some(0));
+    assert_eq!(
+        s.core().counters().pending_expired,
+        MAX_PENDING_PARTITIONS as u64
+    );
 }

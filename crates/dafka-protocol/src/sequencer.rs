@@ -66,11 +66,7 @@ pub fn running_average(avg: usize, value: usize) -> usize {
     }
 }
 
-/// Bytes a FETCH asks for at most, estimated from the records seen so far:
-/// half the store's default reply cap (`store.max_fetch_reply_bytes`, 8 MiB),
-/// so that a store answers all of a request and the next one can be asked
-/// for half-way through the answer, not after a retry timeout.
-pub const FETCH_BYTES: usize = 4 << 20;
+pub use crate::tuning::FETCH_BYTES;
 
 impl Sequencer {
     /// A partition whose next expected offset is `next`.

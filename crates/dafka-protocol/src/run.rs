@@ -9,12 +9,7 @@
 
 use dafka_proto::{continues, encode_run, Frames, Message, NodeId, Record};
 
-/// Most records in one message.
-pub const RUN_RECORDS: usize = 1024;
-/// A run stops growing once its content would pass this many bytes; a
-/// record this large goes alone. Keeps one message (and what one ZeroMQ
-/// high-water-mark slot can hold) small.
-pub const RUN_BYTES: usize = 64 << 10;
+pub use crate::tuning::{RUN_BYTES, RUN_RECORDS};
 
 /// Whether `next` may join `run` (non-empty, `bytes` of content): it
 /// continues the last record, and the run stays within [`RUN_RECORDS`] and

@@ -16,31 +16,18 @@
 //! * `beacon_sub`, a SUB connected to every tower's output: beacons and the
 //!   tower's peer lists.
 
-use crate::config::MeshConfig;
-use crate::discovery::{Discovery, PeerChange};
-use crate::run::RunBuilder;
-use crate::stats::{NodeStats, RateLimit};
-use crate::subscriptions::{SubAction, SubscriptionTable};
+use crate::driver::Transport;
 use dafka_proto::{decode_all, encode, routing, Beacon, Frames, Message, MessageId, NodeId, Role};
+use dafka_protocol::discovery::{Discovery, PeerChange};
+use dafka_protocol::subscriptions::{SubAction, SubscriptionTable};
+use dafka_protocol::tuning::{
+    BEACON_HWM, LINGER_MS, MAX_FRAMES, READ_BATCH, READ_BATCH_BYTES, TOWER_LIST_HWM, TOWER_SILENCE,
+    TRIM_AFTER_UNSUBSCRIPTIONS, TRIM_DELAY, WARN_PERIOD,
+};
+use dafka_protocol::{Input, MeshConfig, NodeStats, RateLimit, RunBuilder};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-
-/// Most data messages read per poll, so timers and commands still get a turn
-/// under a flood.
-const READ_BATCH: usize = 4096;
-/// Most bytes read in one turn: with large records, a batch bounded only in
-/// messages could hold (and a store write) hundreds of megabytes at once.
-const READ_BATCH_BYTES: usize = 4 << 20;
-/// Unsubscriptions (each one a peer's prefix freed by libzmq) after which
-/// the freed memory is handed back to the operating system.
-const TRIM_AFTER_UNSUBSCRIPTIONS: usize = 1000;
-/// How long after the last such unsubscription the memory is handed back.
-const TRIM_DELAY: Duration = Duration::from_millis(200);
-/// How long a node waits for any tower before saying none answers.
-const TOWER_SILENCE: Duration = Duration::from_secs(3);
-/// Frames read from one message at most; the rest are discarded.
-const MAX_FRAMES: usize = 4;
 
 /// A socket operation that failed.
 #[derive(Debug, Error)]
@@ -66,21 +53,16 @@ fn explain(what: &str, error: &zmq::Error) -> String {
     }
 }
 
-fn zerr<'a>(what: &'static str, endpoint: &'a str) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
+/// Wraps a ZeroMQ error with what was being done and where.
+pub fn zerr<'a>(
+    what: &'static str,
+    endpoint: &'a str,
+) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
     move |error| MeshError {
         what,
         endpoint: endpoint.to_string(),
         error,
     }
-}
-
-/// Something that arrived for the node's protocol logic.
-#[derive(Debug)]
-pub enum Event {
-    /// A valid message from a peer.
-    Message(Message),
-    /// A peer subscribed to this prefix of our messages.
-    Subscribed(Vec<u8>),
 }
 
 /// The sockets and peer table of one node.
@@ -126,14 +108,14 @@ impl Mesh {
         data_pub.bind(&cfg.bind).map_err(zerr("bind", &cfg.bind))?;
         let bound = last_endpoint(&data_pub)?;
         let data_sub = socket(ctx, zmq::SUB, cfg.high_watermark)?;
-        let beacon_pub = socket(ctx, zmq::XPUB, 1000)?;
+        let beacon_pub = socket(ctx, zmq::XPUB, BEACON_HWM)?;
         beacon_pub
             .set_xpub_verbose(true)
             .map_err(zerr("set", "xpub_verbose"))?;
         for ep in cfg.tower_inputs() {
             beacon_pub.connect(&ep).map_err(zerr("connect", &ep))?;
         }
-        let beacon_sub = socket(ctx, zmq::SUB, 10_000)?;
+        let beacon_sub = socket(ctx, zmq::SUB, TOWER_LIST_HWM)?;
         for key in [MessageId::Beacon, MessageId::TowerHello] {
             beacon_sub
                 .set_subscribe(&routing::any_key(key))
@@ -162,10 +144,10 @@ impl Mesh {
             interval: cfg.interval(),
             next_beacon: now,
             stats: Arc::new(NodeStats::default()),
-            warn: RateLimit::new(Duration::from_secs(5)),
-            twin_warn: RateLimit::new(Duration::from_secs(5)),
+            warn: RateLimit::new(WARN_PERIOD),
+            twin_warn: RateLimit::new(WARN_PERIOD),
             subs: SubscriptionTable::data(cfg.max_subscriptions),
-            subs_warn: RateLimit::new(Duration::from_secs(5)),
+            subs_warn: RateLimit::new(WARN_PERIOD),
             unsubs: 0,
             trim_at: None,
             tower_silence: Some((
@@ -177,25 +159,20 @@ impl Mesh {
         })
     }
 
-    /// The node's counters.
-    pub fn stats(&self) -> Arc<NodeStats> {
-        self.stats.clone()
-    }
-
     /// Peers currently connected.
     pub fn peers(&self) -> usize {
         self.discovery.len()
     }
 
     /// Starts receiving messages whose routing frame starts with `prefix`.
-    pub fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+    fn add_subscription(&self, prefix: &[u8]) -> Result<(), MeshError> {
         self.data_sub
             .set_subscribe(prefix)
             .map_err(zerr("subscribe", ""))
     }
 
     /// Stops receiving messages under `prefix`.
-    pub fn unsubscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+    fn remove_subscription(&self, prefix: &[u8]) -> Result<(), MeshError> {
         self.data_sub
             .set_unsubscribe(prefix)
             .map_err(zerr("unsubscribe", ""))
@@ -203,7 +180,7 @@ impl Mesh {
 
     /// Publishes a message. Never blocks: past the high-water mark ZeroMQ
     /// drops it for that peer, and the protocol repairs the gap.
-    pub fn send(&self, msg: &Message) -> Result<(), MeshError> {
+    pub fn publish(&self, msg: &Message) -> Result<(), MeshError> {
         self.send_frames(&encode(msg))?;
         if matches!(msg, Message::Fetch(_)) {
             NodeStats::bump(&self.stats.fetches);
@@ -212,7 +189,7 @@ impl Mesh {
     }
 
     /// Publishes the records waiting in `run` as one message, if any.
-    pub fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
+    fn publish_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
         match run.take() {
             Some(f) => self.send_frames(&f),
             None => Ok(()),
@@ -257,7 +234,7 @@ impl Mesh {
 
     /// When the mesh next needs a turn (its beacon timer, handing freed
     /// memory back, or saying that no tower has answered).
-    pub fn next_deadline(&self) -> Instant {
+    fn next_turn(&self) -> Instant {
         let mut next = self.next_beacon;
         for t in [self.trim_at, self.tower_silence.as_ref().map(|(t, _)| *t)]
             .into_iter()
@@ -272,12 +249,12 @@ impl Mesh {
     /// appends what the node must see to `events`. Returns whether `wake`
     /// was signalled (its pending signals are consumed).
     /// With `read_data` false, data messages stay queued in ZeroMQ.
-    pub fn poll(
+    fn poll_sockets<C, D>(
         &mut self,
         wake: &zmq::Socket,
         timeout: Duration,
         read_data: bool,
-        events: &mut Vec<Event>,
+        events: &mut Vec<Input<C, D>>,
     ) -> Result<bool, MeshError> {
         let ms = timeout.as_millis().min(60_000) as i64;
         let data_events = if read_data {
@@ -325,11 +302,11 @@ impl Mesh {
 
     /// Says goodbye so peers drop this node at once rather than after the
     /// beacon timeout.
-    pub fn leave(&mut self) {
+    fn say_goodbye(&mut self) {
         self.send_beacon(Instant::now(), true);
     }
 
-    fn read_data(&mut self, events: &mut Vec<Event>, now: Instant) {
+    fn read_data<C, D>(&mut self, events: &mut Vec<Input<C, D>>, now: Instant) {
         let mut bytes = 0;
         for _ in 0..READ_BATCH {
             if bytes >= READ_BATCH_BYTES {
@@ -344,7 +321,7 @@ impl Mesh {
             match decode_read(&self.frames, n, &mut self.decoded) {
                 Ok(()) => {
                     NodeStats::bump(&self.stats.received);
-                    events.extend(self.decoded.drain(..).map(Event::Message));
+                    events.extend(self.decoded.drain(..).map(Input::Message));
                 }
                 Err(e) => self.malformed(&e, now),
             }
@@ -361,13 +338,13 @@ impl Mesh {
     /// Applies the subscriptions peers sent that the table accepts. In
     /// manual mode ZeroMQ applies a `set_subscribe` to the peer whose
     /// message was read last, so each is decided before the next is read.
-    fn read_subscriptions(&mut self, events: &mut Vec<Event>, now: Instant) {
+    fn read_subscriptions<C, D>(&mut self, events: &mut Vec<Input<C, D>>, now: Instant) {
         let mut unsubs = 0;
         while let Ok(m) = self.data_pub.recv_bytes(zmq::DONTWAIT) {
             unsubs += usize::from(m.first() == Some(&0));
             let applied = match self.subs.on_message(&m) {
                 SubAction::Subscribe(p) => {
-                    events.push(Event::Subscribed(p.to_vec()));
+                    events.push(Input::Subscribed(p.to_vec()));
                     self.data_pub.set_subscribe(p)
                 }
                 SubAction::Unsubscribe(p) => self.data_pub.set_unsubscribe(p),
@@ -505,6 +482,47 @@ impl Mesh {
     }
 }
 
+impl Transport for Mesh {
+    fn poll<C, D>(
+        &mut self,
+        wake: &zmq::Socket,
+        timeout: Duration,
+        read_data: bool,
+        inputs: &mut Vec<Input<C, D>>,
+    ) -> Result<(), MeshError> {
+        self.poll_sockets(wake, timeout, read_data, inputs)
+            .map(drop)
+    }
+
+    fn send(&self, msg: &Message) -> Result<(), MeshError> {
+        self.publish(msg)
+    }
+
+    fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
+        self.publish_run(run)
+    }
+
+    fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+        self.add_subscription(prefix)
+    }
+
+    fn unsubscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+        self.remove_subscription(prefix)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        Some(self.next_turn())
+    }
+
+    fn leave(&mut self) {
+        self.say_goodbye();
+    }
+
+    fn stats(&self) -> Arc<NodeStats> {
+        self.stats.clone()
+    }
+}
+
 /// Reads one multi-part message into `frames`; `None` when nothing is
 /// waiting. Frames past the buffer are read and discarded, so a message with
 /// too many frames is reported (by its count) rather than desynchronising
@@ -544,16 +562,22 @@ fn decode_read(
     decode_all(&parts, out).map(drop)
 }
 
-fn socket(ctx: &zmq::Context, kind: zmq::SocketType, hwm: i32) -> Result<zmq::Socket, MeshError> {
+/// A socket with its high-water marks and a short linger.
+pub fn socket(
+    ctx: &zmq::Context,
+    kind: zmq::SocketType,
+    hwm: i32,
+) -> Result<zmq::Socket, MeshError> {
     let s = ctx.socket(kind).map_err(zerr("create", "socket"))?;
     s.set_sndhwm(hwm).map_err(zerr("set", "sndhwm"))?;
     s.set_rcvhwm(hwm).map_err(zerr("set", "rcvhwm"))?;
     // Pending messages get a short grace period on close, not forever.
-    s.set_linger(200).map_err(zerr("set", "linger"))?;
+    s.set_linger(LINGER_MS).map_err(zerr("set", "linger"))?;
     Ok(s)
 }
 
-fn last_endpoint(s: &zmq::Socket) -> Result<String, MeshError> {
+/// The endpoint a socket was last bound to (with the port a `*` chose).
+pub fn last_endpoint(s: &zmq::Socket) -> Result<String, MeshError> {
     match s.get_last_endpoint() {
         Ok(Ok(ep)) => Ok(ep),
         Ok(Err(_)) => Ok(String::new()),
@@ -587,7 +611,7 @@ mod tests {
 
     #[test]
     fn binding_a_foreign_host_says_what_is_wrong() {
-        let cfg = crate::MeshConfig {
+        let cfg = dafka_protocol::MeshConfig {
             bind: "tcp://no-such-host.invalid:0".into(),
             ..Default::default()
         };

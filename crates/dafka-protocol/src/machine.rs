@@ -1,0 +1,84 @@
+//! The one interface every role's protocol logic implements.
+//!
+//! A [`Machine`] is fed [`Input`]s with the current time and hands back
+//! [`Output`]s; it never touches a socket, a file or the clock. The same
+//! machine runs under the ZeroMQ driver (`dafka-transport`) in production
+//! and under the seeded simulator (`dafka-testkit`) in tests, so what the
+//! simulator checks is what production runs.
+
+use dafka_proto::{Beacon, Message};
+use std::time::Instant;
+
+/// What a machine is fed.
+#[derive(Debug)]
+pub enum Input<C, D> {
+    /// A valid message from a peer.
+    Message(Message),
+    /// A peer subscribed to this prefix of our messages.
+    Subscribed(Vec<u8>),
+    /// A beacon that reached a tower, with the address of the connection it
+    /// came in on (towers only).
+    Beacon(Beacon, Option<String>),
+    /// A command from the application.
+    Command(C),
+    /// Persistence the machine asked for has finished.
+    Done(D),
+}
+
+/// What a machine asks its driver to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output<D, W> {
+    /// Publish a message.
+    Send(Message),
+    /// Start receiving messages under a routing prefix.
+    Subscribe(Vec<u8>),
+    /// Stop receiving messages under a routing prefix.
+    Unsubscribe(Vec<u8>),
+    /// Hand something to the application (records, delivery reports).
+    Deliver(D),
+    /// Make something durable; the driver answers with [`Input::Done`].
+    Persist(W),
+}
+
+/// A role's protocol logic.
+pub trait Machine {
+    /// What the application asks of it.
+    type Command;
+    /// What it hands to the application.
+    type Delivery;
+    /// What it asks to be made durable.
+    type Work;
+    /// The answer to a [`Machine::Work`].
+    type Done;
+
+    /// Takes one input.
+    fn handle(&mut self, input: Input<Self::Command, Self::Done>, now: Instant);
+
+    /// Everything that arrived in one turn has been handled: the moment to
+    /// act on a batch (a store asks for its records to be written).
+    fn end_of_turn(&mut self, _now: Instant) {}
+
+    /// Timers: called on every turn, and at [`Machine::next_timeout`].
+    fn on_timeout(&mut self, now: Instant);
+
+    /// The next time [`Machine::on_timeout`] must run even if nothing
+    /// arrives.
+    fn next_timeout(&self) -> Option<Instant>;
+
+    /// Moves pending outputs into `out`.
+    fn drain(&mut self, out: &mut Vec<Output<Self::Delivery, Self::Work>>);
+
+    /// It has finished; the driver stops.
+    fn is_done(&self) -> bool;
+
+    /// Whether it takes more commands now (a producer over its memory bound
+    /// does not: the application's publish waits).
+    fn accepts_commands(&self) -> bool {
+        true
+    }
+}
+
+/// The type of a machine's outputs.
+pub type OutputOf<M> = Output<<M as Machine>::Delivery, <M as Machine>::Work>;
+/// The type of a machine's inputs.
+pub type InputOf<M> = Input<<M as Machine>::Command, <M as Machine>::Done>;

@@ -1,0 +1,71 @@
+//! What a store asks of its storage, and the answers: the store's logic
+//! never touches the database itself. The driver carries the work out on
+//! RocksDB; the simulator on [`crate::MemStorage`], answering when it likes.
+
+use crate::storage::{ReadLimit, Storage, StorageError};
+use dafka_proto::{Fetch, Record};
+
+/// One piece of storage work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreWork {
+    /// Append these records atomically (each partition's in offset order,
+    /// contiguous with what is stored), as durably as the fsync policy
+    /// promises.
+    Write(Vec<Record>),
+    /// Sync earlier writes if the fsync policy has one due.
+    Sync,
+    /// Read what a FETCH asks for, within `limit`.
+    Read {
+        /// The FETCH being answered.
+        fetch: Fetch,
+        /// How much to read at most.
+        limit: ReadLimit,
+    },
+    /// Read the record stored at `record.offset`, to compare it with this
+    /// copy that arrived again.
+    Compare(Record),
+}
+
+/// How a [`StoreWork`] went.
+#[derive(Debug)]
+pub enum StoreDone {
+    /// The write is durable, or failed (and nothing of it may be ACKed).
+    Written(Result<(), StorageError>),
+    /// A sync happened if one was due, or failed.
+    Synced(Result<(), StorageError>),
+    /// Records read for a FETCH.
+    Read {
+        /// The FETCH being answered.
+        fetch: Fetch,
+        /// The records, or why they cannot be read.
+        records: Result<Vec<Record>, StorageError>,
+    },
+    /// The stored record a duplicate is compared with.
+    Compared {
+        /// The copy that arrived.
+        record: Record,
+        /// What the storage holds at its offset (none if it cannot tell).
+        held: Option<Record>,
+    },
+}
+
+/// Carries out `work` on `storage`.
+pub fn execute<S: Storage + ?Sized>(storage: &mut S, work: StoreWork) -> StoreDone {
+    match work {
+        StoreWork::Write(records) => StoreDone::Written(storage.write(&records)),
+        StoreWork::Sync => StoreDone::Synced(storage.sync_due()),
+        StoreWork::Read { fetch, limit } => {
+            let records = storage.read(&fetch.topic, &fetch.partition, fetch.offset, limit);
+            StoreDone::Read { fetch, records }
+        }
+        StoreWork::Compare(record) => {
+            let one = ReadLimit::records(1);
+            let held = match storage.read(&record.topic, &record.partition, record.offset, one) {
+                Ok(mut v) => v.pop().filter(|r| r.offset == record.offset),
+                // A read failure is not evidence of a conflict.
+                Err(_) => None,
+            };
+            StoreDone::Compared { record, held }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! A tower's two sockets as a [`Transport`]: an XSUB that nodes publish
+//! their beacons to, and an XPUB that nodes subscribe to.
+
+use crate::driver::Transport;
+use crate::mesh::{last_endpoint, read_frames, zerr, MeshError};
+use dafka_proto::{decode, encode, Message};
+use dafka_protocol::subscriptions::{SubAction, SubscriptionTable};
+use dafka_protocol::tuning::MAX_FRAMES;
+use dafka_protocol::{Input, NodeStats, RunBuilder};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The tower's sockets.
+pub struct TowerSockets {
+    xsub: zmq::Socket,
+    xpub: zmq::Socket,
+    frames: Vec<zmq::Message>,
+    subs: SubscriptionTable,
+    stats: Arc<NodeStats>,
+}
+
+impl TowerSockets {
+    /// Binds the beacon input (`input`, XSUB) and output (`output`, XPUB);
+    /// returns them with the endpoints they are bound to.
+    pub fn bind(
+        ctx: &zmq::Context,
+        input: &str,
+        output: &str,
+    ) -> Result<(TowerSockets, (String, String)), MeshError> {
+        let xsub = ctx.socket(zmq::XSUB).map_err(zerr("create", "xsub"))?;
+        xsub.bind(input).map_err(zerr("bind", input))?;
+        // XSUB subscribes by sending 0x01 + prefix upstream; empty = all.
+        xsub.send(&[1u8][..], 0)
+            .map_err(zerr("subscribe", "xsub"))?;
+        let mut xpub = ctx.socket(zmq::XPUB).map_err(zerr("create", "xpub"))?;
+        // Manual: nodes subscribe to beacons and tower hellos, and a peer
+        // subscribing to anything else must not grow the tower's memory.
+        dafka_sockopt::set_xpub_manual(&mut xpub, true).map_err(zerr("set", "xpub_manual"))?;
+        xpub.bind(output).map_err(zerr("bind", output))?;
+        let endpoints = (last_endpoint(&xsub)?, last_endpoint(&xpub)?);
+        let socks = TowerSockets {
+            xsub,
+            xpub,
+            frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
+            subs: SubscriptionTable::beacons(),
+            stats: Arc::new(NodeStats::default()),
+        };
+        Ok((socks, endpoints))
+    }
+
+    fn read_beacons<C, D>(&mut self, inputs: &mut Vec<Input<C, D>>) {
+        while let Some(n) = read_frames(&self.xsub, &mut self.frames) {
+            let host = self.frames[0].gets("Peer-Address").map(str::to_string);
+            let parts: Vec<&[u8]> = self.frames[..n.min(MAX_FRAMES)]
+                .iter()
+                .map(|m| &m[..])
+                .collect();
+            match decode(&parts) {
+                Ok(Message::Beacon(b)) if n <= MAX_FRAMES => inputs.push(Input::Beacon(b, host)),
+                // Anything else is not for a tower: records never pass here.
+                _ => NodeStats::bump(&self.stats.malformed),
+            }
+        }
+    }
+
+    /// A node subscribing means it joined: the machine greets it.
+    fn read_subscriptions<C, D>(&mut self, inputs: &mut Vec<Input<C, D>>) {
+        while let Ok(m) = self.xpub.recv_bytes(zmq::DONTWAIT) {
+            let applied = match self.subs.on_message(&m) {
+                SubAction::Subscribe(p) => {
+                    inputs.push(Input::Subscribed(p.to_vec()));
+                    self.xpub.set_subscribe(p)
+                }
+                SubAction::Unsubscribe(p) => self.xpub.set_unsubscribe(p),
+                SubAction::Ignore => Ok(()),
+                SubAction::Refuse => {
+                    NodeStats::bump(&self.stats.subscriptions_refused);
+                    Ok(())
+                }
+            };
+            if let Err(e) = applied {
+                tracing::warn!(error = %e, "cannot apply a subscription");
+            }
+        }
+    }
+}
+
+impl Transport for TowerSockets {
+    fn poll<C, D>(
+        &mut self,
+        wake: &zmq::Socket,
+        timeout: Duration,
+        _read_data: bool,
+        inputs: &mut Vec<Input<C, D>>,
+    ) -> Result<(), MeshError> {
+        let ms = timeout.as_millis().min(60_000) as i64;
+        let mut items = [
+            self.xsub.as_poll_item(zmq::POLLIN),
+            self.xpub.as_poll_item(zmq::POLLIN),
+            wake.as_poll_item(zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, ms) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(zerr("poll", "")(e)),
+        }
+        let ready: Vec<bool> = items.iter().map(|i| i.is_readable()).collect();
+        if ready[0] {
+            self.read_beacons(inputs);
+        }
+        if ready[1] {
+            self.read_subscriptions(inputs);
+        }
+        if ready[2] {
+            while wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
+        }
+        Ok(())
+    }
+
+    fn send(&self, msg: &Message) -> Result<(), MeshError> {
+        let f = encode(msg);
+        let sent = self
+            .xpub
+            .send(f.key, zmq::SNDMORE | zmq::DONTWAIT)
+            .and_then(|_| self.xpub.send(f.header, zmq::DONTWAIT));
+        if sent.is_ok() {
+            NodeStats::bump(&self.stats.sent);
+        }
+        Ok(())
+    }
+
+    /// Records never pass through a tower.
+    fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
+        drop(run.take());
+        Ok(())
+    }
+
+    /// A tower hears every beacon: there is nothing to choose.
+    fn subscribe(&self, _prefix: &[u8]) -> Result<(), MeshError> {
+        Ok(())
+    }
+
+    fn unsubscribe(&self, _prefix: &[u8]) -> Result<(), MeshError> {
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    fn leave(&mut self) {}
+
+    fn stats(&self) -> Arc<NodeStats> {
+        self.stats.clone()
+    }
+}

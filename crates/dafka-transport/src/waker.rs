@@ -1,0 +1,46 @@
+//! Wakes a driver thread blocked in `zmq::poll` after a command was queued.
+
+use crate::mesh::{zerr, MeshError};
+use dafka_protocol::tuning::WAKE_TIMEOUT;
+use std::sync::Mutex;
+
+/// The application's end of a ZeroMQ inproc PAIR whose other end the
+/// driver polls.
+///
+/// The send blocks (for at most [`WAKE_TIMEOUT`]) when the pipe looks full,
+/// because a non-blocking send can fail even after the driver has drained
+/// the pipe (ZeroMQ tells the sender about the room only when it next
+/// processes commands), and a lost wake-up leaves a command unseen. The
+/// driver drains every signal on each turn, so the wait is short.
+pub struct Waker {
+    sock: Mutex<zmq::Socket>,
+}
+
+impl Waker {
+    /// Signals the driver.
+    pub fn wake(&self) {
+        if let Ok(s) = self.sock.lock() {
+            let _ = s.send(&[][..], 0);
+        }
+    }
+}
+
+/// Makes a waker and the socket its driver polls.
+pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> {
+    let name = format!("inproc://dafka-wake-{}", uuid::Uuid::new_v4());
+    let rx = ctx.socket(zmq::PAIR).map_err(zerr("create", "wake"))?;
+    rx.set_rcvhwm(1000).map_err(zerr("set", "wake"))?;
+    rx.bind(&name).map_err(zerr("bind", "wake"))?;
+    let tx = ctx.socket(zmq::PAIR).map_err(zerr("create", "wake"))?;
+    tx.set_sndhwm(1000).map_err(zerr("set", "wake"))?;
+    tx.set_sndtimeo(WAKE_TIMEOUT.as_millis() as i32)
+        .map_err(zerr("set", "wake"))?;
+    tx.set_linger(0).map_err(zerr("set", "wake"))?;
+    tx.connect(&name).map_err(zerr("connect", "wake"))?;
+    Ok((
+        Waker {
+            sock: Mutex::new(tx),
+        },
+        rx,
+    ))
+}
