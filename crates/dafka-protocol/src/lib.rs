@@ -32,3 +32,24 @@ pub use stats::{NodeStats, RateLimit};
 pub fn new_node_id() -> dafka_proto::NodeId {
     dafka_proto::NodeId(*uuid::Uuid::new_v4().as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The protocol layer and the codec under it link no I/O library:
+    /// whatever runs a machine (the driver, the simulator) brings its own.
+    #[test]
+    fn the_protocol_layer_depends_on_no_socket_or_database() {
+        for (name, manifest) in [
+            ("dafka-protocol", include_str!("../Cargo.toml")),
+            ("dafka-proto", include_str!("../../dafka-proto/Cargo.toml")),
+        ] {
+            let deps = manifest
+                .split("\n[")
+                .filter(|s| s.starts_with("dependencies]"))
+                .collect::<String>();
+            for io in ["zmq", "rocksdb", "dafka-transport", "crossbeam"] {
+                assert!(!deps.contains(io), "{name} depends on {io}");
+            }
+        }
+    }
+}

@@ -216,6 +216,9 @@ struct StoreSide {
     max_delay: u64,
     /// Answers not yet given: (due tick, answer), in order.
     pending: Vec<(u64, StoreDone)>,
+    /// Writes asked for, and the records in them (batching at work).
+    writes: u64,
+    written: u64,
 }
 
 impl SimPort<StoreCore> for StoreSide {
@@ -224,8 +227,12 @@ impl SimPort<StoreCore> for StoreSide {
     }
 
     fn persist(&mut self, w: StoreWork, tick: u64) {
-        let delay = match w {
-            StoreWork::Write(_) => self.rng.below(self.max_delay + 1),
+        let delay = match &w {
+            StoreWork::Write(b) => {
+                self.writes += 1;
+                self.written += b.len() as u64;
+                self.rng.below(self.max_delay + 1)
+            }
             _ => 0,
         };
         // A write is applied at once but confirmed later: a crash between
@@ -312,6 +319,8 @@ fn store_node(sid: NodeId, storage: MemStorage, side: (Rng, u64), now: Instant) 
             rng: side.0,
             max_delay: side.1,
             pending: Vec::new(),
+            writes: 0,
+            written: 0,
         },
     }
 }
@@ -454,7 +463,10 @@ impl Sim {
             let old = &mut self.stores[n - 1].port;
             let storage = std::mem::take(&mut old.storage);
             let side = (old.rng.clone(), old.max_delay);
-            self.stores[n - 1] = store_node(node_id, storage, side, now);
+            let counts = (old.writes, old.written);
+            let mut new = store_node(node_id, storage, side, now);
+            (new.port.writes, new.port.written) = counts;
+            self.stores[n - 1] = new;
         }
         self.log
             .push(format!("tick {}: restart node {n}", self.tick));
@@ -628,7 +640,11 @@ impl Sim {
             .iter()
             .filter(|l| l.contains("restart node"))
             .count();
+        let writes: u64 = self.stores.iter().map(|s| s.port.writes).sum();
+        let written: u64 = self.stores.iter().map(|s| s.port.written).sum();
         BTreeMap::from([
+            ("store writes", writes),
+            ("records written", written),
             ("published", self.published),
             ("messages", self.messages.len() as u64),
             ("restarts", restarts as u64),

@@ -416,3 +416,68 @@ fn partitions_known_only_from_heads_are_bounded_and_expire() {
         MAX_PENDING_PARTITIONS as u64
     );
 }
+
+/// The store core asks for one write at a time: records that arrive while
+/// a write is in flight form the next batch, written when the first is
+/// durable, and nothing is ACKed before its write is.
+#[test]
+fn batches_form_behind_a_write_in_flight() {
+    let t = Instant::now();
+    let mut s = StoreCore::new(ME, Vec::new(), StoreConfig::default(), t);
+    let mut out = Vec::new();
+    s.drain(&mut out);
+    let works = |s: &mut StoreCore| -> (Vec<StoreWork>, Vec<Message>) {
+        let mut out = Vec::new();
+        s.drain(&mut out);
+        let mut w = Vec::new();
+        let mut m = Vec::new();
+        for o in out {
+            match o {
+                Output::Persist(x) => w.push(x),
+                Output::Send(x) => m.push(x),
+                _ => {}
+            }
+        }
+        (w, m)
+    };
+    for o in 0..2 {
+        s.handle(Input::Message(Message::Record(rec(o))), t);
+    }
+    s.end_of_turn(t);
+    let (w, _) = works(&mut s);
+    assert!(
+        matches!(&w[..], [StoreWork::Write(b)] if b.len() == 2),
+        "{w:?}"
+    );
+    for o in 2..5 {
+        s.handle(Input::Message(Message::Record(rec(o))), t);
+    }
+    s.end_of_turn(t);
+    assert_eq!(works(&mut s), (vec![], vec![]), "one write at a time");
+    s.handle(Input::Done(StoreDone::Written(Ok(()))), t);
+    let (w, m) = works(&mut s);
+    assert!(
+        matches!(&m[..], [Message::Ack(a)] if a.offset == 1),
+        "{m:?}"
+    );
+    assert!(
+        matches!(&w[..], [StoreWork::Write(b)] if b.len() == 3),
+        "{w:?}"
+    );
+    // The second write fails: nothing of it is ACKed, and records arriving
+    // meanwhile that continue it are not written over the hole.
+    s.handle(Input::Message(Message::Record(rec(5))), t);
+    s.handle(
+        Input::Done(StoreDone::Written(Err(StorageError::Io {
+            op: "write",
+            reason: "disk full".into(),
+        }))),
+        t,
+    );
+    s.end_of_turn(t);
+    let (w, m) = works(&mut s);
+    assert!(w.is_empty(), "{w:?}");
+    assert!(!m.iter().any(|m| matches!(m, Message::Ack(_))), "{m:?}");
+    assert_eq!(s.stored("t", &P), Some(1));
+    assert_eq!(s.counters().write_errors, 1);
+}
