@@ -145,9 +145,13 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
             // first (a record published before its ACK arrives), so take
             // them on every turn, not only when a wake-up was seen.
             self.take_commands(now);
-            for input in std::mem::take(&mut self.inputs) {
+            // Drained in place: the buffers keep their capacity from turn
+            // to turn (a turn can carry millions of records in runs).
+            let mut inputs = std::mem::take(&mut self.inputs);
+            for input in inputs.drain(..) {
                 self.machine.handle(input, now);
             }
+            self.inputs = inputs;
             self.take_commands(now);
             self.machine.end_of_turn(now);
             self.flush(mesh)?;
@@ -170,7 +174,8 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
             if self.out.is_empty() {
                 break;
             }
-            for o in std::mem::take(&mut self.out) {
+            let mut out = std::mem::take(&mut self.out);
+            for o in out.drain(..) {
                 match o {
                     Output::Send(m) => {
                         if let Some(m) = self.run.offer(m) {
@@ -196,6 +201,7 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
                     }
                 }
             }
+            self.out = out;
         }
         mesh.send_run(&mut self.run)
     }

@@ -71,16 +71,21 @@ fn main() -> ExitCode {
         let period = Duration::from_secs_f64(1.0 / cli.rate as f64);
         let t0 = Instant::now() + Duration::from_millis(10);
         let (count, size) = (cli.count, cli.size);
-        let sender = std::thread::spawn(move || -> anyhow::Result<Producer> {
+        let sender = std::thread::spawn(move || -> anyhow::Result<(Producer, Histogram<u64>)> {
+            // How late each publish started: the sender's own share of the
+            // latency (sleep overshoot, scheduling), not Dafka's.
+            let mut late = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             for i in 0..count {
                 let due = t0 + period * (i as u32);
                 let now = Instant::now();
                 if due > now {
                     std::thread::sleep(due - now);
                 }
+                let started = Instant::now().saturating_duration_since(due);
+                late.saturating_record(started.as_micros() as u64);
                 producer.publish(payload(i, size))?;
             }
-            Ok(producer)
+            Ok((producer, late))
         });
         let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
         let mut got = 0;
@@ -98,7 +103,7 @@ fn main() -> ExitCode {
             hist.saturating_record(Instant::now().saturating_duration_since(due).as_micros() as u64);
             got += 1;
         }
-        let producer = sender
+        let (producer, late) = sender
             .join()
             .map_err(|_| anyhow::anyhow!("sender panicked"))??;
         Report::new("perf_latency")
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
             .field("p99_us", hist.value_at_quantile(0.99) as f64)
             .field("p999_us", hist.value_at_quantile(0.999) as f64)
             .field("max_us", hist.max() as f64)
+            .field("send_late_p99_us", late.value_at_quantile(0.99) as f64)
             .print(cli.json);
         producer.close();
         consumer.close();
