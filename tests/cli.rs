@@ -48,6 +48,25 @@ fn every_tool_has_help() {
     }
 }
 
+/// Help names the defaults the tools really use: they come from the
+/// config's `Default`, the one place defaults live.
+#[test]
+fn help_shows_the_configured_defaults() {
+    let beacon = dafka::MeshConfig::default();
+    let (_, out, _) = run("dafka_console_consumer", &["--help"]);
+    assert!(
+        out.contains(&format!("[default: {}]", beacon.sub_address)),
+        "{out}"
+    );
+    let (_, out, _) = run("dafka_stored", &["--help"]);
+    let store = dafka::StoreConfig::default();
+    let want = format!("[default: {}]", store.fsync_interval);
+    assert!(out.contains(&want), "{out}");
+    let (_, out, _) = run("dafka_towerd", &["--help"]);
+    let want = format!("[default: {}]", dafka::TowerConfig::default().pub_address);
+    assert!(out.contains(&want), "{out}");
+}
+
 #[test]
 fn a_bad_flag_is_one_line_and_exit_2() {
     for tool in TOOLS {

@@ -12,18 +12,33 @@ use dafka::{Config, Section};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Help text that ends in a default taken from the config's own defaults
+/// (`Default` of each section, the one place they live), so `--help` never
+/// disagrees with what a tool does when the flag is left out.
+pub fn with_default(text: &str, value: impl std::fmt::Display) -> String {
+    format!("{text} [default: {value}]")
+}
+
+fn beacon() -> dafka::MeshConfig {
+    dafka::MeshConfig::default()
+}
+
 /// Flags every node tool takes (the tower takes its own `--sub`/`--pub`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct NodeArgs {
-    /// The towers' beacon input(s), comma-separated [default: tcp://127.0.0.1:5556]
-    #[arg(long = "sub", value_name = "ENDPOINT")]
+    // Flags without a clap default: left out, the config file and the
+    // environment decide; their help names the built-in default.
+    /// The towers' beacon input(s).
+    #[arg(long = "sub", value_name = "ENDPOINT",
+        help = with_default("The towers' beacon input(s), comma-separated", beacon().sub_address))]
     pub sub: Option<String>,
-    /// The towers' beacon output(s), comma-separated [default: tcp://127.0.0.1:5557]
-    #[arg(long = "pub", value_name = "ENDPOINT")]
+    /// The towers' beacon output(s).
+    #[arg(long = "pub", value_name = "ENDPOINT",
+        help = with_default("The towers' beacon output(s), comma-separated", beacon().pub_address))]
     pub pub_: Option<String>,
-    /// Where this node's publisher listens [default: tcp://*:* (every
-    /// interface, a free port)]
-    #[arg(long, value_name = "ENDPOINT")]
+    /// Where this node's publisher listens.
+    #[arg(long, value_name = "ENDPOINT",
+        help = with_default("Where this node's publisher listens", format!("{} (every interface, a free port)", beacon().bind)))]
     pub bind: Option<String>,
     /// The host peers should connect to, when the address the tower sees
     /// is not it (NAT, containers) [default: that address]

@@ -6,6 +6,7 @@ use crate::spool::{Recovered, Spool, SpoolError, SpoolSync};
 use crate::Content;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dafka_proto::{limits::MAX_CONTENT_LEN, validate_topic, DecodeError, NodeId, Role};
+use dafka_protocol::tuning::{DELIVERY_REPORTS, PUBLISH_QUEUE};
 use dafka_protocol::{ConfigError, MeshConfig, NodeStats};
 use dafka_transport::{NodeSpec, Port, Running, StartError};
 use std::convert::Infallible;
@@ -130,8 +131,10 @@ impl Producer {
         cfg: &ProducerConfig,
         mesh: &MeshConfig,
     ) -> Result<Producer, ProducerError> {
+        // Checked once, before anything is opened.
         validate_topic(topic).map_err(ProducerError::Topic)?;
         cfg.validate()?;
+        mesh.validate()?;
         if cfg.state_dir.is_empty() {
             let rec = Recovered {
                 new_partition: true,
@@ -160,12 +163,9 @@ impl Producer {
         spool: Option<Spool>,
         rec: Recovered,
     ) -> Result<Producer, ProducerError> {
-        validate_topic(topic).map_err(ProducerError::Topic)?;
-        cfg.validate()?;
-        mesh.validate()?;
         let next = rec.next_offset;
-        let (tx, rx) = bounded(16_384);
-        let (delivered, deliveries) = bounded(1024);
+        let (tx, rx) = bounded(PUBLISH_QUEUE);
+        let (delivered, deliveries) = bounded(DELIVERY_REPORTS);
         let shared = Arc::new(Shared::default());
         let acked = rec.next_offset - rec.records.len() as u64;
         if let Ok(mut p) = shared.progress.lock() {

@@ -53,6 +53,12 @@ pub const DUP_CHECK_EVERY: Duration = Duration::from_millis(20);
 /// How often a producer taking over a partition asks the stores again where
 /// it stands.
 pub const CLAIM_ASK_EVERY: Duration = Duration::from_millis(250);
+/// Publishes queued for a producer's driver at most; a publisher past it
+/// waits (the driver takes them as fast as the memory bound allows).
+pub const PUBLISH_QUEUE: usize = 16_384;
+/// Delivery reports kept for an application that does not read them; past
+/// that, reports merge into later, larger steps (never a gap).
+pub const DELIVERY_REPORTS: usize = 1024;
 
 // ----- The driver loop and its sockets -----
 
@@ -71,6 +77,9 @@ pub const IDLE: Duration = Duration::from_secs(1);
 pub const BEHIND_RETRY: Duration = Duration::from_millis(2);
 /// Longest a wake-up of the driver may block: only if the driver stopped.
 pub const WAKE_TIMEOUT: Duration = Duration::from_millis(100);
+/// Wake-up signals queued at most: the driver drains them all each turn,
+/// and one is enough to wake it.
+pub const WAKE_HWM: i32 = 1000;
 /// Unsubscriptions (each one a peer's prefix freed by libzmq) after which
 /// the freed memory is handed back to the operating system.
 pub const TRIM_AFTER_UNSUBSCRIPTIONS: usize = 1000;

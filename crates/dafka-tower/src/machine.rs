@@ -114,3 +114,55 @@ impl Machine for TowerMachine {
         self.done
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dafka_proto::Role;
+
+    fn beacon(n: u8, leaving: bool) -> Beacon {
+        Beacon {
+            node: NodeId([n; 16]),
+            endpoint: String::new(),
+            port: 4000 + u32::from(n),
+            role: Role::Store,
+            interval_ms: 1000,
+            leaving,
+        }
+    }
+
+    fn drain(t: &mut TowerMachine) -> Vec<Output<usize, Infallible>> {
+        let mut out = Vec::new();
+        t.drain(&mut out);
+        out
+    }
+
+    #[test]
+    fn forwards_beacons_greets_joiners_counts_and_stops() {
+        let now = Instant::now();
+        let mut t = TowerMachine::new(NodeId([9; 16]), Duration::from_secs(4), now);
+        t.handle(
+            Input::Beacon(beacon(1, false), Some("10.0.0.7".into())),
+            now,
+        );
+        let out = drain(&mut t);
+        assert!(
+            matches!(&out[..], [Output::Send(Message::Beacon(b)), Output::Deliver(1)]
+                if b.endpoint == "tcp://10.0.0.7:4001"),
+            "{out:?}"
+        );
+        // A node subscribing is greeted with everyone known.
+        t.handle(Input::Subscribed(vec![]), now);
+        let out = drain(&mut t);
+        assert!(
+            matches!(&out[..], [Output::Send(Message::TowerHello { peers, .. })] if peers.len() == 1),
+            "{out:?}"
+        );
+        // Silent past the timeout: forgotten, and the count says so.
+        t.on_timeout(now + Duration::from_secs(5));
+        assert_eq!(drain(&mut t), [Output::Deliver(0)]);
+        assert_eq!(t.next_timeout(), Some(now + Duration::from_secs(5) + IDLE));
+        t.handle(Input::Command(TowerCommand::Stop), now);
+        assert!(t.is_done());
+    }
+}

@@ -1,7 +1,7 @@
 //! Wakes a driver thread blocked in `zmq::poll` after a command was queued.
 
 use crate::mesh::{zerr, MeshError};
-use dafka_protocol::tuning::WAKE_TIMEOUT;
+use dafka_protocol::tuning::{WAKE_HWM, WAKE_TIMEOUT};
 use std::sync::Mutex;
 
 /// The application's end of a ZeroMQ inproc PAIR whose other end the
@@ -29,10 +29,10 @@ impl Waker {
 pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> {
     let name = format!("inproc://dafka-wake-{}", uuid::Uuid::new_v4());
     let rx = ctx.socket(zmq::PAIR).map_err(zerr("create", "wake"))?;
-    rx.set_rcvhwm(1000).map_err(zerr("set", "wake"))?;
+    rx.set_rcvhwm(WAKE_HWM).map_err(zerr("set", "wake"))?;
     rx.bind(&name).map_err(zerr("bind", "wake"))?;
     let tx = ctx.socket(zmq::PAIR).map_err(zerr("create", "wake"))?;
-    tx.set_sndhwm(1000).map_err(zerr("set", "wake"))?;
+    tx.set_sndhwm(WAKE_HWM).map_err(zerr("set", "wake"))?;
     tx.set_sndtimeo(WAKE_TIMEOUT.as_millis() as i32)
         .map_err(zerr("set", "wake"))?;
     tx.set_linger(0).map_err(zerr("set", "wake"))?;

@@ -3,9 +3,9 @@
 use clap::Parser;
 use crossbeam_channel::select;
 use dafka::proto::limits::MAX_CONTENT_LEN;
-use dafka::Producer;
 use dafka::Section;
-use dafka_cli::{init_logging, interrupted, main_with, parse, NodeArgs, Silence};
+use dafka::{Producer, ProducerConfig};
+use dafka_cli::{init_logging, interrupted, main_with, parse, with_default, NodeArgs, Silence};
 use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -30,8 +30,9 @@ struct Cli {
     /// Stores that must acknowledge a record before it counts as delivered
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     min_acks: Option<usize>,
-    /// How long to wait for acknowledgements when closing, in ms [default: 30000]
-    #[arg(allow_negative_numbers = true, long, value_name = "MS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "MS",
+        help = with_default("How long to wait for acknowledgements when closing, in ms",
+            ProducerConfig::default().close_timeout))]
     timeout_ms: Option<u64>,
     /// Spool records here until ACKed; a restart with the same directory
     /// continues the same partition and re-offers what was not ACKed

@@ -2,8 +2,8 @@
 
 use clap::Parser;
 use dafka::Section;
-use dafka::{Fsync, Store, WalRecoveryMode};
-use dafka_cli::{init_daemon_logging, interrupted, main_with, parse, NodeArgs};
+use dafka::{Fsync, Store, StoreConfig, WalRecoveryMode};
+use dafka_cli::{init_daemon_logging, interrupted, main_with, parse, with_default, NodeArgs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,15 +13,16 @@ use std::process::ExitCode;
 struct Cli {
     #[command(flatten)]
     node: NodeArgs,
-    /// The database directory [default: storedb]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR",
+        help = with_default("The database directory", StoreConfig::default().db.display()))]
     db: Option<PathBuf>,
     /// When writes reach the disk: always (before every ACK), interval (at
     /// most every --fsync-interval ms) or never
     #[arg(long, value_name = "POLICY", value_parser = ["always", "interval", "never"])]
     fsync: Option<String>,
-    /// Milliseconds between syncs under --fsync interval [default: 100]
-    #[arg(allow_negative_numbers = true, long, value_name = "MS")]
+    #[arg(allow_negative_numbers = true, long, value_name = "MS",
+        help = with_default("Milliseconds between syncs under --fsync interval",
+            StoreConfig::default().fsync_interval))]
     fsync_interval: Option<u64>,
     /// At start-up, when the write-ahead log ends in damage: point-in-time
     /// (keep what precedes it, log what was dropped) or refuse (exit)

@@ -1,8 +1,8 @@
 //! dafka_towerd: the discovery tower. Forwards beacons, never records.
 
 use clap::Parser;
-use dafka::{Section, Tower};
-use dafka_cli::{init_daemon_logging, interrupted, load_config, main_with, parse};
+use dafka::{Section, Tower, TowerConfig};
+use dafka_cli::{init_daemon_logging, interrupted, load_config, main_with, parse, with_default};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,11 +10,11 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "dafka_towerd", version)]
 struct Cli {
-    /// Where nodes publish their beacons (bind) [default: tcp://*:5556]
-    #[arg(long = "sub", value_name = "ENDPOINT")]
+    #[arg(long = "sub", value_name = "ENDPOINT",
+        help = with_default("Where nodes publish their beacons (bind)", TowerConfig::default().sub_address))]
     sub: Option<String>,
-    /// Where nodes hear about each other (bind) [default: tcp://*:5557]
-    #[arg(long = "pub", value_name = "ENDPOINT")]
+    #[arg(long = "pub", value_name = "ENDPOINT",
+        help = with_default("Where nodes hear about each other (bind)", TowerConfig::default().pub_address))]
     pub_: Option<String>,
     /// A TOML config file ([tower] section). Every key can also be set as
     /// DAFKA_TOWER__<KEY>; the README lists them all. Flags win over both
