@@ -48,6 +48,13 @@ pub const PENDING_TTL: Duration = Duration::from_secs(60);
 /// first check finds it, and a burst of true duplicates costs few reads.
 pub const DUP_CHECK_EVERY: Duration = Duration::from_millis(20);
 
+/// A batch this large is written at once, whatever `store.commit_delay`
+/// says: under load there is nothing to gain from waiting.
+pub const COMMIT_RECORDS: usize = 1024;
+/// Likewise for a batch holding this many content bytes (16 records of
+/// 64 KiB): large records gain nothing from waiting either.
+pub const COMMIT_BYTES: usize = 1 << 20;
+
 // ----- The producer -----
 
 /// How often a producer taking over a partition asks the stores again where

@@ -7,8 +7,8 @@ use crate::storage::{ReadLimit, StorageError, StoredHead};
 use crate::work::{StoreDone, StoreWork};
 use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
 use dafka_protocol::tuning::{
-    DUP_CHECK_EVERY, INFO_BURST, INFO_PERIOD, MAX_PENDING_PARTITIONS, PENDING_TTL, RETRY_SCAN,
-    WARN_PERIOD,
+    COMMIT_BYTES, COMMIT_RECORDS, DUP_CHECK_EVERY, INFO_BURST, INFO_PERIOD, MAX_PENDING_PARTITIONS,
+    PENDING_TTL, RETRY_SCAN, WARN_PERIOD,
 };
 use dafka_protocol::{
     gaps, partition_entry, AheadLimit, Input, Machine, Output, Partitions, RateLimit, Sequencer,
@@ -83,6 +83,9 @@ pub struct StoreCore {
     /// The write in flight, by each partition's highest offset in it: at
     /// most one at a time, so writes land (and ACKs go) in order.
     writing: Option<Vec<(String, NodeId, u64)>>,
+    /// When the batch must be written at the latest (group commit): set
+    /// when its first record arrives.
+    commit_by: Option<Instant>,
     stopping: bool,
     outbox: Vec<StoreOutput>,
     next_scan: Instant,
@@ -104,6 +107,7 @@ impl StoreCore {
             parts: Partitions::default(),
             batch: Vec::new(),
             writing: None,
+            commit_by: None,
             stopping: false,
             outbox: Vec::new(),
             next_scan: now,
@@ -456,12 +460,20 @@ impl StoreCore {
         self.outbox.push(Output::Send(Message::Ack(ack)));
     }
 
-    /// Asks for the records gathered so far to be written, unless a write
-    /// is in flight (its answer starts the next one).
-    fn write(&mut self) {
+    /// Asks for the records gathered so far to be written once the batch
+    /// is due: full, or its commit delay over, or the store stopping. Never
+    /// while a write is in flight (its answer starts the next one).
+    fn write_if_due(&mut self, now: Instant) {
         if self.batch.is_empty() || self.writing.is_some() {
             return;
         }
+        let by = *self
+            .commit_by
+            .get_or_insert_with(|| now + self.cfg.commit_delay());
+        if now < by && !self.stopping && !self.batch_is_full() {
+            return;
+        }
+        self.commit_by = None;
         let batch = std::mem::take(&mut self.batch);
         let mut tops: HashMap<(&str, NodeId), u64> = HashMap::new();
         for r in &batch {
@@ -473,6 +485,13 @@ impl StoreCore {
             .collect();
         self.writing = Some(tops);
         self.outbox.push(Output::Persist(StoreWork::Write(batch)));
+    }
+
+    /// Whether the batch is large enough to write without waiting (counted
+    /// only while it is small: under load it fills at once).
+    fn batch_is_full(&self) -> bool {
+        self.batch.len() >= COMMIT_RECORDS
+            || self.batch.iter().map(|r| r.content.len()).sum::<usize>() >= COMMIT_BYTES
     }
 
     /// A write ended: ACK each partition's highest stored offset, or, if it
@@ -504,7 +523,7 @@ impl StoreCore {
                 }
             }
         }
-        self.write();
+        self.write_if_due(now);
     }
 
     fn on_done(&mut self, done: StoreDone, now: Instant) {
@@ -549,19 +568,23 @@ impl Machine for StoreCore {
             Input::Message(m) => self.on_message(m, now),
             Input::Subscribed(p) => self.on_subscribed(&p, now),
             Input::Done(d) => self.on_done(d, now),
-            Input::Command(StoreCommand::Stop) => self.stopping = true,
+            Input::Command(StoreCommand::Stop) => {
+                self.stopping = true;
+                self.write_if_due(now);
+            }
             Input::Beacon(..) => {}
         }
     }
 
-    /// Everything read in one turn is in the batch: write it.
-    fn end_of_turn(&mut self, _now: Instant) {
-        self.write();
+    /// Everything read in one turn is in the batch: write it when due.
+    fn end_of_turn(&mut self, now: Instant) {
+        self.write_if_due(now);
     }
 
     /// Repeats FETCHes for gaps whose answer did not come, forgets stale
     /// partitions, and lets an `interval` fsync policy catch up.
     fn on_timeout(&mut self, now: Instant) {
+        self.write_if_due(now);
         if now < self.next_scan {
             return;
         }
@@ -578,7 +601,8 @@ impl Machine for StoreCore {
     }
 
     fn next_timeout(&self) -> Option<Instant> {
-        Some(self.next_scan)
+        let commit = self.commit_by.filter(|_| self.writing.is_none());
+        Some(commit.map_or(self.next_scan, |c| c.min(self.next_scan)))
     }
 
     fn drain(&mut self, out: &mut Vec<StoreOutput>) {

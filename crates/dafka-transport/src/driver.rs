@@ -12,6 +12,13 @@ use dafka_protocol::tuning::IDLE;
 use dafka_protocol::{Input, InputOf, Machine, Output, OutputOf, RunBuilder};
 use std::time::{Duration, Instant};
 
+/// A poll timeout in whole milliseconds (what `zmq::poll` takes), rounded
+/// up: rounded down, a wait of 0.6 ms would poll with 0 and spin until the
+/// deadline instead of sleeping. At most a minute.
+pub fn poll_ms(timeout: Duration) -> i64 {
+    timeout.as_micros().div_ceil(1000).min(60_000) as i64
+}
+
 /// The sockets a driver runs a machine over: a node's [`crate::Mesh`], or
 /// a tower's pair of sockets ([`crate::tower::TowerSockets`]).
 pub trait Transport {
@@ -204,5 +211,20 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
             self.out = out;
         }
         mesh.send_run(&mut self.run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::poll_ms;
+    use std::time::Duration;
+
+    #[test]
+    fn a_short_wait_sleeps_rather_than_spins() {
+        assert_eq!(poll_ms(Duration::ZERO), 0);
+        assert_eq!(poll_ms(Duration::from_micros(1)), 1);
+        assert_eq!(poll_ms(Duration::from_micros(600)), 1);
+        assert_eq!(poll_ms(Duration::from_millis(2)), 2);
+        assert_eq!(poll_ms(Duration::from_secs(3600)), 60_000);
     }
 }

@@ -16,7 +16,7 @@
 //! * `beacon_sub`, a SUB connected to every tower's output: beacons and the
 //!   tower's peer lists.
 
-use crate::driver::Transport;
+use crate::driver::{poll_ms, Transport};
 use dafka_proto::{decode_all, encode, routing, Beacon, Frames, Message, MessageId, NodeId, Role};
 use dafka_protocol::discovery::{Discovery, PeerChange};
 use dafka_protocol::subscriptions::{SubAction, SubscriptionTable};
@@ -256,7 +256,7 @@ impl Mesh {
         read_data: bool,
         events: &mut Vec<Input<C, D>>,
     ) -> Result<bool, MeshError> {
-        let ms = timeout.as_millis().min(60_000) as i64;
+        let ms = poll_ms(timeout);
         let data_events = if read_data {
             zmq::POLLIN
         } else {

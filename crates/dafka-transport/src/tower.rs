@@ -1,7 +1,7 @@
 //! A tower's two sockets as a [`Transport`]: an XSUB that nodes publish
 //! their beacons to, and an XPUB that nodes subscribe to.
 
-use crate::driver::Transport;
+use crate::driver::{poll_ms, Transport};
 use crate::mesh::{last_endpoint, read_frames, zerr, MeshError};
 use dafka_proto::{decode, encode, Message};
 use dafka_protocol::subscriptions::{SubAction, SubscriptionTable};
@@ -93,7 +93,7 @@ impl Transport for TowerSockets {
         _read_data: bool,
         inputs: &mut Vec<Input<C, D>>,
     ) -> Result<(), MeshError> {
-        let ms = timeout.as_millis().min(60_000) as i64;
+        let ms = poll_ms(timeout);
         let mut items = [
             self.xsub.as_poll_item(zmq::POLLIN),
             self.xpub.as_poll_item(zmq::POLLIN),

@@ -10,15 +10,18 @@ const C: NodeId = NodeId([0xC; 16]);
 const Q: NodeId = NodeId([0x2; 16]);
 
 fn store() -> MemStore {
-    let mut s = MemStore::new(
-        ME,
-        MemStorage::default(),
-        StoreConfig::default(),
-        Instant::now(),
-    )
-    .expect("new");
+    let mut s = MemStore::new(ME, MemStorage::default(), at_once(), Instant::now()).expect("new");
     s.drain(&mut Vec::new());
     s
+}
+
+/// A store that writes every batch at the end of its turn (no group
+/// commit), so each test says when writes happen.
+fn at_once() -> StoreConfig {
+    StoreConfig {
+        commit_delay: 0,
+        ..StoreConfig::default()
+    }
 }
 
 fn rec(offset: u64) -> Record {
@@ -274,7 +277,7 @@ fn fetches_again_when_the_producer_starts_listening() {
 fn resumes_partitions_from_storage() {
     let mut mem = MemStorage::default();
     mem.write(&[rec(0), rec(1)]).expect("write");
-    let mut s = MemStore::new(ME, mem, StoreConfig::default(), Instant::now()).expect("new");
+    let mut s = MemStore::new(ME, mem, at_once(), Instant::now()).expect("new");
     sent(&mut s);
     assert_eq!(s.core().stored("t", &P), Some(1));
     feed(&mut s, Message::Record(rec(2)));
@@ -423,7 +426,7 @@ fn partitions_known_only_from_heads_are_bounded_and_expire() {
 #[test]
 fn batches_form_behind_a_write_in_flight() {
     let t = Instant::now();
-    let mut s = StoreCore::new(ME, Vec::new(), StoreConfig::default(), t);
+    let mut s = StoreCore::new(ME, Vec::new(), at_once(), t);
     let mut out = Vec::new();
     s.drain(&mut out);
     let works = |s: &mut StoreCore| -> (Vec<StoreWork>, Vec<Message>) {
@@ -480,4 +483,36 @@ fn batches_form_behind_a_write_in_flight() {
     assert!(!m.iter().any(|m| matches!(m, Message::Ack(_))), "{m:?}");
     assert_eq!(s.stored("t", &P), Some(1));
     assert_eq!(s.counters().write_errors, 1);
+}
+
+/// Group commit: a few records wait up to `commit_delay` for company, so
+/// that each synced write carries more than one; a full batch goes at once;
+/// and nothing is ACKed before its write either way.
+#[test]
+fn a_small_batch_waits_for_the_commit_delay_and_a_full_one_does_not() {
+    let t = Instant::now();
+    let cfg = StoreConfig::default();
+    let delay = cfg.commit_delay();
+    assert!(delay > Duration::ZERO, "on by default");
+    let mut s = MemStore::new(ME, MemStorage::default(), cfg, t).expect("new");
+    s.on_timeout(t); // the first retry scan: the next is RETRY_SCAN away
+    sent(&mut s);
+    feed(&mut s, Message::Record(rec(0)));
+    s.end_of_turn(t);
+    assert_eq!(sent(&mut s), [], "waits for more records");
+    assert_eq!(s.core().next_timeout(), Some(t + delay), "and wakes for it");
+    feed(&mut s, Message::Record(rec(1)));
+    s.end_of_turn(t + delay / 2);
+    assert_eq!(sent(&mut s), []);
+    s.on_timeout(t + delay);
+    assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 1));
+    let t = t + delay;
+    for o in 2..2 + COMMIT_RECORDS as u64 {
+        feed(&mut s, Message::Record(rec(o)));
+    }
+    s.end_of_turn(t);
+    assert!(
+        matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 1 + COMMIT_RECORDS as u64),
+        "a full batch is written at once"
+    );
 }
