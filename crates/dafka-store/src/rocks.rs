@@ -239,7 +239,7 @@ fn parse_head_key(k: &[u8]) -> Option<(String, NodeId)> {
 fn io(op: &'static str) -> impl Fn(rocksdb::Error) -> StorageError {
     move |e| StorageError::Io {
         op,
-        reason: e.to_string(),
+        source: Box::new(e),
     }
 }
 

@@ -24,12 +24,14 @@ pub enum StorageError {
         reason: String,
     },
     /// A read or write failed.
-    #[error("store database {op} failed: {reason}")]
+    #[error("store database {op} failed: {source}")]
     Io {
-        /// "write" or "read".
+        /// "write", "read" or "sync".
         op: &'static str,
-        /// The database's explanation.
-        reason: String,
+        /// The database's error, kept whole (a `rocksdb::Error` from
+        /// [`crate::RocksStorage`]).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A stored value does not decode: the database is damaged.
     #[error("corrupt stored record: {0}")]
@@ -169,7 +171,7 @@ impl Storage for MemStorage {
         if std::mem::take(&mut self.fail_next_write) {
             return Err(StorageError::Io {
                 op: "write",
-                reason: "injected failure".into(),
+                source: "injected failure".into(),
             });
         }
         for r in records {

@@ -473,7 +473,7 @@ fn batches_form_behind_a_write_in_flight() {
     s.handle(
         Input::Done(StoreDone::Written(Err(StorageError::Io {
             op: "write",
-            reason: "disk full".into(),
+            source: "disk full".into(),
         }))),
         t,
     );
