@@ -120,8 +120,11 @@ trait SimPort<M: Machine> {
     fn deliver(&mut self, d: M::Delivery);
     /// Takes storage work at `tick`.
     fn persist(&mut self, w: M::Work, tick: u64);
-    /// Storage work that has finished by `tick`.
-    fn done(&mut self, tick: u64) -> Vec<M::Done>;
+    /// Storage work that has finished by `tick` (none, for roles that ask
+    /// for none).
+    fn done(&mut self, _tick: u64) -> Vec<M::Done> {
+        Vec::new()
+    }
 }
 
 /// A machine and its port: one simulated node.
@@ -182,9 +185,6 @@ impl SimPort<ProducerCore> for ProducerSide {
     fn persist(&mut self, w: Infallible, _tick: u64) {
         match w {}
     }
-    fn done(&mut self, _tick: u64) -> Vec<Infallible> {
-        Vec::new()
-    }
 }
 
 /// A consumer's application: it keeps what it was given.
@@ -201,9 +201,6 @@ impl SimPort<ConsumerCore> for ConsumerSide {
     }
     fn persist(&mut self, w: Infallible, _tick: u64) {
         match w {}
-    }
-    fn done(&mut self, _tick: u64) -> Vec<Infallible> {
-        Vec::new()
     }
 }
 

@@ -164,38 +164,6 @@ impl Mesh {
         self.discovery.len()
     }
 
-    /// Starts receiving messages whose routing frame starts with `prefix`.
-    fn add_subscription(&self, prefix: &[u8]) -> Result<(), MeshError> {
-        self.data_sub
-            .set_subscribe(prefix)
-            .map_err(zerr("subscribe", ""))
-    }
-
-    /// Stops receiving messages under `prefix`.
-    fn remove_subscription(&self, prefix: &[u8]) -> Result<(), MeshError> {
-        self.data_sub
-            .set_unsubscribe(prefix)
-            .map_err(zerr("unsubscribe", ""))
-    }
-
-    /// Publishes a message. Never blocks: past the high-water mark ZeroMQ
-    /// drops it for that peer, and the protocol repairs the gap.
-    pub fn publish(&self, msg: &Message) -> Result<(), MeshError> {
-        self.send_frames(&encode(msg))?;
-        if matches!(msg, Message::Fetch(_)) {
-            NodeStats::bump(&self.stats.fetches);
-        }
-        Ok(())
-    }
-
-    /// Publishes the records waiting in `run` as one message, if any.
-    fn publish_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
-        match run.take() {
-            Some(f) => self.send_frames(&f),
-            None => Ok(()),
-        }
-    }
-
     fn send_frames(&self, f: &Frames) -> Result<(), MeshError> {
         let more = zmq::SNDMORE | zmq::DONTWAIT;
         let last = if f.content.is_some() {
@@ -230,80 +198,6 @@ impl Mesh {
         self.data_pub
             .send_multipart(frames.iter().copied(), zmq::DONTWAIT)
             .map_err(zerr("send", ""))
-    }
-
-    /// When the mesh next needs a turn (its beacon timer, handing freed
-    /// memory back, or saying that no tower has answered).
-    fn next_turn(&self) -> Instant {
-        let mut next = self.next_beacon;
-        for t in [self.trim_at, self.tower_silence.as_ref().map(|(t, _)| *t)]
-            .into_iter()
-            .flatten()
-        {
-            next = next.min(t);
-        }
-        next
-    }
-
-    /// Waits up to `timeout` for traffic or a wake-up, handles discovery, and
-    /// appends what the node must see to `events`. Returns whether `wake`
-    /// was signalled (its pending signals are consumed).
-    /// With `read_data` false, data messages stay queued in ZeroMQ.
-    fn poll_sockets<C, D>(
-        &mut self,
-        wake: &zmq::Socket,
-        timeout: Duration,
-        read_data: bool,
-        events: &mut Vec<Input<C, D>>,
-    ) -> Result<bool, MeshError> {
-        let ms = poll_ms(timeout);
-        let data_events = if read_data {
-            zmq::POLLIN
-        } else {
-            zmq::PollEvents::empty()
-        };
-        let mut items = [
-            wake.as_poll_item(zmq::POLLIN),
-            self.data_sub.as_poll_item(data_events),
-            self.data_pub.as_poll_item(zmq::POLLIN),
-            self.beacon_sub.as_poll_item(zmq::POLLIN),
-            self.beacon_pub.as_poll_item(zmq::POLLIN),
-        ];
-        match zmq::poll(&mut items, ms) {
-            Ok(_) | Err(zmq::Error::EINTR) => {}
-            Err(e) => return Err(zerr("poll", "")(e)),
-        }
-        let ready: Vec<bool> = items.iter().map(|i| i.is_readable()).collect();
-        let now = Instant::now();
-        if ready[1] && read_data {
-            self.read_data(events, now);
-        }
-        if ready[2] {
-            self.read_subscriptions(events, now);
-        }
-        if ready[3] {
-            self.read_beacons(now)?;
-        }
-        if ready[4] && self.read_tower_subscriptions() {
-            self.send_beacon(now, false);
-        }
-        self.trim_if_due(now);
-        self.warn_if_no_tower(now);
-        if now >= self.next_beacon {
-            self.send_beacon(now, false);
-            let gone = self.discovery.expire(now);
-            self.apply(gone)?;
-        }
-        if ready[0] {
-            while wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
-        }
-        Ok(ready[0])
-    }
-
-    /// Says goodbye so peers drop this node at once rather than after the
-    /// beacon timeout.
-    fn say_goodbye(&mut self) {
-        self.send_beacon(Instant::now(), true);
     }
 
     fn read_data<C, D>(&mut self, events: &mut Vec<Input<C, D>>, now: Instant) {
@@ -483,39 +377,109 @@ impl Mesh {
 }
 
 impl Transport for Mesh {
+    /// When the mesh next needs a turn (its beacon timer, handing freed
+    /// memory back, or saying that no tower has answered).
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut next = self.next_beacon;
+        for t in [self.trim_at, self.tower_silence.as_ref().map(|(t, _)| *t)]
+            .into_iter()
+            .flatten()
+        {
+            next = next.min(t);
+        }
+        Some(next)
+    }
+
+    /// Waits up to `timeout` for traffic or a wake-up, handles discovery, and
+    /// appends what the node must see to `events`; consumes the wake-up
+    /// signals. With `read_data` false, data messages stay queued in ZeroMQ.
     fn poll<C, D>(
         &mut self,
         wake: &zmq::Socket,
         timeout: Duration,
         read_data: bool,
-        inputs: &mut Vec<Input<C, D>>,
+        events: &mut Vec<Input<C, D>>,
     ) -> Result<(), MeshError> {
-        self.poll_sockets(wake, timeout, read_data, inputs)
-            .map(drop)
+        let ms = poll_ms(timeout);
+        let data_events = if read_data {
+            zmq::POLLIN
+        } else {
+            zmq::PollEvents::empty()
+        };
+        let mut items = [
+            wake.as_poll_item(zmq::POLLIN),
+            self.data_sub.as_poll_item(data_events),
+            self.data_pub.as_poll_item(zmq::POLLIN),
+            self.beacon_sub.as_poll_item(zmq::POLLIN),
+            self.beacon_pub.as_poll_item(zmq::POLLIN),
+        ];
+        match zmq::poll(&mut items, ms) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(zerr("poll", "")(e)),
+        }
+        let ready: Vec<bool> = items.iter().map(|i| i.is_readable()).collect();
+        let now = Instant::now();
+        if ready[1] && read_data {
+            self.read_data(events, now);
+        }
+        if ready[2] {
+            self.read_subscriptions(events, now);
+        }
+        if ready[3] {
+            self.read_beacons(now)?;
+        }
+        if ready[4] && self.read_tower_subscriptions() {
+            self.send_beacon(now, false);
+        }
+        self.trim_if_due(now);
+        self.warn_if_no_tower(now);
+        if now >= self.next_beacon {
+            self.send_beacon(now, false);
+            let gone = self.discovery.expire(now);
+            self.apply(gone)?;
+        }
+        if ready[0] {
+            while wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
+        }
+        Ok(())
     }
 
-    fn send(&self, msg: &Message) -> Result<(), MeshError> {
-        self.publish(msg)
-    }
-
-    fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
-        self.publish_run(run)
-    }
-
-    fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
-        self.add_subscription(prefix)
-    }
-
-    fn unsubscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
-        self.remove_subscription(prefix)
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        Some(self.next_turn())
-    }
-
+    /// Says goodbye so peers drop this node at once rather than after the
+    /// beacon timeout.
     fn leave(&mut self) {
-        self.say_goodbye();
+        self.send_beacon(Instant::now(), true);
+    }
+
+    /// Publishes a message. Never blocks: past the high-water mark ZeroMQ
+    /// drops it for that peer, and the protocol repairs the gap.
+    fn send(&self, msg: &Message) -> Result<(), MeshError> {
+        self.send_frames(&encode(msg))?;
+        if matches!(msg, Message::Fetch(_)) {
+            NodeStats::bump(&self.stats.fetches);
+        }
+        Ok(())
+    }
+
+    /// Publishes the records waiting in `run` as one message, if any.
+    fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
+        match run.take() {
+            Some(f) => self.send_frames(&f),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts receiving messages whose routing frame starts with `prefix`.
+    fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+        self.data_sub
+            .set_subscribe(prefix)
+            .map_err(zerr("subscribe", ""))
+    }
+
+    /// Stops receiving messages under `prefix`.
+    fn unsubscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
+        self.data_sub
+            .set_unsubscribe(prefix)
+            .map_err(zerr("unsubscribe", ""))
     }
 
     fn stats(&self) -> Arc<NodeStats> {
