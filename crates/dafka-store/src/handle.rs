@@ -119,4 +119,10 @@ impl Port<StoreCore> for StorePort {
     fn persist(&mut self, work: StoreWork) -> StoreDone {
         execute(&mut self.storage, work)
     }
+
+    fn finish(&mut self) {
+        if let Err(e) = self.storage.flush() {
+            tracing::warn!(error = %e, "could not flush the memtable on the way out; the next start replays the write-ahead log");
+        }
+    }
 }

@@ -111,6 +111,14 @@ impl RocksStorage {
         &self.dropped
     }
 
+    /// Writes what the memtables hold to table files: a store stopping
+    /// cleanly leaves nothing for the next start to replay from its
+    /// write-ahead log (a faster restart).
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush().map_err(io("flush"))?;
+        self.db.flush_cf(self.heads_cf()?).map_err(io("flush"))
+    }
+
     /// The store's id, made by `new` and kept in the database the first
     /// time, so that a restarted store keeps it. With `reset`, a new id
     /// replaces the kept one (a deliberately copied database).
