@@ -185,6 +185,26 @@ impl Proc {
         }
     }
 
+    /// Waits for one stderr line containing each of `needles`, in any order
+    /// (lines from different threads race); returns them in `needles`'
+    /// order.
+    pub fn await_stderr_all(&self, needles: &[&str], timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut found: Vec<Option<String>> = vec![None; needles.len()];
+        while found.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(l) = self.stderr.recv_timeout(left) else {
+                panic!("{}: no stderr lines with all of {needles:?} within {timeout:?}; found {found:?}", self.name);
+            };
+            if let Some(i) =
+                (0..needles.len()).find(|&i| found[i].is_none() && l.contains(needles[i]))
+            {
+                found[i] = Some(l);
+            }
+        }
+        found.into_iter().flatten().collect()
+    }
+
     /// Collects `n` lines of stdout, failing after `timeout`.
     pub fn stdout_lines(&self, n: usize, timeout: Duration) -> Vec<String> {
         let deadline = Instant::now() + timeout;
