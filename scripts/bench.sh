@@ -103,8 +103,16 @@ for cs in "${counts[@]}"; do
 done
 
 say "latency: $lat_count records of 100 B at 10,000/s"
+# Write back what the runs above left in the page cache first: the kernel's
+# flusher threads would otherwise compete for the two cores while we time.
+sync
 start_cluster
 lat=$("$bin/dafka_perf_latency" "${towers[@]}" --json --rate 10000 "$lat_count" 100)
+stop_cluster
+# The same pacing over bare ZeroMQ (one PUB, one SUB, no Dafka): the
+# machine's own floor.
+lat_zmq=$("$bin/dafka_perf_zmq" --json --rate 10000 "$lat_count" 100)
+start_cluster
 say "join: first record of a new consumer"
 join=$("$bin/dafka_perf_join" "${towers[@]}" --json)
 # The producer spool (--state-dir): what each producer.spool_fsync costs.
@@ -122,8 +130,10 @@ echo
 echo "Dafka benchmarks ($(nproc) cores, $(uname -m), quick=${BENCH_QUICK:-0}); fsync=always"
 printf '%-6s %-22s %12s %9s %7s\n' size path msg/s MB/s of-zmq
 for r in "${rows[@]}"; do echo "$r"; done
-printf 'latency 100 B @ 10k/s (us): p50 %s  p99 %s  p99.9 %s  max %s\n' \
-    "$(jget "$lat" p50_us)" "$(jget "$lat" p99_us)" "$(jget "$lat" p999_us)" "$(jget "$lat" max_us)"
+for l in "dafka:$lat" "raw zmq:$lat_zmq"; do
+    printf 'latency 100 B @ 10k/s, %-8s (us): p50 %s  p99 %s  p99.9 %s  max %s\n' "${l%%:*}" \
+        "$(jget "${l#*:}" p50_us)" "$(jget "${l#*:}" p99_us)" "$(jget "${l#*:}" p999_us)" "$(jget "${l#*:}" max_us)"
+done
 echo "producer with a state directory, ACKed msg/s:"
 for r in "${spool_rows[@]}"; do echo "$r"; done
 printf 'join (ms): live median %.1f max %.1f; from store median %.1f max %.1f\n' \

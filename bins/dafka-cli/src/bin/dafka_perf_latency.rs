@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 ///
 /// Latency is measured from when each record was due to be sent, not from
 /// when it was sent, so a stall in the sender counts against every record it
-/// delays (corrected for coordinated omission).
+/// delays (corrected for coordinated omission). The first `--lead-in`
+/// milliseconds of paced records are not timed: the run measures the steady
+/// state at RATE, not the wake-up of idle threads.
 #[derive(Parser, Debug)]
 #[command(name = "dafka_perf_latency", version)]
 struct Cli {
@@ -27,6 +29,9 @@ struct Cli {
     /// Records per second
     #[arg(allow_negative_numbers = true, long, default_value_t = 10_000)]
     rate: u64,
+    /// Milliseconds of paced, untimed records before the timed ones
+    #[arg(long, default_value_t = 500)]
+    lead_in: u64,
     /// Print the result as one JSON object
     #[arg(long)]
     json: bool,
@@ -71,18 +76,22 @@ fn main() -> ExitCode {
         let period = Duration::from_secs_f64(1.0 / cli.rate as f64);
         let t0 = Instant::now() + Duration::from_millis(10);
         let (count, size) = (cli.count, cli.size);
+        // Records numbered below `first` are the lead-in.
+        let first = cli.lead_in.saturating_mul(cli.rate) / 1000;
         let sender = std::thread::spawn(move || -> anyhow::Result<(Producer, Histogram<u64>)> {
             // How late each publish started: the sender's own share of the
             // latency (sleep overshoot, scheduling), not Dafka's.
             let mut late = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-            for i in 0..count {
+            for i in 0..first + count {
                 let due = t0 + period * (i as u32);
                 let now = Instant::now();
                 if due > now {
                     std::thread::sleep(due - now);
                 }
-                let started = Instant::now().saturating_duration_since(due);
-                late.saturating_record(started.as_micros() as u64);
+                if i >= first {
+                    let started = Instant::now().saturating_duration_since(due);
+                    late.saturating_record(started.as_micros() as u64);
+                }
                 producer.publish(payload(i, size))?;
             }
             Ok((producer, late))
@@ -96,7 +105,7 @@ fn main() -> ExitCode {
             let i = r.content.get(..8).map_or(WARMUP, |b| {
                 u64::from_le_bytes(b.try_into().unwrap_or([0xFF; 8]))
             });
-            if i == WARMUP || r.partition != mine {
+            if i == WARMUP || i < first || r.partition != mine {
                 continue;
             }
             let due = t0 + period * (i as u32);
