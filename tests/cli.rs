@@ -403,3 +403,16 @@ fn a_node_without_a_tower_says_so() {
     let line = &lines[0];
     assert!(line.contains(&sub) && line.contains(&pub_), "{line}");
 }
+
+/// The latency floor `make bench` prints: bare ZeroMQ paced at a rate
+/// reports percentiles (a short run; no timing is asserted).
+#[test]
+fn the_raw_zeromq_latency_mode_reports_percentiles() {
+    let (code, out, err) = run("dafka_perf_zmq", &["--rate", "2000", "--json", "200", "16"]);
+    assert_eq!(code, 0, "{err}");
+    for field in ["\"p50_us\":", "\"p99_us\":", "\"p999_us\":", "\"max_us\":"] {
+        assert!(out.contains(field), "{out}");
+    }
+    let (code, _, err) = run("dafka_perf_zmq", &["--rate", "0", "10", "16"]);
+    assert_eq!(code, 2, "{err}");
+}

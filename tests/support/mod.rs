@@ -24,6 +24,7 @@ pub fn bin(name: &str) -> &'static str {
         "dafka_stored" => env!("CARGO_BIN_EXE_dafka_stored"),
         "dafka_console_producer" => env!("CARGO_BIN_EXE_dafka_console_producer"),
         "dafka_console_consumer" => env!("CARGO_BIN_EXE_dafka_console_consumer"),
+        "dafka_perf_zmq" => env!("CARGO_BIN_EXE_dafka_perf_zmq"),
         other => panic!("no binary {other}"),
     }
 }
