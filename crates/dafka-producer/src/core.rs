@@ -5,7 +5,7 @@
 //! has published, and reports delivery progress to the application.
 
 use crate::config::ProducerConfig;
-use bytes::Bytes;
+use crate::record::ProducerRecord;
 use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
 use dafka_protocol::tuning::RECORD_OVERHEAD;
 use dafka_protocol::{Input, Machine, Output};
@@ -16,24 +16,24 @@ use std::time::{Duration, Instant};
 mod claim;
 pub use claim::{Claim, ClaimOutcome};
 
-/// What a record of `len` content bytes counts against
-/// `max_unacked_bytes`: its content plus what it costs on its way besides
-/// (frames, headers, ZeroMQ's bookkeeping at both ends), so that a window of
-/// small records bounds memory as well as one of large records does.
-fn cost(len: usize) -> usize {
-    len + RECORD_OVERHEAD
+/// What a record counts against `max_unacked_bytes`: its content, key and
+/// headers plus what it costs on its way besides (frames, protobuf headers,
+/// ZeroMQ's bookkeeping at both ends), so that a window of small records
+/// bounds memory as well as one of large records does.
+fn cost(r: &Record) -> usize {
+    r.content.len() + r.meta_len() + RECORD_OVERHEAD
 }
 
 /// What the application asks of a producer.
 #[derive(Debug)]
 pub enum ProducerCommand {
-    /// Publish `content` at `offset`: the handle numbers records (it spools
+    /// Publish `record` at `offset`: the handle numbers records (it spools
     /// them and tells the caller), the machine follows.
     Publish {
         /// The offset the handle gave it.
         offset: u64,
-        /// The record's content.
-        content: Bytes,
+        /// The record, timestamp set.
+        record: ProducerRecord,
     },
     /// Close: wait up to `timeout` for outstanding ACKs, then finish.
     Close {
@@ -192,36 +192,39 @@ impl ProducerCore {
         id: NodeId,
         topic: String,
         cfg: ProducerConfig,
-        records: Vec<(u64, Bytes)>,
+        records: Vec<(u64, ProducerRecord)>,
         next_offset: u64,
     ) -> Self {
         let mut core = ProducerCore::new(id, topic, cfg);
         core.next_offset = next_offset;
-        for (offset, content) in records {
-            core.unacked_bytes += cost(content.len());
-            core.unacked.push_back(Record {
-                topic: core.topic.clone(),
-                partition: id,
-                offset,
-                content,
-                ..Default::default()
-            });
+        for (offset, record) in records {
+            let rec = core.record(offset, record);
+            core.unacked_bytes += cost(&rec);
+            core.unacked.push_back(rec);
         }
         core
     }
 
-    /// Publishes a record; returns its offset.
-    pub fn publish(&mut self, content: Bytes, now: Instant) -> u64 {
-        let offset = self.next_offset;
-        self.next_offset += 1;
-        let rec = Record {
+    /// The record `r` at `offset` of this producer's partition.
+    fn record(&self, offset: u64, r: ProducerRecord) -> Record {
+        Record {
             topic: self.topic.clone(),
             partition: self.id,
             offset,
-            content,
-            ..Default::default()
-        };
-        self.unacked_bytes += cost(rec.content.len());
+            key: r.key,
+            headers: r.headers,
+            timestamp_ms: r.timestamp_ms,
+            content: r.content,
+        }
+    }
+
+    /// Publishes a record (content alone converts into one); returns its
+    /// offset.
+    pub fn publish(&mut self, record: impl Into<ProducerRecord>, now: Instant) -> u64 {
+        let offset = self.next_offset;
+        self.next_offset += 1;
+        let rec = self.record(offset, record.into());
+        self.unacked_bytes += cost(&rec);
         self.outbox.push(Output::Send(Message::Record(rec.clone())));
         self.unacked.push_back(rec);
         self.next_head.get_or_insert(now + self.cfg.head_interval());
@@ -286,7 +289,7 @@ impl ProducerCore {
         };
         while self.unacked.front().is_some_and(|r| r.offset <= quorum) {
             if let Some(r) = self.unacked.pop_front() {
-                self.unacked_bytes -= cost(r.content.len());
+                self.unacked_bytes -= cost(&r);
             }
         }
     }
@@ -377,8 +380,16 @@ impl ProducerCore {
 
     /// The records awaiting ACKs, oldest first: what a spool would give a
     /// restarted producer.
-    pub fn unacked_records(&self) -> impl Iterator<Item = (u64, Bytes)> + '_ {
-        self.unacked.iter().map(|r| (r.offset, r.content.clone()))
+    pub fn unacked_records(&self) -> impl Iterator<Item = (u64, ProducerRecord)> + '_ {
+        self.unacked.iter().map(|r| {
+            let kept = ProducerRecord {
+                key: r.key.clone(),
+                headers: r.headers.clone(),
+                timestamp_ms: r.timestamp_ms,
+                content: r.content.clone(),
+            };
+            (r.offset, kept)
+        })
     }
 
     /// Distinct stores that must ACK a record.
@@ -405,14 +416,14 @@ impl Machine for ProducerCore {
 
     fn handle(&mut self, input: Input<ProducerCommand, Infallible>, now: Instant) {
         match input {
-            Input::Command(ProducerCommand::Publish { offset, content }) => {
+            Input::Command(ProducerCommand::Publish { offset, record }) => {
                 if offset != self.next_offset {
                     // The handle numbers records; follow it (what it gave the
                     // application and its spool is the truth).
                     tracing::error!(partition = %self.id, offset, expected = self.next_offset, "publish out of step with the producer's handle");
                     self.next_offset = offset;
                 }
-                self.publish(content, now);
+                self.publish(record, now);
             }
             Input::Command(ProducerCommand::Close { timeout }) => self.close(now, timeout),
             Input::Done(never) => match never {},

@@ -3,9 +3,10 @@
 use crate::config::ProducerConfig;
 use crate::core::{ClaimOutcome, ProducerCommand, ProducerCore, ProducerReport};
 use crate::spool::{Recovered, Spool, SpoolError, SpoolSync};
+use crate::record::{ProducerRecord, RecordTooLarge};
 use crate::Content;
 use crossbeam_channel::{bounded, Receiver, Sender};
-use dafka_proto::{limits::MAX_CONTENT_LEN, validate_topic, DecodeError, NodeId, Role};
+use dafka_proto::{validate_topic, DecodeError, NodeId, Role};
 use dafka_protocol::tuning::{DELIVERY_REPORTS, PUBLISH_QUEUE};
 use dafka_protocol::{ConfigError, MeshConfig, NodeStats};
 use dafka_transport::{NodeSpec, Port, Running, StartError};
@@ -25,8 +26,8 @@ pub enum ProducerError {
     #[error("invalid topic: {0}")]
     Topic(DecodeError),
     /// The record is larger than the protocol allows.
-    #[error("record of {0} bytes exceeds the limit of {MAX_CONTENT_LEN}")]
-    TooLarge(usize),
+    #[error(transparent)]
+    TooLarge(#[from] RecordTooLarge),
     /// The node could not start (a socket, or its thread).
     #[error(transparent)]
     Start(#[from] StartError),
@@ -244,15 +245,21 @@ impl Producer {
         self.running.stats().wait_for_peers(n as u64, timeout)
     }
 
-    /// Publishes one record and returns its offset. Blocks while the
+    /// Publishes one record with `content` (and no key or headers; stamped
+    /// with the wall clock) and returns its offset. Blocks while the
     /// producer holds `max_unacked_bytes` of unacknowledged records.
     /// Takes owned content (`Bytes`, `Vec<u8>`, `String`) as is and copies
     /// borrowed content (`&[u8]`, `&str`); see [`Content`].
     pub fn publish(&self, content: impl Content) -> Result<u64, ProducerError> {
-        let content = content.into_bytes();
-        if content.len() > MAX_CONTENT_LEN {
-            return Err(ProducerError::TooLarge(content.len()));
-        }
+        self.send(ProducerRecord::new(content))
+    }
+
+    /// Publishes a record with its key, headers and timestamp (the wall
+    /// clock if it has none) and returns its offset; blocks like
+    /// [`Producer::publish`]. Consumers and stores get every field as given.
+    pub fn send(&self, record: ProducerRecord) -> Result<u64, ProducerError> {
+        record.check()?;
+        let record = record.stamped();
         // Offsets are handed out in channel order, so take both together.
         let mut w = self.next.lock().map_err(|_| ProducerError::Stopped)?;
         if !w.numbered {
@@ -260,10 +267,10 @@ impl Producer {
         }
         let offset = w.next;
         if let Some(spool) = w.spool.as_mut() {
-            spool.append(offset, &content, self.acked())?;
+            spool.append(offset, &record, self.acked())?;
         }
         self.tx
-            .send(ProducerCommand::Publish { offset, content })
+            .send(ProducerCommand::Publish { offset, record })
             .map_err(|_| ProducerError::Stopped)?;
         // Pairs with the fence in `before_wait`: either the driver sees the
         // record in the channel, or we see it parked and wake it.

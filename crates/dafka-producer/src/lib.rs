@@ -14,6 +14,7 @@ mod config;
 mod content;
 mod core;
 mod handle;
+mod record;
 pub mod spool;
 
 pub use crate::config::{ProducerConfig, SpoolFsync};
@@ -22,3 +23,4 @@ pub use crate::core::{
 };
 pub use content::Content;
 pub use handle::{CloseReport, Producer, ProducerError};
+pub use record::{now_ms, ProducerRecord, RecordTooLarge};

@@ -8,8 +8,13 @@
 //! partition          "<uuid> <topic>\n": which partition this directory owns
 //! acked              u64 LE: every offset below it was ACKed (may lag)
 //! spool-<offset>     segments of records, named by their first offset:
-//!                    [offset: u64 LE][length: u32 LE][content] ...
+//!                    [offset: u64 LE][length: u32 LE][payload] ...
 //! ```
+//!
+//! A payload is the content alone (what spools written before records had
+//! keys, headers and timestamps hold), or, when the length's top bit is set,
+//! `[meta length: u32 LE][NextRecord protobuf: key, headers, timestamp]
+//! [content]` in the other 31 bits' worth of bytes.
 //!
 //! A record is appended before `publish` returns (one `write`: a killed
 //! process loses nothing). Whether it also survives a power cut is
@@ -24,8 +29,10 @@
 //! A producer that resumed at a lower offset would send new records under
 //! offsets the stores already hold.
 
+use crate::record::ProducerRecord;
 use bytes::Bytes;
-use dafka_proto::NodeId;
+use dafka_proto::{pb, NodeId};
+use prost::Message as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -47,6 +54,9 @@ pub enum SpoolSync {
 /// Segment size at which the spool starts a new file.
 pub const SEGMENT_BYTES: u64 = 16 << 20;
 const RECORD_HEADER: usize = 12;
+/// The length's top bit: the payload carries a key, headers or timestamp.
+/// Payloads stay far below it (64 MiB of content, 512 KiB of the rest).
+const WITH_META: u32 = 1 << 31;
 
 /// Why the state directory cannot be used.
 #[derive(Debug, Error)]
@@ -80,7 +90,7 @@ pub struct Recovered {
     /// The next offset to hand out.
     pub next_offset: u64,
     /// Records not known to be ACKed, in offset order.
-    pub records: Vec<(u64, Bytes)>,
+    pub records: Vec<(u64, ProducerRecord)>,
     /// Whether the directory holds the partition's history (it has numbered
     /// records before). If not, and the partition is not new, the producer
     /// must learn where the partition stands from the stores.
@@ -172,16 +182,17 @@ impl Spool {
 
     /// Appends one record. `acked` (every offset below it is ACKed) lets a
     /// roll delete the segments nobody needs any more.
-    pub fn append(&mut self, offset: u64, content: &[u8], acked: u64) -> Result<(), SpoolError> {
+    pub fn append(
+        &mut self,
+        offset: u64,
+        record: &ProducerRecord,
+        acked: u64,
+    ) -> Result<(), SpoolError> {
         if self.current_len >= SEGMENT_BYTES {
             self.roll(offset, acked)?;
         }
         self.buf.clear();
-        self.buf.extend_from_slice(&offset.to_le_bytes());
-        // Content is at most MAX_CONTENT_LEN (64 MiB), so it fits in a u32.
-        self.buf
-            .extend_from_slice(&(content.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(content);
+        encode_record(offset, record, &mut self.buf);
         let path = self.current_path();
         self.current.write_all(&self.buf).map_err(err(&path))?;
         self.current_len += self.buf.len() as u64;
@@ -364,9 +375,9 @@ fn read_segment(path: &Path, acked: u64, rec: &mut Recovered) -> Result<(), Spoo
         .and_then(|mut f| f.read_to_end(&mut data))
         .map_err(err(path))?;
     let mut at = 0;
-    while let Some((offset, content, next)) = parse_record(&data, at) {
+    while let Some((offset, payload, next)) = parse_record(&data, at) {
         if offset >= acked {
-            rec.records.push((offset, Bytes::copy_from_slice(content)));
+            rec.records.push((offset, payload));
         }
         rec.next_offset = rec.next_offset.max(offset + 1);
         at = next;
@@ -382,13 +393,62 @@ fn read_segment(path: &Path, acked: u64, rec: &mut Recovered) -> Result<(), Spoo
     Ok(())
 }
 
-fn parse_record(data: &[u8], at: usize) -> Option<(u64, &[u8], usize)> {
+/// Appends one spooled record to `out`.
+fn encode_record(offset: u64, r: &ProducerRecord, out: &mut Vec<u8>) {
+    let meta = pb::NextRecord {
+        length: r.content.len() as u32,
+        key: r.key.clone(),
+        headers: r
+            .headers
+            .iter()
+            .map(|(name, value)| pb::Header {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        timestamp_ms: r.timestamp_ms,
+        timestamp_delta_ms: None,
+    };
+    let meta_len = meta.encoded_len();
+    // Checked by `ProducerRecord::check`: 64 MiB of content and 512 KiB of
+    // key and headers leave the top bit free.
+    let len = (4 + meta_len + r.content.len()) as u32;
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&(len | WITH_META).to_le_bytes());
+    out.extend_from_slice(&(meta_len as u32).to_le_bytes());
+    // Cannot fail: a Vec grows.
+    let _ = meta.encode(out);
+    out.extend_from_slice(&r.content);
+}
+
+/// The record at `at`, and where the next starts; `None` at the end or at a
+/// torn (or unreadable) record.
+fn parse_record(data: &[u8], at: usize) -> Option<(u64, ProducerRecord, usize)> {
     let head = data.get(at..at + RECORD_HEADER)?;
     let offset = u64::from_le_bytes(head[..8].try_into().ok()?);
-    let len = u32::from_le_bytes(head[8..].try_into().ok()?) as usize;
+    let len = u32::from_le_bytes(head[8..].try_into().ok()?);
     let start = at + RECORD_HEADER;
-    let content = data.get(start..start + len)?;
-    Some((offset, content, start + len))
+    let end = start + (len & !WITH_META) as usize;
+    let payload = data.get(start..end)?;
+    let record = if len & WITH_META == 0 {
+        ProducerRecord::new(payload)
+    } else {
+        parse_payload(payload)?
+    };
+    Some((offset, record, end))
+}
+
+/// `[meta length][NextRecord][content]`.
+fn parse_payload(payload: &[u8]) -> Option<ProducerRecord> {
+    let meta_len = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?) as usize;
+    let meta = pb::NextRecord::decode(payload.get(4..4 + meta_len)?).ok()?;
+    let content = payload.get(4 + meta_len..)?;
+    Some(ProducerRecord {
+        key: meta.key,
+        headers: meta.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+        timestamp_ms: meta.timestamp_ms,
+        content: Bytes::copy_from_slice(content),
+    })
 }
 
 #[cfg(test)]
@@ -406,13 +466,47 @@ mod tests {
         d
     }
 
+    /// Keys, headers and timestamps survive a restart, and a spool written
+    /// before records had them (content alone) still reads.
+    #[test]
+    fn records_come_back_whole_and_old_spools_still_read() {
+        let d = dir();
+        let (s, _, _) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
+        drop(s);
+        // Offset 0 as older producers wrote it: [offset][length][content].
+        let mut old = Vec::new();
+        old.extend_from_slice(&0u64.to_le_bytes());
+        old.extend_from_slice(&3u32.to_le_bytes());
+        old.extend_from_slice(b"old");
+        fs::write(segment_path(&d, 0), &old).expect("write");
+        let (mut s, _, rec) = Spool::open(&d, "t", None, || id(2), NO_SYNC).expect("reopen");
+        assert_eq!(rec.records, vec![(0, ProducerRecord::new("old"))]);
+        let full = ProducerRecord::new(vec![0u8, 0xFF])
+            .key(vec![0xC3u8])
+            .header("a", "1")
+            .header("a", vec![0u8])
+            .timestamp_ms(-5);
+        s.append(1, &full, 0).expect("append");
+        s.append(2, &ProducerRecord::new(""), 0).expect("append");
+        drop(s);
+        let (_s, _, rec) = Spool::open(&d, "t", None, || id(2), NO_SYNC).expect("reopen");
+        let want = vec![
+            (0, ProducerRecord::new("old")),
+            (1, full),
+            (2, ProducerRecord::new("")),
+        ];
+        assert_eq!(rec.records, want);
+        assert_eq!(rec.next_offset, 3);
+        let _ = fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn a_reopened_spool_resumes_after_the_last_record() {
         let d = dir();
         let (mut s, pid, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
         assert_eq!((pid, rec.next_offset, rec.records.len()), (id(1), 0, 0));
         for o in 0..5 {
-            s.append(o, format!("r{o}").as_bytes(), 0).expect("append");
+            s.append(o, &ProducerRecord::new(format!("r{o}").as_bytes()), 0).expect("append");
         }
         s.forget(3).expect("forget");
         drop(s);
@@ -421,7 +515,7 @@ mod tests {
         assert_eq!(rec.next_offset, 5);
         let offs: Vec<u64> = rec.records.iter().map(|r| r.0).collect();
         assert_eq!(offs, [3, 4], "ACKed records are not offered again");
-        assert_eq!(&rec.records[0].1[..], b"r3");
+        assert_eq!(&rec.records[0].1.content[..], b"r3");
         let _ = fs::remove_dir_all(&d);
     }
 
@@ -429,7 +523,7 @@ mod tests {
     fn a_torn_tail_is_cut_off() {
         let d = dir();
         let (mut s, _, _) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
-        s.append(0, b"whole", 0).expect("append");
+        s.append(0, &ProducerRecord::new(b"whole"), 0).expect("append");
         drop(s);
         let seg = segment_path(&d, 0);
         let mut f = OpenOptions::new().append(true).open(&seg).expect("seg");
@@ -437,7 +531,7 @@ mod tests {
         drop(f);
         let (mut s, _, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("reopen");
         assert_eq!(rec.next_offset, 1);
-        s.append(1, b"next", 0).expect("append");
+        s.append(1, &ProducerRecord::new(b"next"), 0).expect("append");
         drop(s);
         let (_s, _, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("reopen");
         let offs: Vec<u64> = rec.records.iter().map(|r| r.0).collect();
@@ -451,7 +545,7 @@ mod tests {
         let (mut s, _, _) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
         let big = vec![7u8; (SEGMENT_BYTES / 2) as usize];
         for o in 0..5 {
-            s.append(o, &big, o).expect("append");
+            s.append(o, &ProducerRecord::new(&big), o).expect("append");
         }
         assert!(list_segments(&d).expect("list").len() <= 2);
         let _ = fs::remove_dir_all(&d);
@@ -484,7 +578,7 @@ mod tests {
         let d = dir();
         let (mut s, _, _) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
         for o in 0..3 {
-            s.append(o, b"r", 0).expect("append");
+            s.append(o, &ProducerRecord::new(b"r"), 0).expect("append");
         }
         s.roll(3, 3).expect("roll");
         drop(s);
@@ -527,7 +621,7 @@ mod tests {
         let (mut s, _, rec) = Spool::open(&d, "t", None, || id(9), NO_SYNC).expect("reopen");
         assert_eq!(rec.next_offset, 100, "a restart needs no stores");
         assert!(rec.owns_history);
-        s.append(100, b"x", 100).expect("append");
+        s.append(100, &ProducerRecord::new(b"x"), 100).expect("append");
         drop(s);
         let (_s, _, rec) = Spool::open(&d, "t", None, || id(9), NO_SYNC).expect("reopen");
         assert_eq!((rec.next_offset, rec.records.len()), (101, 1));
@@ -540,7 +634,7 @@ mod tests {
             let d = dir();
             let (mut s, _, rec) = Spool::open(&d, "t", None, || id(1), sync).expect("open");
             assert!(rec.new_partition && !rec.owns_history);
-            s.append(0, b"a", 0).expect("append");
+            s.append(0, &ProducerRecord::new(b"a"), 0).expect("append");
             assert!(!s.dirty, "{sync:?}: synced before append returns");
             s.roll(1, 1).expect("roll");
             drop(s);

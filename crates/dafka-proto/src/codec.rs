@@ -137,16 +137,39 @@ pub(crate) fn append_contents(run: &[Record], out: &mut Vec<u8>) {
 pub(crate) fn run_body(first: &Record, rest: &[Record]) -> pb::Record {
     pb::Record {
         record: Some(record_to_pb(first)),
-        next: rest.iter().map(next_to_pb).collect(),
+        next: std::iter::once(first)
+            .chain(rest)
+            .zip(rest)
+            .map(|(prev, r)| next_to_pb(prev.timestamp_ms, r))
+            .collect(),
     }
 }
 
-fn next_to_pb(r: &Record) -> pb::NextRecord {
+/// A record after the first of a run; its timestamp as a difference from
+/// the one before (`prev`) where both have one.
+fn next_to_pb(prev: Option<i64>, r: &Record) -> pb::NextRecord {
+    let delta = prev.zip(r.timestamp_ms).and_then(|(p, t)| t.checked_sub(p));
     pb::NextRecord {
         length: r.content.len() as u32,
         key: r.key.clone(),
         headers: headers_to_pb(&r.headers),
-        timestamp_ms: r.timestamp_ms,
+        timestamp_ms: if delta.is_some() { None } else { r.timestamp_ms },
+        timestamp_delta_ms: delta,
+    }
+}
+
+/// A next record's timestamp: given, or the one before plus a difference.
+fn next_timestamp(prev: Option<i64>, n: &pb::NextRecord) -> Result<Option<i64>, DecodeError> {
+    match (n.timestamp_ms, n.timestamp_delta_ms) {
+        (Some(t), _) => Ok(Some(t)),
+        (None, None) => Ok(None),
+        (None, Some(d)) => prev
+            .and_then(|p| p.checked_add(d))
+            .map(Some)
+            .ok_or(DecodeError::InvalidField {
+                field: "timestamp_delta_ms",
+                reason: "no timestamp before it to add it to, or the sum overflows",
+            }),
     }
 }
 
@@ -584,17 +607,19 @@ pub(crate) fn records_from_pb(
     let mut records = Vec::with_capacity(next.len() + 1);
     records.push(head);
     let mut at = first_len;
+    let mut timestamp = records[0].timestamp_ms;
     for (i, n) in next.into_iter().enumerate() {
         check_len("headers", n.headers.len(), MAX_RECORD_HEADERS)?;
         let end = at + n.length as usize;
         let topic = records[0].topic.clone();
+        timestamp = next_timestamp(timestamp, &n)?;
         records.push(Record {
             topic,
             partition,
             offset: offset + 1 + i as u64,
             key: n.key,
             headers: n.headers.into_iter().map(|x| (x.name, x.value)).collect(),
-            timestamp_ms: n.timestamp_ms,
+            timestamp_ms: timestamp,
             content: all.slice(at..end),
         });
         at = end;

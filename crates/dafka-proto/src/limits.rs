@@ -7,6 +7,10 @@ pub const MAX_TOPIC_LEN: usize = 249;
 pub const MAX_CONTENT_LEN: usize = 64 << 20;
 /// Largest header frame (signature, version and protobuf body): 1 MiB.
 pub const MAX_HEADER_FRAME_LEN: usize = 1 << 20;
+/// Most bytes of a record's key and headers together (names and values):
+/// half the header frame, so a record of one partition always fits in one
+/// message with room for its topic and ids.
+pub const MAX_RECORD_META_LEN: usize = 512 << 10;
 /// Most user headers on one record.
 pub const MAX_RECORD_HEADERS: usize = 256;
 /// Most topics in one CONSUMER-HELLO.

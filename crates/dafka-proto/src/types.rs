@@ -59,6 +59,20 @@ pub struct Record {
     pub content: Bytes,
 }
 
+impl Record {
+    /// Bytes of the key and headers (names and values): what a record
+    /// carries besides its content, counted against
+    /// [`crate::limits::MAX_RECORD_META_LEN`] and in run sizes.
+    pub fn meta_len(&self) -> usize {
+        let key = self.key.as_ref().map_or(0, |k| k.len());
+        key + self
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum::<usize>()
+    }
+}
+
 /// "The last offset of this partition is `offset`" (HEAD and DIRECT-HEAD).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Head {

@@ -515,6 +515,90 @@ fn golden_bytes_pin_the_run_layout() {
     );
 }
 
+/// Timestamps after a run's first record travel as differences (two bytes
+/// instead of seven for a steady stream) and come back exact, backwards
+/// steps, extremes and records without one included.
+#[test]
+fn run_timestamps_travel_as_differences_and_come_back_exact() {
+    let now = 1_790_000_000_000i64;
+    let stamps = [
+        Some(now),
+        Some(now + 1),
+        Some(now + 1),
+        Some(now - 5),
+        None,
+        Some(i64::MIN),
+        Some(i64::MAX),
+        Some(now),
+    ];
+    let records: Vec<Record> = stamps
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| Record {
+            timestamp_ms: t,
+            ..record(i as u64)
+        })
+        .collect();
+    let f = encode_run(None, &records);
+    let mut out = Vec::new();
+    assert_eq!(decode_all(&f.to_vec(), &mut out), Ok(stamps.len()));
+    let got: Vec<Option<i64>> = out
+        .iter()
+        .map(|m| match m {
+            Message::Record(r) => r.timestamp_ms,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got, stamps);
+
+    // A steady stream: each next record's timestamp costs a few bytes.
+    let steady = |stamped: bool| {
+        let rs: Vec<Record> = (0..100)
+            .map(|o| Record {
+                timestamp_ms: stamped.then_some(now + o as i64 / 10),
+                ..record(o)
+            })
+            .collect();
+        encode_run(None, &rs).header.len()
+    };
+    assert!(steady(true) - steady(false) <= 99 * 2 + 8, "{}", steady(true) - steady(false));
+}
+
+#[test]
+fn a_timestamp_difference_without_a_timestamp_before_it_is_malformed() {
+    let good = encode_run(None, &run(0, 2));
+    let first = pb::RecordHeader {
+        topic: "orders".into(),
+        partition: P.as_bytes().to_vec().into(),
+        offset: 0,
+        ..Default::default()
+    };
+    for (first_ts, delta) in [(None, 1), (Some(i64::MAX), 1)] {
+        let b = pb::Record {
+            record: Some(pb::RecordHeader {
+                timestamp_ms: first_ts,
+                ..first.clone()
+            }),
+            next: vec![pb::NextRecord {
+                timestamp_delta_ms: Some(delta),
+                ..Default::default()
+            }],
+        };
+        let mut h = vec![0xDA, 0xFA, 0x02];
+        prost::Message::encode(&b, &mut h).expect("encode");
+        let frames = vec![good.key.clone(), h, Vec::new()];
+        let mut out = Vec::new();
+        assert_eq!(
+            decode_all(&frames, &mut out),
+            Err(DecodeError::InvalidField {
+                field: "timestamp_delta_ms",
+                reason: "no timestamp before it to add it to, or the sum overflows",
+            })
+        );
+        assert!(out.is_empty());
+    }
+}
+
 #[test]
 fn truncating_a_run_never_yields_it() {
     let records = run(0, 4);

@@ -11,13 +11,19 @@ use dafka_proto::{continues, encode_run, Frames, Message, NodeId, Record};
 
 pub use crate::tuning::{RUN_BYTES, RUN_RECORDS};
 
-/// Whether `next` may join `run` (non-empty, `bytes` of content): it
+/// Whether `next` may join `run` (non-empty, `bytes` in [`size`]s): it
 /// continues the last record, and the run stays within [`RUN_RECORDS`] and
 /// [`RUN_BYTES`]. The one rule for runs on the wire and at rest.
 pub fn extends(run: &[Record], bytes: usize, next: &Record) -> bool {
     run.last().is_some_and(|last| continues(last, next))
         && run.len() < RUN_RECORDS
-        && bytes + next.content.len() <= RUN_BYTES
+        && bytes + size(next) <= RUN_BYTES
+}
+
+/// What a record adds to a run's size: its content, key and headers (keys
+/// and headers share the message's header frame, whose size is limited).
+pub fn size(r: &Record) -> usize {
+    r.content.len() + r.meta_len()
 }
 
 /// The run being built from a node's outputs.
@@ -45,7 +51,7 @@ impl RunBuilder {
             });
         }
         self.to = to;
-        self.bytes += record.content.len();
+        self.bytes += size(&record);
         self.records.push(record);
         None
     }

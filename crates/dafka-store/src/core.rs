@@ -6,6 +6,7 @@ use crate::config::StoreConfig;
 use crate::storage::{ReadLimit, StorageError, StoredHead};
 use crate::work::{StoreDone, StoreWork};
 use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
+use dafka_protocol::run::size;
 use dafka_protocol::tuning::{
     COMMIT_BYTES, COMMIT_RECORDS, DUP_CHECK_EVERY, INFO_BURST, INFO_PERIOD, MAX_PENDING_PARTITIONS,
     PENDING_TTL, RETRY_SCAN, WARN_PERIOD,
@@ -491,7 +492,7 @@ impl StoreCore {
     /// only while it is small: under load it fills at once).
     fn batch_is_full(&self) -> bool {
         self.batch.len() >= COMMIT_RECORDS
-            || self.batch.iter().map(|r| r.content.len()).sum::<usize>() >= COMMIT_BYTES
+            || self.batch.iter().map(size).sum::<usize>() >= COMMIT_BYTES
     }
 
     /// A write ended: ACK each partition's highest stored offset, or, if it

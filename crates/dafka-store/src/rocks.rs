@@ -40,7 +40,7 @@
 use crate::storage::{ReadLimit, Storage, StorageError, StoredHead, SyncPolicy, WalRecovery};
 use dafka_proto::stored::{records_from_bytes, run_to_bytes};
 use dafka_proto::{NodeId, Record};
-use dafka_protocol::run::extends;
+use dafka_protocol::run::{extends, size};
 use rocksdb::{DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
 use std::path::Path;
@@ -228,7 +228,7 @@ fn runs(records: &[Record]) -> Vec<&[Record]> {
             out.push(&records[start..i]);
             (start, bytes) = (i, 0);
         }
-        bytes += r.content.len();
+        bytes += size(r);
     }
     if start < records.len() {
         out.push(&records[start..]);
@@ -384,7 +384,7 @@ impl Storage for RocksStorage {
                     continue;
                 }
                 want = r.offset.saturating_add(1);
-                bytes += r.content.len();
+                bytes += size(&r);
                 out.push(r);
             }
             it.next();

@@ -19,9 +19,8 @@
 //! flight and the next batch forms behind it, as under load in production;
 //! a store restarted with a write in flight loses that write (never ACKed).
 
-use bytes::Bytes;
 use dafka_consumer::{ConsumerConfig, ConsumerCore, ConsumerDelivery, OffsetReset};
-use dafka_producer::{ProducerCommand, ProducerConfig, ProducerCore};
+use dafka_producer::{ProducerCommand, ProducerConfig, ProducerCore, ProducerRecord};
 use dafka_proto::{Message, NodeId, Record};
 use dafka_protocol::{Input, Machine, Output};
 use dafka_store::{
@@ -285,8 +284,30 @@ fn id(n: u8) -> NodeId {
     NodeId([n; 16])
 }
 
-fn content(offset: u64) -> Bytes {
-    Bytes::from(format!("record-{offset}"))
+/// What the producer publishes at `offset`: every field used, in a mix
+/// (no key, a key; no headers, two with the same name; timestamps that
+/// step forwards and back), so every path must carry them bit for bit.
+fn record(offset: u64) -> ProducerRecord {
+    let mut r = ProducerRecord::new(format!("record-{offset}"))
+        .timestamp_ms(1_790_000_000_000 + (offset as i64 % 7) * 1000 - offset as i64);
+    if offset % 3 != 0 {
+        r = r.key(format!("key-{}", offset % 5));
+    }
+    if offset % 4 == 1 {
+        r = r.header("h", vec![offset as u8, 0xFF]).header("h", "again");
+    }
+    r
+}
+
+/// A delivered or stored record as the producer's record, to compare.
+fn as_published(r: &Record) -> (u64, ProducerRecord) {
+    let fields = ProducerRecord {
+        key: r.key.clone(),
+        headers: r.headers.clone(),
+        timestamp_ms: r.timestamp_ms,
+        content: r.content.clone(),
+    };
+    (r.offset, fields)
 }
 
 fn store_cfg() -> StoreConfig {
@@ -408,7 +429,7 @@ impl Sim {
                 let now = self.now();
                 let publish = ProducerCommand::Publish {
                     offset: self.published,
-                    content: content(self.published),
+                    record: record(self.published),
                 };
                 self.producer.machine.handle(Input::Command(publish), now);
                 self.published += 1;
@@ -447,7 +468,7 @@ impl Sim {
         let node_id = self.ids[n];
         if n == 0 {
             let p = &self.producer.machine;
-            let kept: Vec<(u64, Bytes)> = p.unacked_records().collect();
+            let kept: Vec<(u64, ProducerRecord)> = p.unacked_records().collect();
             let core = ProducerCore::resume(
                 node_id,
                 TOPIC.into(),
@@ -585,7 +606,7 @@ impl Sim {
     }
 
     fn verdict(&mut self) -> Result<(), String> {
-        let want: Vec<(u64, Bytes)> = (0..self.published).map(|o| (o, content(o))).collect();
+        let want: Vec<(u64, ProducerRecord)> = (0..self.published).map(|o| (o, record(o))).collect();
         let published = self.published;
         let unacked = self.producer.machine.unacked();
         if unacked > 0 {
@@ -597,13 +618,13 @@ impl Sim {
         let all = ReadLimit::records(published as usize + 1);
         let mut held = Vec::new();
         for (i, s) in self.stores.iter().enumerate() {
-            let got: Vec<(u64, Bytes)> = s
+            let got: Vec<(u64, ProducerRecord)> = s
                 .port
                 .storage
                 .read(TOPIC, &id(1), 0, all)
                 .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|r| (r.offset, r.content))
+                .iter()
+                .map(as_published)
                 .collect();
             held.push((self.ids[1 + i], got));
         }
@@ -612,7 +633,7 @@ impl Sim {
                 .port
                 .delivered
                 .iter()
-                .map(|r| (r.offset, r.content.clone()))
+                .map(as_published)
                 .collect();
             held.push((self.ids[1 + self.stores.len() + i], got));
         }

@@ -1,5 +1,6 @@
 use super::*;
 use dafka_protocol::Machine;
+use bytes::Bytes;
 
 const ME: NodeId = NodeId([1; 16]);
 const S1: NodeId = NodeId([0xA; 16]);
