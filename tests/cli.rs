@@ -416,3 +416,34 @@ fn the_raw_zeromq_latency_mode_reports_percentiles() {
     let (code, _, err) = run("dafka_perf_zmq", &["--rate", "0", "10", "16"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn bad_record_flags_are_one_line_and_exit_2() {
+    for (tool, args, want) in [
+        (
+            "dafka_console_producer",
+            &["--header", "novalue", "t"][..],
+            "'novalue' is not NAME=VALUE",
+        ),
+        (
+            "dafka_console_producer",
+            &["--property", "parse.key=yes", "t"][..],
+            "true or false",
+        ),
+        (
+            "dafka_console_producer",
+            &["--property", "print.key=true", "t"][..],
+            "unknown property",
+        ),
+        (
+            "dafka_console_consumer",
+            &["--format", "xml", "t"][..],
+            "invalid value 'xml'",
+        ),
+    ] {
+        let (code, _, err) = run(tool, args);
+        assert_eq!(code, 2, "{tool} {args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(want), "{err}");
+    }
+}

@@ -302,4 +302,5 @@ fn error_line(e: &anyhow::Error) -> String {
     line
 }
 
+pub mod console;
 pub mod perf;

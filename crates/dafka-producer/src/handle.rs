@@ -2,8 +2,8 @@
 
 use crate::config::ProducerConfig;
 use crate::core::{ClaimOutcome, ProducerCommand, ProducerCore, ProducerReport};
-use crate::spool::{Recovered, Spool, SpoolError, SpoolSync};
 use crate::record::{ProducerRecord, RecordTooLarge};
+use crate::spool::{Recovered, Spool, SpoolError, SpoolSync};
 use crate::Content;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dafka_proto::{validate_topic, DecodeError, NodeId, Role};

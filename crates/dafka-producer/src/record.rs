@@ -123,7 +123,10 @@ mod tests {
 
     #[test]
     fn a_record_is_built_field_by_field_and_stamped_only_when_unset() {
-        let r = ProducerRecord::new("c").key("k").header("a", "1").header("a", "2");
+        let r = ProducerRecord::new("c")
+            .key("k")
+            .header("a", "1")
+            .header("a", "2");
         assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
         assert_eq!(r.headers.len(), 2, "a name may repeat, order kept");
         assert_eq!(r.meta_len(), 1 + 2 + 2);
@@ -136,11 +139,16 @@ mod tests {
     #[test]
     fn limits_are_checked_before_publishing() {
         assert_eq!(ProducerRecord::new("x").check(), Ok(()));
-        let many = (0..=MAX_RECORD_HEADERS).fold(ProducerRecord::new("x"), |r, i| {
-            r.header(i.to_string(), "")
-        });
-        assert_eq!(many.check(), Err(RecordTooLarge::Headers(MAX_RECORD_HEADERS + 1)));
+        let many = (0..=MAX_RECORD_HEADERS)
+            .fold(ProducerRecord::new("x"), |r, i| r.header(i.to_string(), ""));
+        assert_eq!(
+            many.check(),
+            Err(RecordTooLarge::Headers(MAX_RECORD_HEADERS + 1))
+        );
         let big_key = ProducerRecord::new("x").key(vec![0u8; MAX_RECORD_META_LEN + 1]);
-        assert_eq!(big_key.check(), Err(RecordTooLarge::Meta(MAX_RECORD_META_LEN + 1)));
+        assert_eq!(
+            big_key.check(),
+            Err(RecordTooLarge::Meta(MAX_RECORD_META_LEN + 1))
+        );
     }
 }

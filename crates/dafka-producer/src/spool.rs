@@ -445,7 +445,11 @@ fn parse_payload(payload: &[u8]) -> Option<ProducerRecord> {
     let content = payload.get(4 + meta_len..)?;
     Some(ProducerRecord {
         key: meta.key,
-        headers: meta.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+        headers: meta
+            .headers
+            .into_iter()
+            .map(|h| (h.name, h.value))
+            .collect(),
         timestamp_ms: meta.timestamp_ms,
         content: Bytes::copy_from_slice(content),
     })
@@ -506,7 +510,8 @@ mod tests {
         let (mut s, pid, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
         assert_eq!((pid, rec.next_offset, rec.records.len()), (id(1), 0, 0));
         for o in 0..5 {
-            s.append(o, &ProducerRecord::new(format!("r{o}").as_bytes()), 0).expect("append");
+            s.append(o, &ProducerRecord::new(format!("r{o}").as_bytes()), 0)
+                .expect("append");
         }
         s.forget(3).expect("forget");
         drop(s);
@@ -523,7 +528,8 @@ mod tests {
     fn a_torn_tail_is_cut_off() {
         let d = dir();
         let (mut s, _, _) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("open");
-        s.append(0, &ProducerRecord::new(b"whole"), 0).expect("append");
+        s.append(0, &ProducerRecord::new(b"whole"), 0)
+            .expect("append");
         drop(s);
         let seg = segment_path(&d, 0);
         let mut f = OpenOptions::new().append(true).open(&seg).expect("seg");
@@ -531,7 +537,8 @@ mod tests {
         drop(f);
         let (mut s, _, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("reopen");
         assert_eq!(rec.next_offset, 1);
-        s.append(1, &ProducerRecord::new(b"next"), 0).expect("append");
+        s.append(1, &ProducerRecord::new(b"next"), 0)
+            .expect("append");
         drop(s);
         let (_s, _, rec) = Spool::open(&d, "t", None, || id(1), NO_SYNC).expect("reopen");
         let offs: Vec<u64> = rec.records.iter().map(|r| r.0).collect();
@@ -621,7 +628,8 @@ mod tests {
         let (mut s, _, rec) = Spool::open(&d, "t", None, || id(9), NO_SYNC).expect("reopen");
         assert_eq!(rec.next_offset, 100, "a restart needs no stores");
         assert!(rec.owns_history);
-        s.append(100, &ProducerRecord::new(b"x"), 100).expect("append");
+        s.append(100, &ProducerRecord::new(b"x"), 100)
+            .expect("append");
         drop(s);
         let (_s, _, rec) = Spool::open(&d, "t", None, || id(9), NO_SYNC).expect("reopen");
         assert_eq!((rec.next_offset, rec.records.len()), (101, 1));

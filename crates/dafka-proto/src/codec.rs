@@ -153,7 +153,11 @@ fn next_to_pb(prev: Option<i64>, r: &Record) -> pb::NextRecord {
         length: r.content.len() as u32,
         key: r.key.clone(),
         headers: headers_to_pb(&r.headers),
-        timestamp_ms: if delta.is_some() { None } else { r.timestamp_ms },
+        timestamp_ms: if delta.is_some() {
+            None
+        } else {
+            r.timestamp_ms
+        },
         timestamp_delta_ms: delta,
     }
 }
@@ -163,13 +167,14 @@ fn next_timestamp(prev: Option<i64>, n: &pb::NextRecord) -> Result<Option<i64>, 
     match (n.timestamp_ms, n.timestamp_delta_ms) {
         (Some(t), _) => Ok(Some(t)),
         (None, None) => Ok(None),
-        (None, Some(d)) => prev
-            .and_then(|p| p.checked_add(d))
-            .map(Some)
-            .ok_or(DecodeError::InvalidField {
-                field: "timestamp_delta_ms",
-                reason: "no timestamp before it to add it to, or the sum overflows",
-            }),
+        (None, Some(d)) => {
+            prev.and_then(|p| p.checked_add(d))
+                .map(Some)
+                .ok_or(DecodeError::InvalidField {
+                    field: "timestamp_delta_ms",
+                    reason: "no timestamp before it to add it to, or the sum overflows",
+                })
+        }
     }
 }
 

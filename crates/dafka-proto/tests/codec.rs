@@ -561,7 +561,11 @@ fn run_timestamps_travel_as_differences_and_come_back_exact() {
             .collect();
         encode_run(None, &rs).header.len()
     };
-    assert!(steady(true) - steady(false) <= 99 * 2 + 8, "{}", steady(true) - steady(false));
+    assert!(
+        steady(true) - steady(false) <= 99 * 2 + 8,
+        "{}",
+        steady(true) - steady(false)
+    );
 }
 
 #[test]

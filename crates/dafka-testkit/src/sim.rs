@@ -290,7 +290,7 @@ fn id(n: u8) -> NodeId {
 fn record(offset: u64) -> ProducerRecord {
     let mut r = ProducerRecord::new(format!("record-{offset}"))
         .timestamp_ms(1_790_000_000_000 + (offset as i64 % 7) * 1000 - offset as i64);
-    if offset % 3 != 0 {
+    if !offset.is_multiple_of(3) {
         r = r.key(format!("key-{}", offset % 5));
     }
     if offset % 4 == 1 {
@@ -606,7 +606,8 @@ impl Sim {
     }
 
     fn verdict(&mut self) -> Result<(), String> {
-        let want: Vec<(u64, ProducerRecord)> = (0..self.published).map(|o| (o, record(o))).collect();
+        let want: Vec<(u64, ProducerRecord)> =
+            (0..self.published).map(|o| (o, record(o))).collect();
         let published = self.published;
         let unacked = self.producer.machine.unacked();
         if unacked > 0 {
@@ -629,12 +630,7 @@ impl Sim {
             held.push((self.ids[1 + i], got));
         }
         for (i, c) in self.consumers.iter().enumerate() {
-            let got = c
-                .port
-                .delivered
-                .iter()
-                .map(as_published)
-                .collect();
+            let got = c.port.delivered.iter().map(as_published).collect();
             held.push((self.ids[1 + self.stores.len() + i], got));
         }
         for (node, got) in held {

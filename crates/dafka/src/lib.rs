@@ -40,8 +40,8 @@ pub use config::{Config, ConfigError, Section};
 pub use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 pub use dafka_consumer::{Consumer, ConsumerConfig, ConsumerError, Gap, OffsetReset};
 pub use dafka_producer::{
-    CloseReport, Content, Producer, ProducerConfig, ProducerError, ProducerRecord,
-    RecordTooLarge, SpoolFsync,
+    CloseReport, Content, Producer, ProducerConfig, ProducerError, ProducerRecord, RecordTooLarge,
+    SpoolFsync,
 };
 pub use dafka_proto::{NodeId, Record};
 pub use dafka_protocol::{MeshConfig, NodeStats};

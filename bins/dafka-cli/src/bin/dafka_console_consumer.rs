@@ -4,6 +4,7 @@ use clap::Parser;
 use crossbeam_channel::{after, never, select};
 use dafka::Section;
 use dafka::{Consumer, OffsetReset, Record};
+use dafka_cli::console::{json_record, separator, write_text, PrintOptions, DEFAULT_SEPARATOR};
 use dafka_cli::{init_logging, interrupted, main_with, parse, stdout_closed, NodeArgs, Silence};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
@@ -11,7 +12,10 @@ use std::time::Duration;
 
 /// Print the records of TOPIC to standard output, one per line.
 ///
-/// Content is written as is, byte for byte. With --timeout-ms it exits once
+/// Content is written as is, byte for byte, after the fields chosen with
+/// --print-* (Kafka's order: timestamp, partition, offset, headers, key).
+/// --format json prints one JSON object a line instead, with every field;
+/// bytes that are not UTF-8 appear as {"base64": "..."}. With --timeout-ms it exits once
 /// nothing has arrived for that long: 0 if it delivered everything it knows
 /// of, 3 (and a line per partition on stderr) if records it knows exist
 /// could not be had, for instance because the stores that hold them cannot
@@ -39,8 +43,34 @@ struct Cli {
     /// Print the offset before each record (tab-separated)
     #[arg(long)]
     print_offset: bool,
+    /// Print the timestamp before each record: CreateTime:<ms since the
+    /// epoch> (or NO_TIMESTAMP), tab-separated
+    #[arg(long)]
+    print_timestamp: bool,
+    /// Print the headers before each record: name:value,... (or
+    /// NO_HEADERS), tab-separated
+    #[arg(long)]
+    print_headers: bool,
+    /// Print the key (or null) before each record, then the key separator
+    #[arg(long)]
+    print_key: bool,
+    /// What follows the key with --print-key (\t means a tab)
+    #[arg(long, value_name = "SEP", default_value = DEFAULT_SEPARATOR, hide_default_value = true)]
+    key_separator: String,
+    /// Output format: text (the content, after any --print-* fields) or
+    /// json (one object a line: topic, partition, offset, timestamp, key,
+    /// headers, value)
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
     /// The topic to read
     topic: String,
+}
+
+/// How records are printed.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +89,15 @@ fn main() -> ExitCode {
         let reader_gone = stdout_closed();
         let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
         consumer.subscribe(&cli.topic)?;
+        let fields = PrintOptions {
+            topic: cli.print_topic,
+            timestamp: cli.print_timestamp,
+            partition: cli.print_partition,
+            offset: cli.print_offset,
+            headers: cli.print_headers,
+            key: cli.print_key,
+            key_separator: separator(&cli.key_separator),
+        };
         let mut out = BufWriter::new(std::io::stdout().lock());
         let mut count = 0u64;
         let mut idle_exit = false;
@@ -79,7 +118,13 @@ fn main() -> ExitCode {
             if let Some(d) = idle_after {
                 idle = after(d);
             }
-            match print(&cli, &mut out, &rec, consumer.records().is_empty()) {
+            match print(
+                cli.format,
+                &fields,
+                &mut out,
+                &rec,
+                consumer.records().is_empty(),
+            ) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::BrokenPipe => break,
                 Err(e) => return Err(e.into()),
@@ -116,18 +161,17 @@ fn main() -> ExitCode {
     })
 }
 
-fn print(cli: &Cli, out: &mut impl Write, r: &Record, flush: bool) -> std::io::Result<()> {
-    if cli.print_topic {
-        write!(out, "{}\t", r.topic)?;
+fn print(
+    format: Format,
+    fields: &PrintOptions,
+    out: &mut impl Write,
+    r: &Record,
+    flush: bool,
+) -> std::io::Result<()> {
+    match format {
+        Format::Text => write_text(out, fields, r)?,
+        Format::Json => writeln!(out, "{}", json_record(r))?,
     }
-    if cli.print_partition {
-        write!(out, "{}\t", r.partition)?;
-    }
-    if cli.print_offset {
-        write!(out, "{}\t", r.offset)?;
-    }
-    out.write_all(&r.content)?;
-    out.write_all(b"\n")?;
     // Flush when caught up, so a live reader sees each line at once, while a
     // replay of a million records is written in big blocks.
     if flush {

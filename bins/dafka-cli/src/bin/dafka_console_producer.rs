@@ -4,7 +4,8 @@ use clap::Parser;
 use crossbeam_channel::select;
 use dafka::proto::limits::MAX_CONTENT_LEN;
 use dafka::Section;
-use dafka::{Producer, ProducerConfig};
+use dafka::{Producer, ProducerConfig, ProducerError};
+use dafka_cli::console::{parse_header, parse_property, LineFormat, Property};
 use dafka_cli::{init_logging, interrupted, main_with, parse, with_default, NodeArgs, Silence};
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -13,10 +14,17 @@ use std::time::{Duration, Instant};
 /// Publish each line of standard input as a record of TOPIC.
 ///
 /// A line is every byte up to a newline, as is (no character set is
-/// assumed; a carriage return stays). On end of input or Ctrl-C it waits for
-/// the store(s) to acknowledge every record (up to --timeout-ms) and exits 0
-/// only if they did, 3 if not. A line over the 64 MiB record limit stops it
-/// (exit 1, nothing after that line published) unless --skip-bad-lines.
+/// assumed; a carriage return stays). With `--property parse.key=true` a
+/// line is KEY, the key separator (a tab unless `--property
+/// key.separator=SEP`), then the content. `--header NAME=VALUE` puts a header
+/// on every record. Every record carries the time it was read (ms since the
+/// Unix epoch).
+///
+/// On end of input or Ctrl-C it waits for the store(s) to acknowledge every
+/// record (up to --timeout-ms) and exits 0 only if they did, 3 if not. A
+/// line over the 64 MiB record limit stops it (exit 1), and a line without
+/// the key separator under parse.key (exit 2), nothing from that line on
+/// published, unless --skip-bad-lines.
 ///
 /// With --state-dir, records are spooled there until acknowledged and
 /// survive a crash of the producer (kill -9 included); they survive a power
@@ -43,10 +51,19 @@ struct Cli {
     /// after its last record
     #[arg(long, value_name = "UUID")]
     id: Option<String>,
-    /// Skip (with a warning naming it) a line over the record size limit
-    /// instead of stopping there
+    /// Skip (with a warning naming it) a line over the record size limit,
+    /// or without the key separator under parse.key, instead of stopping
+    /// there
     #[arg(long)]
     skip_bad_lines: bool,
+    /// A Kafka console producer property: parse.key=true (lines are KEY,
+    /// separator, content) or key.separator=SEP (a tab by default; \t also
+    /// means a tab). Repeatable
+    #[arg(long = "property", value_name = "NAME=VALUE", value_parser = parse_property)]
+    properties: Vec<Property>,
+    /// A header to put on every record. Repeatable; order is kept
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
     /// The topic to publish to
     topic: String,
 }
@@ -75,23 +92,31 @@ fn main() -> ExitCode {
         let stop = interrupted();
         let producer = Producer::new(&cli.topic, &cfg.producer, &cfg.beacon)?;
         let lines = read_lines();
-        let mut bad_line = false;
+        let format = LineFormat::new(&cli.properties, &cli.headers);
+        let mut bad_line = None;
         let mut interrupted_once = false;
         let mut silence = Silence::new("dafka_console_producer", "store or consumer", &cfg.beacon);
         let tick = crossbeam_channel::tick(Duration::from_millis(500));
         loop {
             select! {
                 recv(lines) -> line => match line {
-                    Ok(Ok(Line::Record(l))) => { producer.publish(l)?; }
+                    Ok(Ok(Line::Record { number, bytes })) => match format.record(bytes) {
+                        Ok(r) => match producer.send(r) {
+                            Ok(_) => {}
+                            Err(ProducerError::TooLarge(e)) => {
+                                let what = format!("line {number}: {e}");
+                                if bad(&what, cli.skip_bad_lines) { bad_line = Some(1); break }
+                            }
+                            Err(e) => return Err(e.into()),
+                        },
+                        Err(why) => {
+                            let what = format!("line {number} {why}");
+                            if bad(&what, cli.skip_bad_lines) { bad_line = Some(2); break }
+                        }
+                    },
                     Ok(Ok(Line::TooLong { number, len })) => {
                         let what = format!("line {number} is {len} bytes, over the {MAX_CONTENT_LEN}-byte record limit");
-                        if cli.skip_bad_lines {
-                            eprintln!("dafka_console_producer: {what}; skipped");
-                            continue;
-                        }
-                        eprintln!("dafka_console_producer: {what}; stopping before it (--skip-bad-lines to skip such lines)");
-                        bad_line = true;
-                        break;
+                        if bad(&what, cli.skip_bad_lines) { bad_line = Some(1); break }
                     }
                     Ok(Err(e)) => return Err(e.into()),
                     Err(_) => break, // end of input
@@ -109,12 +134,19 @@ fn main() -> ExitCode {
             );
             return Ok(ExitCode::from(3));
         }
-        Ok(if bad_line {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        })
+        Ok(bad_line.map_or(ExitCode::SUCCESS, ExitCode::from))
     })
+}
+
+/// Says what is wrong with a line: skipped, or (returns true) where the
+/// producer stops.
+fn bad(what: &str, skip: bool) -> bool {
+    if skip {
+        eprintln!("dafka_console_producer: {what}; skipped");
+    } else {
+        eprintln!("dafka_console_producer: {what}; stopping before it (--skip-bad-lines to skip such lines)");
+    }
+    !skip
 }
 
 /// Waits (up to the close timeout) for the records still unacknowledged,
@@ -157,8 +189,8 @@ fn await_acks(
 
 /// One line of input.
 enum Line {
-    /// Its bytes, without the newline.
-    Record(Vec<u8>),
+    /// Line `number` (from 1): its bytes, without the newline.
+    Record { number: u64, bytes: Vec<u8> },
     /// Line `number` (from 1) is `len` bytes: too long to be a record.
     TooLong { number: u64, len: u64 },
 }
@@ -174,7 +206,7 @@ fn read_lines() -> crossbeam_channel::Receiver<std::io::Result<Line>> {
             number += 1;
             let line = match next_line(&mut input, MAX_CONTENT_LEN) {
                 Ok(None) => break,
-                Ok(Some(Ok(bytes))) => Ok(Line::Record(bytes)),
+                Ok(Some(Ok(bytes))) => Ok(Line::Record { number, bytes }),
                 Ok(Some(Err(len))) => Ok(Line::TooLong { number, len }),
                 Err(e) => Err(e),
             };

@@ -1,6 +1,6 @@
 use super::*;
-use dafka_protocol::Machine;
 use bytes::Bytes;
+use dafka_protocol::Machine;
 
 const ME: NodeId = NodeId([1; 16]);
 const S1: NodeId = NodeId([0xA; 16]);

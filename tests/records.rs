@@ -1,0 +1,217 @@
+//! The record model end to end: keys, headers and timestamps from the
+//! console producer and the library, through a real store, to live and
+//! replaying consumers, bit for bit; and a database written before records
+//! had them still reads.
+
+mod support;
+
+use dafka::{Consumer, OffsetReset, Producer, ProducerRecord};
+use dafka_testkit::{TestCluster, EVENT_TIMEOUT};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+use support::*;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn json(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn console_keys_headers_and_timestamps_reach_live_and_replaying_consumers_alike() {
+    let (_tower, t) = tower();
+    let db = tempfile::tempdir().expect("db");
+    let _store = store(&t, db.path());
+    let live = consumer(&t, "keyed", &["--from-beginning", "--format", "json"]);
+    let before = now_ms();
+    let mut producer = Proc::spawn(
+        "dafka_console_producer",
+        &[
+            "--property",
+            "parse.key=true",
+            "--property",
+            "key.separator=::",
+            "--header",
+            "origin=test",
+            "--header",
+            "origin=again",
+            "keyed",
+        ],
+        Some(&t),
+    );
+    producer.write_bytes(b"a.txt::ready\n::empty key\nbin::\xFF\xFE\nk::v::with::seps\n");
+    producer.close_stdin();
+    assert!(producer.wait(TIMEOUT).success());
+    let after = now_ms();
+
+    let got = json(&live.stdout_lines(4, TIMEOUT));
+    let keys: Vec<&Value> = got.iter().map(|v| &v["key"]).collect();
+    assert_eq!(keys, ["a.txt", "", "bin", "k"]);
+    let values: Vec<&Value> = got.iter().map(|v| &v["value"]).collect();
+    let binary: Value = serde_json::json!({"base64": "//4="});
+    assert_eq!(
+        values,
+        [
+            &Value::from("ready"),
+            &"empty key".into(),
+            &binary,
+            &"v::with::seps".into()
+        ]
+    );
+    for (i, v) in got.iter().enumerate() {
+        assert_eq!(v["offset"], i as u64);
+        assert_eq!(
+            v["headers"],
+            serde_json::json!([["origin", "test"], ["origin", "again"]])
+        );
+        let ts = v["timestamp"].as_i64().expect("a timestamp");
+        assert!(
+            (before..=after).contains(&ts),
+            "{ts} not in {before}..={after}"
+        );
+    }
+
+    // The store gives a new reader the same records, field for field.
+    let mut replay = consumer(
+        &t,
+        "keyed",
+        &[
+            "--from-beginning",
+            "--format",
+            "json",
+            "--timeout-ms",
+            "3000",
+        ],
+    );
+    assert!(replay.wait(TIMEOUT).success());
+    let again: Vec<Value> = json(&replay.stdout.try_iter().collect::<Vec<_>>());
+    assert_eq!(again, got);
+}
+
+#[test]
+fn the_library_sends_every_field_and_stamps_what_has_no_time() {
+    let cluster = TestCluster::start().expect("tower");
+    let cfg = &cluster.config;
+    let db = tempfile::tempdir().expect("db");
+    let _store = cluster.store(db.path()).expect("store");
+    let producer = Producer::new("lib-records", &cfg.producer, &cfg.beacon).expect("producer");
+    let full = ProducerRecord::new(vec![0u8, 0xFF])
+        .key(vec![0xC3u8, 0x28])
+        .header("h", vec![1u8])
+        .header("h", "two")
+        .timestamp_ms(-1);
+    producer.send(full.clone()).expect("send");
+    let before = now_ms();
+    producer.publish("plain").expect("publish");
+    let after = now_ms();
+    assert!(producer.flush(EVENT_TIMEOUT), "ACKed");
+    producer.close();
+
+    // Read from the store alone (the producer is gone).
+    let mut ccfg = cfg.consumer.clone();
+    ccfg.offset_reset = OffsetReset::Earliest;
+    let consumer = Consumer::new(&ccfg, &cfg.beacon).expect("consumer");
+    consumer.subscribe("lib-records").expect("subscribe");
+    let first = consumer.recv_timeout(EVENT_TIMEOUT).expect("record 0");
+    assert_eq!(
+        (first.key, first.headers, first.timestamp_ms, first.content),
+        (full.key, full.headers, full.timestamp_ms, full.content)
+    );
+    let second = consumer.recv_timeout(EVENT_TIMEOUT).expect("record 1");
+    assert_eq!((second.key, second.headers.len()), (None, 0));
+    let ts = second.timestamp_ms.expect("stamped");
+    assert!(
+        (before..=after).contains(&ts),
+        "{ts} not in {before}..={after}"
+    );
+    consumer.close();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("fixture") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}
+
+/// tests/fixtures/store-2026-11 is a store's database as the code before
+/// keys, headers and timestamps wrote it (1000 records of topic "fixture"
+/// in runs, 3 of "fixture2" one at a time, tables flushed).
+#[test]
+fn a_database_written_before_the_record_model_still_reads() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/store-2026-11");
+    let db = tempfile::tempdir().expect("db");
+    copy_dir(&fixture, db.path());
+    let (_tower, t) = tower();
+    let _store = store(&t, db.path());
+    for (topic, want) in [
+        (
+            "fixture",
+            (0..1000)
+                .map(|i| format!("run record {i}"))
+                .collect::<Vec<_>>(),
+        ),
+        ("fixture2", (0..3).map(|i| format!("single {i}")).collect()),
+    ] {
+        let mut reader = consumer(
+            &t,
+            topic,
+            &[
+                "--from-beginning",
+                "--format",
+                "json",
+                "--timeout-ms",
+                "3000",
+            ],
+        );
+        assert!(reader.wait(TIMEOUT).success());
+        let got = json(&reader.stdout.try_iter().collect::<Vec<_>>());
+        assert_eq!(got.len(), want.len(), "{topic}");
+        for (i, (v, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(v["offset"], i as u64, "{topic}");
+            assert_eq!(v["value"], w.as_str());
+            assert_eq!((&v["key"], &v["timestamp"]), (&Value::Null, &Value::Null));
+            assert_eq!(v["headers"], serde_json::json!([]));
+        }
+    }
+}
+
+#[test]
+fn a_line_without_the_key_separator_stops_the_producer_with_exit_2_and_names_it() {
+    let (_tower, t) = tower();
+    let db = tempfile::tempdir().expect("db");
+    let _store = store(&t, db.path());
+    let args = ["--property", "parse.key=true"];
+    let lines = ["k\tv".to_string(), "no key here".into(), "k\tafter".into()];
+    let mut p = Proc::spawn(
+        "dafka_console_producer",
+        &[&args[..], &["stops"]].concat(),
+        Some(&t),
+    );
+    p.write_lines(&lines);
+    p.close_stdin();
+    assert_eq!(p.wait(TIMEOUT).code(), Some(2));
+    let line = p.await_stderr("line 2", TIMEOUT);
+    assert!(
+        line.contains("has no key separator") && line.contains("--skip-bad-lines"),
+        "{line}"
+    );
+    // What came before it was published and ACKed; nothing after it.
+    let parts = read_all(&t, "stops");
+    assert_exactly(&parts, &["v".to_string()]);
+
+    let skip = ["--property", "parse.key=true", "--skip-bad-lines"];
+    assert!(produce(&t, "skips", &lines, &skip).success());
+    let parts = read_all(&t, "skips");
+    assert_exactly(&parts, &["v".to_string(), "after".into()]);
+}
