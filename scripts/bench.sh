@@ -66,33 +66,47 @@ stop_cluster() {
 # result goes to stdout, its peak RSS in KiB to the file $work/rss.NAME.
 timed() { local name=$1; shift; /usr/bin/time -f %M -o "$work/rss.$name" "$@"; }
 
-rows=()
-for cs in "${counts[@]}"; do
-    size=${cs%%:*}; count=${cs##*:}
-    say "$size B: $count records"
+# ACKed, live and replay rates of COUNT records of SIZE bytes on a fresh
+# cluster, into $work/{store,live,replay}.json and the peak RSS variables;
+# extra arguments go to the producers (--key-bytes, --headers).
+trio() {
+    local size=$1 count=$2; shift 2
     start_cluster
     say "producer -> store ACKs"
-    timed producer "$bin/dafka_perf_store" "${towers[@]}" --topic acked --json "$count" "$size" >"$work/store.json"
+    timed producer "$bin/dafka_perf_store" "${towers[@]}" "$@" --topic acked --json "$count" "$size" >"$work/store.json"
     producer_kb=$(cat "$work/rss.producer")
     say "live consumer (with a second producer run)"
     timed live "$bin/dafka_perf_consumer" "${towers[@]}" --topic live --json "$count" "$size" >"$work/live.json" &
     live=$!
-    "$bin/dafka_perf_store" "${towers[@]}" --topic live --json "$count" "$size" >/dev/null
+    "$bin/dafka_perf_store" "${towers[@]}" "$@" --topic live --json "$count" "$size" >/dev/null
     wait "$live"
     live_kb=$(cat "$work/rss.live")
     say "replay from the store"
     timed replay "$bin/dafka_perf_consumer" "${towers[@]}" --topic acked --json "$count" "$size" >"$work/replay.json"
     replay_kb=$(cat "$work/rss.replay")
     stop_cluster
-    say "raw ZeroMQ PUB/SUB"
-    zmq=$("$bin/dafka_perf_zmq" --json "$count" "$size")
-    ceiling=$(jget "$zmq" msg_per_s)
+}
+
+# Table rows for what `trio` measured: `trio_rows SIZE LABEL CEILING`.
+trio_rows() {
+    local size=$1 label=$2 ceiling=$3 kind r rate
     for kind in store live replay; do
         r=$(cat "$work/$kind.json")
         rate=$(jget "$r" msg_per_s)
-        rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "$kind" "$rate" "$(jget "$r" mb_per_s)" \
+        rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "$kind$label" "$rate" "$(jget "$r" mb_per_s)" \
             "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN { print a / b }')")")
     done
+}
+
+rows=()
+for cs in "${counts[@]}"; do
+    size=${cs%%:*}; count=${cs##*:}
+    say "$size B: $count records"
+    trio "$size" "$count"
+    say "raw ZeroMQ PUB/SUB"
+    zmq=$("$bin/dafka_perf_zmq" --json "$count" "$size")
+    ceiling=$(jget "$zmq" msg_per_s)
+    trio_rows "$size" "" "$ceiling"
     rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "raw zmq pub/sub" "$ceiling" "$(jget "$zmq" mb_per_s)" 1)")
     zmq3=$("$bin/dafka_perf_zmq" --frames 3 --json "$count" "$size")
     rate3=$(jget "$zmq3" msg_per_s)
@@ -100,6 +114,11 @@ for cs in "${counts[@]}"; do
         "$(awk -v a="$rate3" -v b="$ceiling" 'BEGIN { print a / b }')")")
     rows+=("$(printf '%-6s peak RSS MB: producer %s, live consumer %s, replay consumer %s, store %s, tower %s' \
         "$size" "$(mb "$producer_kb")" "$(mb "$live_kb")" "$(mb "$replay_kb")" "$(mb "$store_kb")" "$(mb "$tower_kb")")")
+    if [ "$size" = 100 ]; then
+        say "$size B with a 16 B key and two headers: $count records"
+        trio "$size" "$count" --key-bytes 16 --headers 2
+        trio_rows "$size" ", key+2 headers" "$ceiling"
+    fi
 done
 
 say "latency: $lat_count records of 100 B at 10,000/s"

@@ -1,9 +1,8 @@
 //! dafka_perf_store: producer throughput until every record is ACKed.
 
-use bytes::Bytes;
 use clap::Parser;
-use dafka::Producer;
 use dafka::Section;
+use dafka::{Producer, ProducerRecord};
 use dafka_cli::perf::{Progress, Report, ThroughputArgs};
 use dafka_cli::{init_logging, main_with, parse};
 use std::process::ExitCode;
@@ -22,6 +21,25 @@ struct Cli {
     /// Stores that must ACK each record
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     min_acks: Option<usize>,
+    /// Give every record a key of this many bytes
+    #[arg(long, value_name = "BYTES", default_value_t = 0)]
+    key_bytes: usize,
+    /// Give every record this many headers (names h0, h1, ...; 8-byte values)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    headers: usize,
+}
+
+/// The record every publish sends: content of `size` bytes, and the key and
+/// headers asked for (none by default: `publish` of the content alone).
+fn record(cli: &Cli) -> ProducerRecord {
+    let mut r = ProducerRecord::new(vec![b'x'; cli.run.size]);
+    if cli.key_bytes > 0 {
+        r = r.key(vec![b'k'; cli.key_bytes]);
+    }
+    for i in 0..cli.headers {
+        r = r.header(format!("h{i}"), vec![b'v'; 8]);
+    }
+    r
 }
 
 fn main() -> ExitCode {
@@ -39,8 +57,8 @@ fn main() -> ExitCode {
         anyhow::ensure!(cli.run.count >= 2, "COUNT must be at least 2");
         let timeout = cli.run.timeout();
         let producer = Producer::new(&cli.run.topic, &cfg.producer, &cfg.beacon)?;
-        let payload = Bytes::from(vec![b'x'; cli.run.size]);
-        producer.publish(payload.clone())?;
+        let payload = record(&cli);
+        producer.send(payload.clone())?;
         anyhow::ensure!(
             producer.flush(timeout),
             "record 0 not ACKed within {timeout:?}: is a store running?"
@@ -48,7 +66,7 @@ fn main() -> ExitCode {
         let start = Instant::now();
         let mut progress = Progress::new("records published", cli.run.count - 1);
         for i in 1..cli.run.count {
-            producer.publish(payload.clone())?;
+            producer.send(payload.clone())?;
             if i % 4096 == 0 {
                 progress.tick(i);
             }
