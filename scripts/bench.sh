@@ -122,9 +122,12 @@ for cs in "${counts[@]}"; do
 done
 
 say "latency: $lat_count records of 100 B at 10,000/s"
-# Write back what the runs above left in the page cache first: the kernel's
-# flusher threads would otherwise compete for the two cores while we time.
+# Delete the runs' databases and write back what they left in the page
+# cache first: the kernel's flusher threads (and the file system freeing
+# gigabytes) would otherwise compete for the two cores while we time.
+rm -rf "$work/db"
 sync
+sleep 2
 start_cluster
 lat=$("$bin/dafka_perf_latency" "${towers[@]}" --json --rate 10000 "$lat_count" 100)
 stop_cluster
