@@ -264,6 +264,12 @@ fn control_body(msg: &Message) -> Vec<u8> {
             peers: peers.iter().map(beacon_to_pb).collect(),
         }
         .encode_to_vec(),
+        Message::Commit { .. }
+        | Message::CommitAck { .. }
+        | Message::GetPositions { .. }
+        | Message::DirectPositions { .. } => {
+            crate::positions::encode_body(msg).unwrap_or_default()
+        }
         // Record-carrying messages are encoded in encode_run, heads in body_of.
         Message::Record(_)
         | Message::DirectRecord { .. }
@@ -272,7 +278,7 @@ fn control_body(msg: &Message) -> Vec<u8> {
     }
 }
 
-fn id_bytes(id: &NodeId) -> Bytes {
+pub(crate) fn id_bytes(id: &NodeId) -> Bytes {
     Bytes::copy_from_slice(id.as_bytes())
 }
 
@@ -499,6 +505,10 @@ fn decode_control(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
                     .collect::<Result<_, _>>()?,
             }
         }
+        MessageId::Commit
+        | MessageId::CommitAck
+        | MessageId::GetPositions
+        | MessageId::DirectPositions => crate::positions::decode_body(id, body)?,
         // Handled in decode_body.
         MessageId::Record | MessageId::DirectRecord | MessageId::Head | MessageId::DirectHead => {
             return Err(DecodeError::UnknownMessageId(id as u8))
@@ -506,21 +516,21 @@ fn decode_control(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
     })
 }
 
-fn parse<T: prost::Message + Default>(kind: &'static str, body: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn parse<T: prost::Message + Default>(kind: &'static str, body: &[u8]) -> Result<T, DecodeError> {
     T::decode(body).map_err(|e| DecodeError::MalformedBody {
         kind,
         reason: e.to_string(),
     })
 }
 
-fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), DecodeError> {
+pub(crate) fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), DecodeError> {
     if len > max {
         return Err(DecodeError::Oversize { field, len, max });
     }
     Ok(())
 }
 
-fn node_id(field: &'static str, bytes: &[u8]) -> Result<NodeId, DecodeError> {
+pub(crate) fn node_id(field: &'static str, bytes: &[u8]) -> Result<NodeId, DecodeError> {
     NodeId::from_slice(bytes).ok_or(DecodeError::InvalidField {
         field,
         reason: "must be exactly 16 bytes",
@@ -554,7 +564,7 @@ pub fn validate_topic(t: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
-fn topic(t: String) -> Result<String, DecodeError> {
+pub(crate) fn topic(t: String) -> Result<String, DecodeError> {
     validate_topic(&t).map(|_| t)
 }
 

@@ -15,6 +15,7 @@
 //! ```
 
 mod codec;
+mod positions;
 mod error;
 pub mod limits;
 pub mod routing;
@@ -32,4 +33,4 @@ pub use codec::{
 };
 pub use error::DecodeError;
 pub use routing::MessageId;
-pub use types::{Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, Record, Role};
+pub use types::{Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, Position, Record, Role};

@@ -13,7 +13,10 @@ pub const MAX_HEADER_FRAME_LEN: usize = 1 << 20;
 pub const MAX_RECORD_META_LEN: usize = 512 << 10;
 /// Most user headers on one record.
 pub const MAX_RECORD_HEADERS: usize = 256;
-/// Most topics in one CONSUMER-HELLO.
+/// Most positions in one COMMIT or DIRECT-POSITIONS (a consumer with more
+/// partitions commits in several messages).
+pub const MAX_POSITIONS: usize = 4096;
+/// Most topics in one CONSUMER-HELLO (and GET-POSITIONS, DIRECT-POSITIONS).
 pub const MAX_HELLO_TOPICS: usize = 4096;
 /// Most peers in one TOWER-HELLO.
 pub const MAX_TOWER_PEERS: usize = 4096;

@@ -37,11 +37,19 @@ pub enum MessageId {
     Beacon = b'B',
     /// TOWER-HELLO, no key.
     TowerHello = b'W',
+    /// COMMIT, key: consumer name + 0x00.
+    Commit = b'M',
+    /// COMMIT-ACK, key: receiver id.
+    CommitAck = b'N',
+    /// GET-POSITIONS, key: consumer name + 0x00.
+    GetPositions = b'P',
+    /// DIRECT-POSITIONS, key: receiver id.
+    DirectPositions = b'Q',
 }
 
 impl MessageId {
     /// Every id, in wire order of their letters.
-    pub const ALL: [MessageId; 11] = [
+    pub const ALL: [MessageId; 15] = [
         MessageId::Ack,
         MessageId::Beacon,
         MessageId::ConsumerHello,
@@ -50,6 +58,10 @@ impl MessageId {
         MessageId::Fetch,
         MessageId::GetHeads,
         MessageId::Head,
+        MessageId::Commit,
+        MessageId::CommitAck,
+        MessageId::GetPositions,
+        MessageId::DirectPositions,
         MessageId::Record,
         MessageId::StoreHello,
         MessageId::TowerHello,
@@ -74,6 +86,10 @@ impl MessageId {
             MessageId::ConsumerHello => "CONSUMER-HELLO",
             MessageId::Beacon => "BEACON",
             MessageId::TowerHello => "TOWER-HELLO",
+            MessageId::Commit => "COMMIT",
+            MessageId::CommitAck => "COMMIT-ACK",
+            MessageId::GetPositions => "GET-POSITIONS",
+            MessageId::DirectPositions => "DIRECT-POSITIONS",
         }
     }
 
@@ -123,6 +139,10 @@ impl Message {
             Message::ConsumerHello { .. } => MessageId::ConsumerHello,
             Message::Beacon(_) => MessageId::Beacon,
             Message::TowerHello { .. } => MessageId::TowerHello,
+            Message::Commit { .. } => MessageId::Commit,
+            Message::CommitAck { .. } => MessageId::CommitAck,
+            Message::GetPositions { .. } => MessageId::GetPositions,
+            Message::DirectPositions { .. } => MessageId::DirectPositions,
         }
     }
 
@@ -133,7 +153,12 @@ impl Message {
             Message::Record(r) => topic_key(id, &r.topic),
             Message::Head(h) => topic_key(id, &h.topic),
             Message::GetHeads { topic, .. } => topic_key(id, topic),
+            Message::Commit { name, .. } | Message::GetPositions { name, .. } => {
+                topic_key(id, name)
+            }
             Message::DirectRecord { to, .. }
+            | Message::CommitAck { to, .. }
+            | Message::DirectPositions { to, .. }
             | Message::DirectHead { to, .. }
             | Message::StoreHello { to, .. }
             | Message::ConsumerHello { to, .. } => node_key(id, to),

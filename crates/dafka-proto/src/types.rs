@@ -165,6 +165,18 @@ pub struct Beacon {
     pub leaving: bool,
 }
 
+/// Where a named consumer stands in a partition: every record below
+/// `offset` is processed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Position {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: NodeId,
+    /// The next offset to process.
+    pub offset: u64,
+}
+
 /// Every message of the protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -221,6 +233,48 @@ pub enum Message {
         consumer: NodeId,
         /// Every topic it is subscribed to.
         topics: Vec<String>,
+    },
+    /// A named consumer's processed positions, to every store.
+    Commit {
+        /// The consumer's name (`consumer.name`).
+        name: String,
+        /// The consumer node, for the COMMIT-ACKs.
+        sender: NodeId,
+        /// The consumer's number for this commit.
+        seq: u64,
+        /// The positions.
+        positions: Vec<Position>,
+    },
+    /// A store's word that a commit is durable.
+    CommitAck {
+        /// The consumer.
+        to: NodeId,
+        /// The store.
+        store: NodeId,
+        /// The commit's number.
+        seq: u64,
+    },
+    /// A named consumer asking every store for its positions.
+    GetPositions {
+        /// The consumer's name.
+        name: String,
+        /// The node asking.
+        sender: NodeId,
+        /// The topics.
+        topics: Vec<String>,
+    },
+    /// A store's answer to GET-POSITIONS.
+    DirectPositions {
+        /// The node that asked.
+        to: NodeId,
+        /// The store.
+        store: NodeId,
+        /// The consumer's name.
+        name: String,
+        /// The topics asked about.
+        topics: Vec<String>,
+        /// Every position held for them.
+        positions: Vec<Position>,
     },
     /// A node announcing itself.
     Beacon(Beacon),

@@ -82,7 +82,62 @@ fn samples() -> Vec<Message> {
             tower: P,
             peers: vec![beacon(), beacon()],
         },
+        Message::Commit {
+            name: "billing".into(),
+            sender: Q,
+            seq: 4,
+            positions: vec![position(3), position(0)],
+        },
+        Message::CommitAck {
+            to: Q,
+            store: P,
+            seq: 4,
+        },
+        Message::GetPositions {
+            name: "billing".into(),
+            sender: Q,
+            topics: vec!["orders".into()],
+        },
+        Message::DirectPositions {
+            to: Q,
+            store: P,
+            name: "billing".into(),
+            topics: vec!["orders".into(), "empty".into()],
+            positions: vec![position(12)],
+        },
     ]
+}
+
+fn position(offset: u64) -> Position {
+    Position {
+        topic: "orders".into(),
+        partition: P,
+        offset,
+    }
+}
+
+#[test]
+fn a_position_message_with_a_bad_name_or_partition_is_malformed() {
+    let bad_name = Message::GetPositions {
+        name: String::new(),
+        sender: Q,
+        topics: vec![],
+    };
+    assert!(matches!(
+        decode(&encode(&bad_name).to_vec()),
+        Err(DecodeError::InvalidField { field: "name", .. })
+    ));
+    let commit = |n| Message::Commit {
+        name: "n".into(),
+        sender: Q,
+        seq: 1,
+        positions: vec![position(1); n],
+    };
+    assert!(decode(&encode(&commit(limits::MAX_POSITIONS)).to_vec()).is_ok());
+    assert!(matches!(
+        decode(&encode(&commit(limits::MAX_POSITIONS + 1)).to_vec()),
+        Err(DecodeError::Oversize { field: "positions", .. })
+    ));
 }
 
 fn frames_of(f: &Frames) -> Vec<Vec<u8>> {
