@@ -46,12 +46,14 @@ pub(crate) fn encode_body(msg: &Message) -> Option<Vec<u8>> {
             name,
             topics,
             positions,
+            more,
         } => pb::DirectPositions {
             to: id_bytes(to),
             store: id_bytes(store),
             name: name.clone(),
             topics: topics.clone(),
             positions: positions.iter().map(to_pb).collect(),
+            more: *more,
         }
         .encode_to_vec(),
         _ => return None,
@@ -137,6 +139,7 @@ pub(crate) fn decode_body(id: MessageId, body: &[u8]) -> Result<Message, DecodeE
                 name: name(b.name)?,
                 topics: topics(b.topics)?,
                 positions: positions(b.positions)?,
+                more: b.more,
             }
         }
     })

@@ -273,8 +273,10 @@ pub enum Message {
         name: String,
         /// The topics asked about.
         topics: Vec<String>,
-        /// Every position held for them.
+        /// Positions held for them (all, unless `more`).
         positions: Vec<Position>,
+        /// More messages of this answer follow.
+        more: bool,
     },
     /// A node announcing itself.
     Beacon(Beacon),

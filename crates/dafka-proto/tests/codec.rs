@@ -104,6 +104,7 @@ fn samples() -> Vec<Message> {
             name: "billing".into(),
             topics: vec!["orders".into(), "empty".into()],
             positions: vec![position(12)],
+            more: true,
         },
     ]
 }

@@ -128,6 +128,8 @@ impl StoreCore {
             MessageId::Head,
             MessageId::Fetch,
             MessageId::GetHeads,
+            MessageId::Commit,
+            MessageId::GetPositions,
         ]
         .map(routing::any_key);
         core.outbox.extend(subs.into_iter().map(Output::Subscribe));
@@ -174,6 +176,17 @@ impl StoreCore {
                     self.send_heads(t, consumer);
                 }
             }
+            Message::Commit {
+                name,
+                sender,
+                seq,
+                positions,
+            } => self.on_commit(name, sender, seq, positions),
+            Message::GetPositions {
+                name,
+                sender,
+                topics,
+            } => self.on_get_positions(name, sender, topics),
             _ => {}
         }
     }
@@ -534,6 +547,17 @@ impl StoreCore {
             StoreDone::Synced(Ok(())) => {}
             StoreDone::Read { fetch, records } => self.on_read(&fetch, records, now),
             StoreDone::Compared { record, held } => self.on_compared(record, held, now),
+            StoreDone::Committed {
+                sender,
+                seq,
+                result,
+            } => self.on_committed(sender, seq, result, now),
+            StoreDone::Positions {
+                name,
+                sender,
+                topics,
+                positions,
+            } => self.on_positions(name, sender, topics, positions, now),
         }
     }
 
@@ -616,5 +640,6 @@ impl Machine for StoreCore {
     }
 }
 
+mod positions;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,8 @@
 //! wanted and skips what comes before it. (Older stores wrote one record per
 //! key; those read the same way.)
 //!
-//! Heads live in their own column family (`heads`): they are rewritten by
+//! Named consumers' positions live in a third family (`positions`, see
+//! [`positions`]). Heads live in their own column family (`heads`): they are rewritten by
 //! every batch, and in the record family they would make every flushed file
 //! overlap every other, so RocksDB would rewrite all records in compactions.
 //! Alone, each partition's record keys only grow, and files move down the
@@ -39,7 +40,7 @@
 
 use crate::storage::{ReadLimit, Storage, StorageError, StoredHead, SyncPolicy, WalRecovery};
 use dafka_proto::stored::{records_from_bytes, run_to_bytes};
-use dafka_proto::{NodeId, Record};
+use dafka_proto::{NodeId, Position, Record};
 use dafka_protocol::run::{extends, size};
 use rocksdb::{DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
@@ -49,6 +50,9 @@ use std::time::Instant;
 const RECORD: u8 = b'r';
 const HEAD: u8 = b'h';
 const HEADS_CF: &str = "heads";
+const POSITIONS_CF: &str = "positions";
+
+mod positions;
 /// The key of the store's id (sorts after every head key of old stores).
 const ID_KEY: &[u8] = b"id";
 
@@ -86,7 +90,7 @@ impl RocksStorage {
         opts.set_write_buffer_size(32 << 20);
         opts.increase_parallelism(2);
         opts.create_missing_column_families(true);
-        let db = DB::open_cf(&opts, dir, ["default", HEADS_CF]).map_err(|e| {
+        let db = DB::open_cf(&opts, dir, ["default", HEADS_CF, POSITIONS_CF]).map_err(|e| {
             let hint = match recovery {
                 WalRecovery::Refuse => " (store.wal_recovery = \"refuse\": the write-ahead log is damaged or incomplete; restore the database, or open it once with wal_recovery = \"point-in-time\" to keep what precedes the damage)",
                 WalRecovery::PointInTime => "",
@@ -252,6 +256,23 @@ fn io(op: &'static str) -> impl Fn(rocksdb::Error) -> StorageError {
 }
 
 impl RocksStorage {
+    /// Writes `batch`, syncing the write-ahead log as the policy says.
+    fn write_batch(&mut self, batch: WriteBatch) -> Result<(), StorageError> {
+        let sync = match self.sync {
+            SyncPolicy::Always => true,
+            SyncPolicy::Every(d) => self.last_sync.elapsed() >= d,
+            SyncPolicy::Never => false,
+        };
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        self.db.write_opt(batch, &wo).map_err(io("write"))?;
+        self.dirty = !sync;
+        if sync {
+            self.last_sync = Instant::now();
+        }
+        Ok(())
+    }
+
     fn heads_cf(&self) -> Result<&rocksdb::ColumnFamily, StorageError> {
         self.db
             .cf_handle(HEADS_CF)
@@ -323,19 +344,16 @@ impl Storage for RocksStorage {
         for ((topic, partition), offset) in heads {
             batch.put_cf(cf, prefix(HEAD, topic, &partition), offset.to_be_bytes());
         }
-        let sync = match self.sync {
-            SyncPolicy::Always => true,
-            SyncPolicy::Every(d) => self.last_sync.elapsed() >= d,
-            SyncPolicy::Never => false,
-        };
-        let mut wo = WriteOptions::default();
-        wo.set_sync(sync);
-        self.db.write_opt(batch, &wo).map_err(io("write"))?;
-        self.dirty = !sync;
-        if sync {
-            self.last_sync = Instant::now();
-        }
-        Ok(())
+        self.write_batch(batch)
+    }
+
+    fn commit(&mut self, name: &str, positions: &[Position]) -> Result<(), StorageError> {
+        let batch = self.positions_batch(name, positions)?;
+        self.write_batch(batch)
+    }
+
+    fn positions(&self, name: &str, topic: &str) -> Result<Vec<Position>, StorageError> {
+        self.read_positions(name, topic)
     }
 
     fn sync_due(&mut self) -> Result<(), StorageError> {

@@ -6,7 +6,7 @@
 //! records are fetched again; a failed read answers the FETCH with nothing
 //! (the asker retries). A store never ACKs what `write` did not confirm.
 
-use dafka_proto::{NodeId, Record};
+use dafka_proto::{NodeId, Position, Record};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use thiserror::Error;
@@ -95,6 +95,12 @@ pub trait Storage {
         from: u64,
         limit: ReadLimit,
     ) -> Result<Vec<Record>, StorageError>;
+    /// Keeps consumer `name`'s positions: per partition the highest ever
+    /// committed (a lower one changes nothing). As durable as records when
+    /// it returns.
+    fn commit(&mut self, name: &str, positions: &[Position]) -> Result<(), StorageError>;
+    /// Every position kept for consumer `name` in `topic`.
+    fn positions(&self, name: &str, topic: &str) -> Result<Vec<Position>, StorageError>;
 }
 
 /// How much one read may return: at most `records` records, and more only
@@ -145,6 +151,7 @@ impl ReadLimit {
 #[derive(Debug, Default)]
 pub struct MemStorage {
     records: BTreeMap<(String, NodeId, u64), Record>,
+    positions: BTreeMap<(String, String, NodeId), u64>,
     /// When set, the next write fails (to test the store's reaction).
     pub fail_next_write: bool,
     /// When set, reads fail (a damaged database).
@@ -179,6 +186,34 @@ impl Storage for MemStorage {
                 .insert((r.topic.clone(), r.partition, r.offset), r.clone());
         }
         Ok(())
+    }
+
+    fn commit(&mut self, name: &str, positions: &[Position]) -> Result<(), StorageError> {
+        if std::mem::take(&mut self.fail_next_write) {
+            return Err(StorageError::Io {
+                op: "write",
+                source: "injected failure".into(),
+            });
+        }
+        for p in positions {
+            let key = (name.to_string(), p.topic.clone(), p.partition);
+            let kept = self.positions.entry(key).or_insert(p.offset);
+            *kept = (*kept).max(p.offset);
+        }
+        Ok(())
+    }
+
+    fn positions(&self, name: &str, topic: &str) -> Result<Vec<Position>, StorageError> {
+        Ok(self
+            .positions
+            .iter()
+            .filter(|((n, t, _), _)| n == name && t == topic)
+            .map(|((_, t, partition), offset)| Position {
+                topic: t.clone(),
+                partition: *partition,
+                offset: *offset,
+            })
+            .collect())
     }
 
     fn read(

@@ -3,7 +3,7 @@
 //! RocksDB; the simulator on [`crate::MemStorage`], answering when it likes.
 
 use crate::storage::{ReadLimit, Storage, StorageError};
-use dafka_proto::{Fetch, Record};
+use dafka_proto::{Fetch, NodeId, Position, Record};
 
 /// One piece of storage work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +24,26 @@ pub enum StoreWork {
     /// Read the record stored at `record.offset`, to compare it with this
     /// copy that arrived again.
     Compare(Record),
+    /// Keep a named consumer's positions (a COMMIT from `sender`).
+    Commit {
+        /// The consumer's name.
+        name: String,
+        /// The consumer node, for the COMMIT-ACK.
+        sender: NodeId,
+        /// The commit's number.
+        seq: u64,
+        /// The positions.
+        positions: Vec<Position>,
+    },
+    /// Read a named consumer's positions in some topics (a GET-POSITIONS).
+    Positions {
+        /// The consumer's name.
+        name: String,
+        /// The node asking.
+        sender: NodeId,
+        /// The topics.
+        topics: Vec<String>,
+    },
 }
 
 /// How a [`StoreWork`] went.
@@ -39,6 +59,26 @@ pub enum StoreDone {
         fetch: Fetch,
         /// The records, or why they cannot be read.
         records: Result<Vec<Record>, StorageError>,
+    },
+    /// A commit is kept, or failed (and is not acknowledged).
+    Committed {
+        /// The consumer node.
+        sender: NodeId,
+        /// The commit's number.
+        seq: u64,
+        /// How the write went.
+        result: Result<(), StorageError>,
+    },
+    /// Positions read for a GET-POSITIONS.
+    Positions {
+        /// The consumer's name.
+        name: String,
+        /// The node asking.
+        sender: NodeId,
+        /// The topics asked about.
+        topics: Vec<String>,
+        /// What is kept for them, or why it cannot be read.
+        positions: Result<Vec<Position>, StorageError>,
     },
     /// The stored record a duplicate is compared with.
     Compared {
@@ -57,6 +97,32 @@ pub fn execute<S: Storage + ?Sized>(storage: &mut S, work: StoreWork) -> StoreDo
         StoreWork::Read { fetch, limit } => {
             let records = storage.read(&fetch.topic, &fetch.partition, fetch.offset, limit);
             StoreDone::Read { fetch, records }
+        }
+        StoreWork::Commit {
+            name,
+            sender,
+            seq,
+            positions,
+        } => StoreDone::Committed {
+            sender,
+            seq,
+            result: storage.commit(&name, &positions),
+        },
+        StoreWork::Positions {
+            name,
+            sender,
+            topics,
+        } => {
+            let mut all = Vec::new();
+            let read = topics
+                .iter()
+                .try_for_each(|t| storage.positions(&name, t).map(|ps| all.extend(ps)));
+            StoreDone::Positions {
+                name,
+                sender,
+                topics,
+                positions: read.map(|()| all),
+            }
         }
         StoreWork::Compare(record) => {
             let one = ReadLimit::records(1);

@@ -516,3 +516,80 @@ fn a_small_batch_waits_for_the_commit_delay_and_a_full_one_does_not() {
         "a full batch is written at once"
     );
 }
+
+fn position(offset: u64) -> dafka_proto::Position {
+    dafka_proto::Position {
+        topic: "t".into(),
+        partition: P,
+        offset,
+    }
+}
+
+fn commit(seq: u64, offset: u64) -> Message {
+    Message::Commit {
+        name: "app".into(),
+        sender: C,
+        seq,
+        positions: vec![position(offset)],
+    }
+}
+
+fn get_positions(topics: &[&str]) -> Message {
+    Message::GetPositions {
+        name: "app".into(),
+        sender: C,
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+#[test]
+fn commits_are_kept_highest_first_acknowledged_and_told() {
+    let mut s = store();
+    feed(&mut s, commit(1, 10));
+    assert_eq!(
+        sent(&mut s),
+        vec![Message::CommitAck {
+            to: C,
+            store: ME,
+            seq: 1
+        }]
+    );
+    // A lower position changes nothing, but is acknowledged all the same.
+    feed(&mut s, commit(2, 4));
+    assert_eq!(sent(&mut s).len(), 1);
+    feed(&mut s, get_positions(&["t", "other"]));
+    assert_eq!(
+        sent(&mut s),
+        vec![Message::DirectPositions {
+            to: C,
+            store: ME,
+            name: "app".into(),
+            topics: vec!["t".into(), "other".into()],
+            positions: vec![position(10)],
+            more: false,
+        }]
+    );
+    // Another name holds nothing: the answer still covers the topic.
+    feed(
+        &mut s,
+        Message::GetPositions {
+            name: "other-app".into(),
+            sender: C,
+            topics: vec!["t".into()],
+        },
+    );
+    match sent(&mut s).as_slice() {
+        [Message::DirectPositions {
+            positions, more, ..
+        }] => assert!(positions.is_empty() && !more),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_commit_that_cannot_be_kept_is_not_acknowledged() {
+    let mut s = store();
+    s.storage_mut().fail_next_write = true;
+    feed(&mut s, commit(1, 10));
+    assert!(sent(&mut s).is_empty());
+}
