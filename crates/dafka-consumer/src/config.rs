@@ -36,6 +36,19 @@ pub struct ConsumerConfig {
     /// the consumer stops reading the network; ZeroMQ then drops, and the
     /// gaps are fetched once the application catches up.
     pub queue: usize,
+    /// The consumer's name (like Kafka's `group.id`): with one, positions
+    /// are committed to the stores and a restarted consumer, on any
+    /// machine, resumes from them. Empty: no name, positions in memory.
+    pub name: String,
+    /// With a name: a record counts as processed, and is committed, when
+    /// the application takes the next one (`recv`); off, only `commit`
+    /// and `commit_sync` commit.
+    pub auto_commit: bool,
+    /// Milliseconds between commits of processed positions.
+    pub commit_interval: u64,
+    /// Stores that must acknowledge a commit, and answer before a named
+    /// consumer starts a topic (like the producer's `min_acks`).
+    pub commit_acks: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -47,6 +60,10 @@ impl Default for ConsumerConfig {
             max_ahead: 100_000,
             heads_refresh: 5000,
             queue: 100_000,
+            name: String::new(),
+            auto_commit: true,
+            commit_interval: 1000,
+            commit_acks: 1,
         }
     }
 }
@@ -71,6 +88,20 @@ impl ConsumerConfig {
         }
         if self.queue == 0 {
             return Err(ConfigError::new("consumer.queue", "must be at least 1"));
+        }
+        if !self.name.is_empty() {
+            dafka_proto::validate_topic(&self.name).map_err(|e| {
+                ConfigError::new("consumer.name", format!("{e} (names follow the rules of topic names)"))
+            })?;
+        }
+        if self.commit_interval == 0 {
+            return Err(ConfigError::new(
+                "consumer.commit_interval",
+                "must be at least 1 ms",
+            ));
+        }
+        if self.commit_acks == 0 {
+            return Err(ConfigError::new("consumer.commit_acks", "must be at least 1"));
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! partitions whose producer is long gone.
 
 use crate::config::{ConsumerConfig, OffsetReset};
-use dafka_proto::{routing, Head, HeadState, Message, MessageId, NodeId, Record};
+use dafka_proto::{routing, Head, HeadState, Message, MessageId, NodeId, Position, Record};
 use dafka_protocol::tuning::{INFO_BURST, INFO_PERIOD, RETRY_SCAN, WARN_PERIOD};
 use dafka_protocol::{
     gaps, partition_entry, AheadLimit, FastMap, Input, Machine, Output, Partitions, RateLimit,
@@ -28,6 +28,14 @@ pub enum ConsumerCommand {
     Unsubscribe(String),
     /// Say what is known to be missing ([`ConsumerDelivery::Gaps`]).
     Gaps,
+    /// The application processed every record below these positions (a
+    /// named consumer commits them; others ignore it).
+    Processed(Vec<Position>),
+    /// Commit what was processed now; answer [`ConsumerDelivery::Committed`]
+    /// with this ticket once the stores acknowledged it.
+    CommitNow(u64),
+    /// Say where every partition stands ([`ConsumerDelivery::Positions`]).
+    Positions,
     /// Stop.
     Close,
 }
@@ -39,6 +47,10 @@ pub enum ConsumerDelivery {
     Record(Record),
     /// The answer to [`ConsumerCommand::Gaps`].
     Gaps(Vec<Gap>),
+    /// Every commit up to a [`ConsumerCommand::CommitNow`] is acknowledged.
+    Committed(u64),
+    /// The answer to [`ConsumerCommand::Positions`].
+    Positions(Vec<PartitionPosition>),
 }
 
 /// A consumer's outputs.
@@ -84,6 +96,8 @@ pub struct ConsumerCore {
     warn: RateLimit,
     /// Info lines (gaps repaired): bunches of 20 a second.
     info: RateLimit,
+    /// Positions, for a consumer with a name.
+    named: Option<Named>,
 }
 
 impl ConsumerCore {
@@ -94,10 +108,15 @@ impl ConsumerCore {
             MessageId::DirectHead,
             MessageId::StoreHello,
         ];
-        let outbox = mine
+        let mut outbox: Vec<ConsumerOutput> = mine
             .iter()
             .map(|k| Output::Subscribe(routing::node_key(*k, &id)))
             .collect();
+        let named = (!cfg.name.is_empty()).then(|| Named::new(cfg.name.clone(), now));
+        if named.is_some() {
+            let subs = Self::named_subscriptions(id);
+            outbox.extend(subs.into_iter().map(Output::Subscribe));
+        }
         ConsumerCore {
             id,
             topics: BTreeSet::new(),
@@ -110,13 +129,21 @@ impl ConsumerCore {
             unreadable: FastMap::default(),
             warn: RateLimit::new(WARN_PERIOD),
             info: RateLimit::burst(INFO_PERIOD, INFO_BURST),
+            named,
             cfg,
         }
     }
 
+    /// Whether stores are asked for every partition of a topic: with
+    /// `earliest`, or with a name (committed partitions may have no live
+    /// producer).
+    fn asks_stores(&self) -> bool {
+        self.cfg.offset_reset == OffsetReset::Earliest || self.named.is_some()
+    }
+
     /// Subscribes to a topic (the name must be valid: see
     /// `dafka_proto::validate_topic`).
-    pub fn subscribe(&mut self, topic: &str) {
+    pub fn subscribe(&mut self, topic: &str, now: Instant) {
         if !self.topics.insert(topic.to_string()) {
             return;
         }
@@ -124,7 +151,10 @@ impl ConsumerCore {
             self.outbox
                 .push(Output::Subscribe(routing::topic_key(k, topic)));
         }
-        if self.cfg.offset_reset == OffsetReset::Earliest {
+        if self.named.is_some() {
+            // Heads are asked for once the positions are known.
+            self.load_positions(topic, now);
+        } else if self.cfg.offset_reset == OffsetReset::Earliest {
             self.get_heads(topic.to_string());
         }
     }
@@ -171,7 +201,21 @@ impl ConsumerCore {
                     self.on_unreadable(head, store, from, reason, now)
                 }
             },
-            Message::StoreHello { to, store } if to == self.id => self.hello(store),
+            Message::StoreHello { to, store } if to == self.id => {
+                self.named_greeted(store);
+                self.hello(store);
+            }
+            Message::CommitAck { to, store, seq } if to == self.id => self.on_commit_ack(store, seq),
+            Message::DirectPositions {
+                to,
+                store,
+                name,
+                topics,
+                positions,
+                more,
+            } if to == self.id => {
+                self.on_direct_positions(store, &name, &topics, positions, more, now)
+            }
             _ => {}
         }
     }
@@ -188,10 +232,11 @@ impl ConsumerCore {
     }
 
     fn hello(&mut self, store: NodeId) {
-        // With `latest` there is nothing old to learn about.
-        let topics = match self.cfg.offset_reset {
-            OffsetReset::Earliest => self.topics.iter().cloned().collect(),
-            OffsetReset::Latest => Vec::new(),
+        // With `latest` and no name there is nothing old to learn about.
+        let topics = if self.asks_stores() {
+            self.topics.iter().cloned().collect()
+        } else {
+            Vec::new()
         };
         let msg = Message::ConsumerHello {
             to: store,
@@ -207,9 +252,14 @@ impl ConsumerCore {
         if !self.topics.contains(topic) {
             return None; // Not (or no longer) subscribed.
         }
-        let start = match self.cfg.offset_reset {
-            OffsetReset::Earliest => 0,
-            OffsetReset::Latest => start_latest,
+        let named = self.named.as_ref();
+        if named.is_some_and(|n| n.is_loading(topic)) {
+            return None; // Where to start is not known yet.
+        }
+        let start = match (named.and_then(|n| n.start(topic, partition)), self.cfg.offset_reset) {
+            (Some(committed), _) => committed,
+            (None, OffsetReset::Earliest) => 0,
+            (None, OffsetReset::Latest) => start_latest,
         };
         let limit = AheadLimit {
             records: self.cfg.max_ahead,
@@ -330,11 +380,12 @@ impl ConsumerCore {
     fn timers(&mut self, now: Instant) {
         if now >= self.next_refresh {
             self.next_refresh = now + Duration::from_millis(self.cfg.heads_refresh);
-            if self.cfg.offset_reset == OffsetReset::Earliest {
+            if self.asks_stores() {
                 let topics: Vec<String> = self.topics.iter().cloned().collect();
                 topics.into_iter().for_each(|t| self.get_heads(t));
             }
         }
+        self.named_timers(now);
         if now < self.next_scan {
             return;
         }
@@ -372,7 +423,14 @@ impl Machine for ConsumerCore {
         match input {
             Input::Message(m) => self.on_message(m, now),
             Input::Subscribed(p) => self.on_subscribed(&p),
-            Input::Command(ConsumerCommand::Subscribe(t)) => self.subscribe(&t),
+            Input::Command(ConsumerCommand::Subscribe(t)) => self.subscribe(&t, now),
+            Input::Command(ConsumerCommand::Processed(p)) => self.note_processed(p),
+            Input::Command(ConsumerCommand::CommitNow(ticket)) => self.commit_now(ticket, now),
+            Input::Command(ConsumerCommand::Positions) => {
+                let positions = self.positions();
+                self.outbox
+                    .push(Output::Deliver(ConsumerDelivery::Positions(positions)));
+            }
             Input::Command(ConsumerCommand::Unsubscribe(t)) => self.unsubscribe(&t),
             Input::Command(ConsumerCommand::Gaps) => {
                 let gaps = self.gaps();
@@ -390,7 +448,9 @@ impl Machine for ConsumerCore {
     }
 
     fn next_timeout(&self) -> Option<Instant> {
-        Some(self.next_scan.min(self.next_refresh))
+        let named = self.named.as_ref().and_then(Named::next_timeout);
+        let timers = self.next_scan.min(self.next_refresh);
+        Some(named.map_or(timers, |n| n.min(timers)))
     }
 
     /// What to send, then the records ready, in order.
@@ -407,6 +467,10 @@ impl Machine for ConsumerCore {
         self.closed
     }
 }
+
+mod named;
+use named::Named;
+pub use named::PartitionPosition;
 
 #[cfg(test)]
 mod tests;

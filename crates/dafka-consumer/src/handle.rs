@@ -1,17 +1,21 @@
 //! The application's side of a consumer, and the driver thread behind it.
 
 use crate::config::ConsumerConfig;
-use crate::core::{ConsumerCommand, ConsumerCore, ConsumerDelivery, Gap};
+use crate::core::{ConsumerCommand, ConsumerCore, ConsumerDelivery, Gap, PartitionPosition};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
-use dafka_proto::{validate_topic, DecodeError, NodeId, Record, Role};
+use dafka_proto::{validate_topic, DecodeError, NodeId, Position, Record, Role};
 use dafka_protocol::tuning::{BEHIND_RETRY, CONSUMER_QUEUE_BYTES, RECORD_OVERHEAD};
 use dafka_protocol::{running_average, ConfigError, MeshConfig, NodeStats};
 use dafka_transport::{NodeSpec, Port, Running, StartError};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
+
+/// How long closing a named consumer waits for its last commit.
+const CLOSE_COMMIT_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a consumer call failed.
 #[derive(Debug, Error)]
@@ -28,12 +32,62 @@ pub enum ConsumerError {
     /// The consumer's thread has stopped.
     #[error("the consumer has stopped")]
     Stopped,
+    /// A commit needs `consumer.name`.
+    #[error("commit needs a consumer name (consumer.name)")]
+    NoName,
+    /// The stores did not acknowledge a commit in time.
+    #[error("{commit_acks} store(s) did not acknowledge the commit within {timeout_ms} ms")]
+    CommitTimeout {
+        /// Stores needed (`consumer.commit_acks`).
+        commit_acks: usize,
+        /// How long it waited.
+        timeout_ms: u64,
+    },
 }
 
 /// A command, with where to answer it when it has an answer.
 enum Command {
     Plain(ConsumerCommand),
     Gaps(Sender<Vec<Gap>>),
+    Positions(Sender<Vec<PartitionPosition>>),
+}
+
+/// What the application and the driver share about commits.
+#[derive(Default)]
+struct Commits {
+    /// Processed positions not yet handed to the driver (highest each).
+    processed: Mutex<HashMap<(String, NodeId), u64>>,
+    dirty: AtomicBool,
+    /// `commit_sync` tickets the stores acknowledged.
+    done: Mutex<BTreeSet<u64>>,
+    changed: Condvar,
+    next_ticket: AtomicU64,
+}
+
+impl Commits {
+    fn note(&self, topic: &str, partition: NodeId, position: u64) {
+        if let Ok(mut m) = self.processed.lock() {
+            let e = m.entry((topic.to_string(), partition)).or_insert(position);
+            *e = (*e).max(position);
+            self.dirty.store(true, SeqCst);
+        }
+    }
+
+    fn take(&self) -> Option<Vec<Position>> {
+        if !self.dirty.swap(false, SeqCst) {
+            return None;
+        }
+        let m = std::mem::take(&mut *self.processed.lock().ok()?);
+        Some(
+            m.into_iter()
+                .map(|((topic, partition), offset)| Position {
+                    topic,
+                    partition,
+                    offset,
+                })
+                .collect(),
+        )
+    }
 }
 
 /// A consumer of one or more topics.
@@ -54,6 +108,13 @@ pub struct Consumer {
     tx: Sender<Command>,
     records: Receiver<Record>,
     running: Running,
+    named: bool,
+    commit_acks: usize,
+    /// With auto-commit: the record taken last, processed once the next
+    /// is taken.
+    auto: Option<Mutex<Option<(String, NodeId, u64)>>>,
+    commits: Arc<Commits>,
+    closed: bool,
 }
 
 impl Consumer {
@@ -67,10 +128,13 @@ impl Consumer {
         // as a channel; the port keeps it near `queue` records and
         // CONSUMER_QUEUE_BYTES by not reading the mesh while it is full.
         let (rec_tx, records) = unbounded();
+        let commits = Arc::new(Commits::default());
         let port = ConsumerPort {
             rx,
             out: rec_tx,
+            commits: commits.clone(),
             replies: VecDeque::new(),
+            position_replies: VecDeque::new(),
             avg_size: 0,
             queue: cfg.queue,
             closed: false,
@@ -84,11 +148,17 @@ impl Consumer {
             mesh,
         };
         let running = dafka_transport::spawn(spec, core, port)?;
+        let named = !cfg.name.is_empty();
         Ok(Consumer {
             id,
             tx,
             records,
             running,
+            named,
+            commit_acks: cfg.commit_acks,
+            auto: (named && cfg.auto_commit).then(|| Mutex::new(None)),
+            commits,
+            closed: false,
         })
     }
 
@@ -143,15 +213,81 @@ impl Consumer {
     }
 
     /// Waits for the next record; `None` once the consumer has stopped.
+    /// With a name and `auto_commit`, taking a record counts the one taken
+    /// before as processed.
     pub fn recv(&self) -> Option<Record> {
-        self.records.recv().ok()
+        self.taken(self.records.recv().ok())
     }
 
     /// Waits up to `timeout` for the next record. The error says whether
     /// none came in time (`Timeout`) or the consumer has stopped
-    /// (`Disconnected`).
+    /// (`Disconnected`). Auto-commit as [`Consumer::recv`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Record, RecvTimeoutError> {
-        self.records.recv_timeout(timeout)
+        let r = self.records.recv_timeout(timeout);
+        if let Ok(rec) = &r {
+            self.taken(Some(rec.clone()));
+        }
+        r
+    }
+
+    /// Auto-commit: the record taken before `next` is processed.
+    fn taken(&self, next: Option<Record>) -> Option<Record> {
+        let (Some(auto), Some(r)) = (&self.auto, &next) else {
+            return next;
+        };
+        if let Ok(mut last) = auto.lock() {
+            if let Some((topic, partition, offset)) =
+                last.replace((r.topic.clone(), r.partition, r.offset))
+            {
+                self.commits.note(&topic, partition, offset + 1);
+            }
+        }
+        next
+    }
+
+    /// Marks `record` (and everything before it in its partition) as
+    /// processed: committed to the stores within `commit_interval`, or at
+    /// once by [`Consumer::commit_sync`]. Needs a name.
+    pub fn commit(&self, record: &Record) -> Result<(), ConsumerError> {
+        if !self.named {
+            return Err(ConsumerError::NoName);
+        }
+        self.commits
+            .note(&record.topic, record.partition, record.offset + 1);
+        Ok(())
+    }
+
+    /// Commits everything marked processed now and waits until
+    /// `commit_acks` stores acknowledged it (and every commit before it).
+    pub fn commit_sync(&self, timeout: Duration) -> Result<(), ConsumerError> {
+        if !self.named {
+            return Err(ConsumerError::NoName);
+        }
+        let ticket = self.commits.next_ticket.fetch_add(1, SeqCst);
+        self.command(Command::Plain(ConsumerCommand::CommitNow(ticket)))?;
+        let guard = self.commits.done.lock().map_err(|_| ConsumerError::Stopped)?;
+        let (mut done, _) = self
+            .commits
+            .changed
+            .wait_timeout_while(guard, timeout, |d| !d.contains(&ticket))
+            .map_err(|_| ConsumerError::Stopped)?;
+        if done.remove(&ticket) {
+            return Ok(());
+        }
+        Err(ConsumerError::CommitTimeout {
+            commit_acks: self.commit_acks,
+            timeout_ms: timeout.as_millis() as u64,
+        })
+    }
+
+    /// Where every partition stands: the next offset to deliver, the
+    /// committed position (with a name), the last offset known to exist,
+    /// and so the lag. `None` if the consumer stopped or did not answer
+    /// within `timeout`.
+    pub fn positions(&self, timeout: Duration) -> Option<Vec<PartitionPosition>> {
+        let (tx, rx) = bounded(1);
+        self.command(Command::Positions(tx)).ok()?;
+        rx.recv_timeout(timeout).ok()
     }
 
     /// The channel records arrive on, for `crossbeam_channel::select!`.
@@ -165,6 +301,20 @@ impl Consumer {
     }
 
     fn shutdown(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        if self.named {
+            // The record taken last is done with by now: commit it with
+            // the rest, and wait a little for the stores.
+            let last = self.auto.as_ref().and_then(|a| a.lock().ok()?.take());
+            if let Some((topic, partition, offset)) = last {
+                self.commits.note(&topic, partition, offset + 1);
+            }
+            if let Err(e) = self.commit_sync(CLOSE_COMMIT_WAIT) {
+                tracing::warn!(error = %e, "closing without every position committed; the next start may deliver some records again");
+            }
+        }
         let _ = self.tx.send(Command::Plain(ConsumerCommand::Close));
         self.running.wake();
         self.running.join();
@@ -182,8 +332,11 @@ impl Drop for Consumer {
 struct ConsumerPort {
     rx: Receiver<Command>,
     out: Sender<Record>,
+    commits: Arc<Commits>,
     /// Callers waiting for a gap report, in the order they asked.
     replies: VecDeque<Sender<Vec<Gap>>>,
+    /// Callers waiting for positions, in the order they asked.
+    position_replies: VecDeque<Sender<Vec<PartitionPosition>>>,
     /// Running average of a record's cost (content plus overhead).
     avg_size: usize,
     queue: usize,
@@ -193,11 +346,20 @@ struct ConsumerPort {
 
 impl Port<ConsumerCore> for ConsumerPort {
     fn command(&mut self, _accepts: bool) -> Option<ConsumerCommand> {
+        // Processed positions first: a commit asked for after them covers
+        // them.
+        if let Some(p) = self.commits.take() {
+            return Some(ConsumerCommand::Processed(p));
+        }
         match self.rx.try_recv().ok()? {
             Command::Plain(c) => Some(c),
             Command::Gaps(reply) => {
                 self.replies.push_back(reply);
                 Some(ConsumerCommand::Gaps)
+            }
+            Command::Positions(reply) => {
+                self.position_replies.push_back(reply);
+                Some(ConsumerCommand::Positions)
             }
         }
     }
@@ -212,6 +374,17 @@ impl Port<ConsumerCore> for ConsumerPort {
                 if let Some(reply) = self.replies.pop_front() {
                     let _ = reply.send(g);
                 }
+            }
+            ConsumerDelivery::Positions(p) => {
+                if let Some(reply) = self.position_replies.pop_front() {
+                    let _ = reply.send(p);
+                }
+            }
+            ConsumerDelivery::Committed(ticket) => {
+                if let Ok(mut done) = self.commits.done.lock() {
+                    done.insert(ticket);
+                }
+                self.commits.changed.notify_all();
             }
         }
     }

@@ -14,5 +14,7 @@ mod core;
 mod handle;
 
 pub use crate::config::{ConsumerConfig, OffsetReset};
-pub use crate::core::{ConsumerCommand, ConsumerCore, ConsumerDelivery, ConsumerOutput, Gap};
+pub use crate::core::{
+    ConsumerCommand, ConsumerCore, ConsumerDelivery, ConsumerOutput, Gap, PartitionPosition,
+};
 pub use handle::{Consumer, ConsumerError};

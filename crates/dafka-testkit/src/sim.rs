@@ -374,7 +374,7 @@ impl Sim {
                 ..ConsumerConfig::default()
             };
             let mut core = ConsumerCore::new(cid, cfg, base);
-            core.subscribe(TOPIC);
+            core.subscribe(TOPIC, base);
             consumer_nodes.push(Host {
                 machine: core,
                 port: ConsumerSide::default(),

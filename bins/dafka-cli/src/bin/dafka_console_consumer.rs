@@ -26,8 +26,14 @@ struct Cli {
     #[command(flatten)]
     node: NodeArgs,
     /// Start from the first record the stores hold, not from now
+    /// (partitions without a committed position, with --name)
     #[arg(long)]
     from_beginning: bool,
+    /// Commit positions under this name (like Kafka's group.id): a
+    /// restarted consumer with the same name, on any machine, resumes
+    /// after the last line it wrote out
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
     /// Exit after this many records
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     max_messages: Option<u64>,
@@ -84,6 +90,13 @@ fn main() -> ExitCode {
         if cli.from_beginning {
             cfg.consumer.offset_reset = OffsetReset::Earliest;
         }
+        if let Some(n) = &cli.name {
+            cfg.consumer.name = n.clone();
+        }
+        // A line counts as processed once it is flushed to standard output
+        // (commits follow the flushes below), not when it is taken.
+        cfg.consumer.auto_commit = false;
+        let named = !cfg.consumer.name.is_empty();
         cfg.validate()?;
         let stop = interrupted();
         let reader_gone = stdout_closed();
@@ -100,6 +113,9 @@ fn main() -> ExitCode {
         };
         let mut out = BufWriter::new(std::io::stdout().lock());
         let mut count = 0u64;
+        // Per partition, the last record written but not yet flushed:
+        // committed once it is.
+        let mut unflushed = std::collections::HashMap::new();
         let mut idle_exit = false;
         let mut silence = Silence::new("dafka_console_consumer", "producer or store", &cfg.beacon);
         let tick = crossbeam_channel::tick(Duration::from_millis(500));
@@ -118,19 +134,22 @@ fn main() -> ExitCode {
             if let Some(d) = idle_after {
                 idle = after(d);
             }
-            match print(
-                cli.format,
-                &fields,
-                &mut out,
-                &rec,
-                consumer.records().is_empty(),
-            ) {
+            let flush = consumer.records().is_empty();
+            match print(cli.format, &fields, &mut out, &rec, flush) {
+                Ok(()) if named => {
+                    unflushed.insert((rec.topic.clone(), rec.partition), rec);
+                    if flush {
+                        unflushed.drain().try_for_each(|(_, r)| consumer.commit(&r))?;
+                    }
+                }
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::BrokenPipe => break,
                 Err(e) => return Err(e.into()),
             }
         }
-        let _ = out.flush();
+        if out.flush().is_ok() {
+            unflushed.drain().try_for_each(|(_, r)| consumer.commit(&r))?;
+        }
         // Gone quiet with records known to exist and not delivered: say so
         // rather than pass for a reader that got everything.
         let missing = if idle_exit {

@@ -12,7 +12,7 @@ fn consumer(reset: OffsetReset) -> ConsumerCore {
         ..Default::default()
     };
     let mut c = ConsumerCore::new(ME, cfg, Instant::now());
-    c.subscribe("t");
+    c.subscribe("t", Instant::now());
     c
 }
 
@@ -180,7 +180,7 @@ fn a_head_past_the_last_record_triggers_a_fetch_and_retries() {
 #[test]
 fn answers_store_hello_with_its_topics() {
     let mut c = consumer(OffsetReset::Earliest);
-    c.subscribe("u");
+    c.subscribe("u", Instant::now());
     sent(&mut c);
     feed(&mut c, Message::StoreHello { to: ME, store: S });
     let want = Message::ConsumerHello {
