@@ -91,7 +91,10 @@ impl ConsumerConfig {
         }
         if !self.name.is_empty() {
             dafka_proto::validate_topic(&self.name).map_err(|e| {
-                ConfigError::new("consumer.name", format!("{e} (names follow the rules of topic names)"))
+                ConfigError::new(
+                    "consumer.name",
+                    format!("{e} (names follow the rules of topic names)"),
+                )
             })?;
         }
         if self.commit_interval == 0 {
@@ -101,7 +104,10 @@ impl ConsumerConfig {
             ));
         }
         if self.commit_acks == 0 {
-            return Err(ConfigError::new("consumer.commit_acks", "must be at least 1"));
+            return Err(ConfigError::new(
+                "consumer.commit_acks",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

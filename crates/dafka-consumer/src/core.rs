@@ -205,7 +205,9 @@ impl ConsumerCore {
                 self.named_greeted(store);
                 self.hello(store);
             }
-            Message::CommitAck { to, store, seq } if to == self.id => self.on_commit_ack(store, seq),
+            Message::CommitAck { to, store, seq } if to == self.id => {
+                self.on_commit_ack(store, seq)
+            }
             Message::DirectPositions {
                 to,
                 store,
@@ -256,7 +258,10 @@ impl ConsumerCore {
         if named.is_some_and(|n| n.is_loading(topic)) {
             return None; // Where to start is not known yet.
         }
-        let start = match (named.and_then(|n| n.start(topic, partition)), self.cfg.offset_reset) {
+        let start = match (
+            named.and_then(|n| n.start(topic, partition)),
+            self.cfg.offset_reset,
+        ) {
             (Some(committed), _) => committed,
             (None, OffsetReset::Earliest) => 0,
             (None, OffsetReset::Latest) => start_latest,

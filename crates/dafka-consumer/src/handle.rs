@@ -265,7 +265,11 @@ impl Consumer {
         }
         let ticket = self.commits.next_ticket.fetch_add(1, SeqCst);
         self.command(Command::Plain(ConsumerCommand::CommitNow(ticket)))?;
-        let guard = self.commits.done.lock().map_err(|_| ConsumerError::Stopped)?;
+        let guard = self
+            .commits
+            .done
+            .lock()
+            .map_err(|_| ConsumerError::Stopped)?;
         let (mut done, _) = self
             .commits
             .changed

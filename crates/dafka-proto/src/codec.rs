@@ -267,9 +267,7 @@ fn control_body(msg: &Message) -> Vec<u8> {
         Message::Commit { .. }
         | Message::CommitAck { .. }
         | Message::GetPositions { .. }
-        | Message::DirectPositions { .. } => {
-            crate::positions::encode_body(msg).unwrap_or_default()
-        }
+        | Message::DirectPositions { .. } => crate::positions::encode_body(msg).unwrap_or_default(),
         // Record-carrying messages are encoded in encode_run, heads in body_of.
         Message::Record(_)
         | Message::DirectRecord { .. }
@@ -516,7 +514,10 @@ fn decode_control(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
     })
 }
 
-pub(crate) fn parse<T: prost::Message + Default>(kind: &'static str, body: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn parse<T: prost::Message + Default>(
+    kind: &'static str,
+    body: &[u8],
+) -> Result<T, DecodeError> {
     T::decode(body).map_err(|e| DecodeError::MalformedBody {
         kind,
         reason: e.to_string(),

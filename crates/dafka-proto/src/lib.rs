@@ -15,9 +15,9 @@
 //! ```
 
 mod codec;
-mod positions;
 mod error;
 pub mod limits;
+mod positions;
 pub mod routing;
 pub mod stored;
 mod types;

@@ -137,7 +137,10 @@ fn a_position_message_with_a_bad_name_or_partition_is_malformed() {
     assert!(decode(&encode(&commit(limits::MAX_POSITIONS)).to_vec()).is_ok());
     assert!(matches!(
         decode(&encode(&commit(limits::MAX_POSITIONS + 1)).to_vec()),
-        Err(DecodeError::Oversize { field: "positions", .. })
+        Err(DecodeError::Oversize {
+            field: "positions",
+            ..
+        })
     ));
 }
 

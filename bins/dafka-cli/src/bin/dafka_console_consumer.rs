@@ -139,7 +139,9 @@ fn main() -> ExitCode {
                 Ok(()) if named => {
                     unflushed.insert((rec.topic.clone(), rec.partition), rec);
                     if flush {
-                        unflushed.drain().try_for_each(|(_, r)| consumer.commit(&r))?;
+                        unflushed
+                            .drain()
+                            .try_for_each(|(_, r)| consumer.commit(&r))?;
                     }
                 }
                 Ok(()) => {}
@@ -148,7 +150,9 @@ fn main() -> ExitCode {
             }
         }
         if out.flush().is_ok() {
-            unflushed.drain().try_for_each(|(_, r)| consumer.commit(&r))?;
+            unflushed
+                .drain()
+                .try_for_each(|(_, r)| consumer.commit(&r))?;
         }
         // Gone quiet with records known to exist and not delivered: say so
         // rather than pass for a reader that got everything.

@@ -231,7 +231,10 @@ impl ConsumerCore {
             };
             tracing::debug!(name = %named.name, %topic, partitions = l.heard.len(), stores = l.answered.len(), "positions loaded");
             for (partition, offset) in l.heard {
-                let kept = named.committed.entry((topic.clone(), partition)).or_insert(offset);
+                let kept = named
+                    .committed
+                    .entry((topic.clone(), partition))
+                    .or_insert(offset);
                 *kept = (*kept).max(offset);
             }
         }
@@ -249,7 +252,10 @@ impl ConsumerCore {
             return;
         };
         for p in positions {
-            let e = named.unsent.entry((p.topic, p.partition)).or_insert(p.offset);
+            let e = named
+                .unsent
+                .entry((p.topic, p.partition))
+                .or_insert(p.offset);
             *e = (*e).max(p.offset);
         }
     }
@@ -317,7 +323,10 @@ impl ConsumerCore {
         }
         if let Some(f) = named.in_flight.remove(&seq) {
             for p in f.positions {
-                let kept = named.committed.entry((p.topic, p.partition)).or_insert(p.offset);
+                let kept = named
+                    .committed
+                    .entry((p.topic, p.partition))
+                    .or_insert(p.offset);
                 *kept = (*kept).max(p.offset);
             }
         }

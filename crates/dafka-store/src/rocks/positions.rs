@@ -53,7 +53,11 @@ impl RocksStorage {
         for p in positions {
             let k = key(name, p);
             let kept = self.db.get_cf(cf, &k).map_err(io("read"))?;
-            if kept.as_deref().and_then(offset_of).is_some_and(|o| o >= p.offset) {
+            if kept
+                .as_deref()
+                .and_then(offset_of)
+                .is_some_and(|o| o >= p.offset)
+            {
                 continue;
             }
             batch.put_cf(cf, k, p.offset.to_be_bytes());
@@ -112,7 +116,8 @@ mod tests {
         };
         {
             let mut s = open();
-            s.commit("a", &[pos("bc", 1, 5), pos("bc", 2, 7)]).expect("commit");
+            s.commit("a", &[pos("bc", 1, 5), pos("bc", 2, 7)])
+                .expect("commit");
             s.commit("a", &[pos("bc", 1, 3)]).expect("a lower one");
             // Name "ab" + topic "c" must not be confused with "a" + "bc".
             s.commit("ab", &[pos("c", 1, 99)]).expect("commit");
