@@ -478,4 +478,6 @@ use named::Named;
 pub use named::PartitionPosition;
 
 #[cfg(test)]
+mod named_tests;
+#[cfg(test)]
 mod tests;
