@@ -149,3 +149,25 @@ Feature: Consumer protocol
       | a 100 MB topic name   |
       | a run longer than its content |
       | a missing frame       |
+
+  Scenario: A named consumer asks for its positions and starts where its name committed
+    Given a consumer named "app" with offset reset earliest
+    And a scripted store connected to the consumer
+    When the consumer subscribes to "hello"
+    Then the scripted store receives a GET-POSITIONS of "app" for "hello"
+    When the scripted store says "app" is at offset 3
+    Then the scripted store receives a GET-HEADS for "hello"
+    When the scripted store sends a DIRECT-HEAD for offset 5
+    Then the consumer sends a FETCH from offset 3 for 3 records
+    When the scripted store answers the FETCH
+    Then the consumer delivers offsets 3 to 5
+
+  Scenario: A named consumer commits what the application processed until a store acknowledges it
+    Given a consumer named "app" with offset reset earliest
+    And a scripted store connected to the consumer
+    And the consumer subscribes to "hello"
+    And the scripted store says "app" is at offset 0
+    When the application commits offset 4 of the stored partition
+    Then the scripted store receives a COMMIT of "app" at offset 5
+    When the scripted store acknowledges the COMMIT
+    Then the consumer has nothing left to commit

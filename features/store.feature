@@ -120,6 +120,23 @@ Feature: Store protocol
     And a scripted consumer fetches offsets 0 to 4 from the store
     Then the scripted consumer receives DIRECT-RECORDs 0 to 4
 
+  Scenario: A store keeps the highest position committed under a name and tells it back
+    When the scripted consumer commits "app" at offset 5 of partition "p1"
+    Then the store acknowledges the commit
+    When the scripted consumer commits "app" at offset 2 of partition "p1"
+    Then the store acknowledges the commit
+    When the scripted consumer asks the store for the positions of "app" in "hello"
+    Then the scripted consumer is told "app" is at offset 5 of partition "p1"
+    When the scripted consumer asks the store for the positions of "other" in "hello"
+    Then the scripted consumer is told "other" has no position in "hello"
+
+  Scenario: Positions survive a store restart
+    When the scripted consumer commits "app" at offset 7 of partition "p1"
+    Then the store acknowledges the commit
+    When the store restarts on the same directory
+    And the scripted consumer asks the store for the positions of "app" in "hello"
+    Then the scripted consumer is told "app" is at offset 7 of partition "p1"
+
   Scenario Outline: A malformed message is dropped and counted, and the store keeps storing
     Given a scripted producer connected to the store
     When the scripted producer sends a RECORD with <fault>

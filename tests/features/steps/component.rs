@@ -136,6 +136,8 @@ fn store_restarts(w: &mut Mesh) {
     }
     let path = w.store_dir.clone().expect("a store directory");
     w.store = Some(w.cluster().store(&path).expect("store restarts"));
+    // A scripted consumer must meet the restarted store again.
+    w.client_store = None;
 }
 
 #[then(expr = "the store has counted {int} malformed message(s)")]

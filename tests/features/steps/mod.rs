@@ -8,6 +8,7 @@
 mod component;
 mod discovery;
 mod faults;
+mod positions;
 mod scripted;
 
 use cucumber::World as _;

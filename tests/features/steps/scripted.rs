@@ -13,7 +13,7 @@ fn subscribed(peer: &mut TestPeer, prefix: &[u8]) {
         .unwrap_or_else(|e| panic!("no subscription {what:?}: {e}"));
 }
 
-fn msg<T>(peer: &mut TestPeer, what: &str, want: impl FnMut(&Message) -> Option<T>) -> T {
+pub fn msg<T>(peer: &mut TestPeer, what: &str, want: impl FnMut(&Message) -> Option<T>) -> T {
     peer.expect_msg(timeout(), want)
         .unwrap_or_else(|e| panic!("expected {what}: {e}"))
 }
@@ -37,6 +37,8 @@ fn store_to_consumer(w: &mut Mesh) {
     for k in [
         routing::node_key(MessageId::ConsumerHello, &me),
         routing::any_key(MessageId::GetHeads),
+        routing::any_key(MessageId::GetPositions),
+        routing::any_key(MessageId::Commit),
     ] {
         peer.subscribe(&k).expect("subscribe");
     }
@@ -497,10 +499,16 @@ fn store_acks_of(w: &mut Mesh, offset: u64, topic: String) {
 }
 
 /// The scripted consumer of store scenarios, connected to the current store.
-fn client(w: &mut Mesh) -> &mut TestPeer {
+pub fn client(w: &mut Mesh) -> &mut TestPeer {
     if w.client.is_none() {
         let peer = w.join(Role::Consumer);
-        for k in [MessageId::DirectRecord, MessageId::DirectHead] {
+        let mine = [
+            MessageId::DirectRecord,
+            MessageId::DirectHead,
+            MessageId::CommitAck,
+            MessageId::DirectPositions,
+        ];
+        for k in mine {
             peer.subscribe(&routing::node_key(k, &peer.id()))
                 .expect("subscribe");
         }

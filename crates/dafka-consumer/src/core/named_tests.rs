@@ -89,7 +89,10 @@ fn a_topic_starts_only_once_positions_are_known_and_resumes_there() {
     // Two stores answer: the highest position wins.
     feed(&mut c, answer(S1, vec![pos(P, 5)]), t0);
     let heads = sent(&mut c);
-    assert!(heads.iter().any(|m| matches!(m, Message::GetHeads { .. })), "{heads:?}");
+    assert!(
+        heads.iter().any(|m| matches!(m, Message::GetHeads { .. })),
+        "{heads:?}"
+    );
     feed(&mut c, answer(S2, vec![pos(P, 3)]), t0);
     // Offset 7 arrives live: 5 and 6 are fetched first, nothing skipped.
     feed(&mut c, Message::Record(rec(P, 7)), t0);
@@ -97,8 +100,22 @@ fn a_topic_starts_only_once_positions_are_known_and_resumes_there() {
     assert!(sent(&mut c)
         .iter()
         .any(|m| matches!(m, Message::Fetch(f) if f.offset == 5)));
-    feed(&mut c, Message::DirectRecord { to: ME, record: rec(P, 5) }, t0);
-    feed(&mut c, Message::DirectRecord { to: ME, record: rec(P, 6) }, t0);
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(P, 5),
+        },
+        t0,
+    );
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(P, 6),
+        },
+        t0,
+    );
     assert_eq!(delivered(&mut c), [5, 6, 7]);
     // A partition never committed follows offset_reset (latest).
     feed(&mut c, Message::Record(rec(P2, 40)), t0);
@@ -113,7 +130,10 @@ fn every_greeting_store_is_waited_for_until_a_retry_passes() {
     feed(&mut c, Message::StoreHello { to: ME, store: S2 }, t0);
     sent(&mut c);
     feed(&mut c, answer(S1, vec![]), t0);
-    assert!(c.named.as_ref().is_some_and(|n| n.is_loading("t")), "S2 greeted and may hold more");
+    assert!(
+        c.named.as_ref().is_some_and(|n| n.is_loading("t")),
+        "S2 greeted and may hold more"
+    );
     // S2 stays silent: after a retry interval, one answer is enough.
     let later = t0 + c.cfg.fetch_retry() + Duration::from_millis(1);
     c.on_timeout(later);
@@ -128,7 +148,10 @@ fn without_enough_stores_the_topic_waits_and_asks_again() {
     feed(&mut c, answer(S1, vec![pos(P, 5)]), t0);
     let later = t0 + c.cfg.fetch_retry() + Duration::from_millis(1);
     c.on_timeout(later);
-    assert!(c.named.as_ref().is_some_and(|n| n.is_loading("t")), "one of two stores");
+    assert!(
+        c.named.as_ref().is_some_and(|n| n.is_loading("t")),
+        "one of two stores"
+    );
     assert!(sent(&mut c)
         .iter()
         .any(|m| matches!(m, Message::GetPositions { .. })));
@@ -150,8 +173,14 @@ fn commits_go_out_on_the_timer_and_count_once_enough_stores_acknowledge() {
     feed(&mut c, answer(S1, vec![]), t0);
     feed(&mut c, answer(S2, vec![]), t0);
     sent(&mut c);
-    c.handle(Input::Command(ConsumerCommand::Processed(vec![pos(P, 3)])), t0);
-    c.handle(Input::Command(ConsumerCommand::Processed(vec![pos(P, 9)])), t0);
+    c.handle(
+        Input::Command(ConsumerCommand::Processed(vec![pos(P, 3)])),
+        t0,
+    );
+    c.handle(
+        Input::Command(ConsumerCommand::Processed(vec![pos(P, 9)])),
+        t0,
+    );
     c.handle(Input::Command(ConsumerCommand::CommitNow(77)), t0);
     let commits = sent(&mut c);
     let seq = match commits.as_slice() {
@@ -166,7 +195,15 @@ fn commits_go_out_on_the_timer_and_count_once_enough_stores_acknowledge() {
             .into_iter()
             .any(|o| matches!(o, Output::Deliver(ConsumerDelivery::Committed(77))))
     };
-    feed(&mut c, Message::CommitAck { to: ME, store: S1, seq }, t0);
+    feed(
+        &mut c,
+        Message::CommitAck {
+            to: ME,
+            store: S1,
+            seq,
+        },
+        t0,
+    );
     assert!(!acked(&mut c), "one of two stores");
     // Unacknowledged: sent again after a retry interval.
     let later = t0 + c.cfg.fetch_retry() + Duration::from_millis(1);
@@ -174,9 +211,25 @@ fn commits_go_out_on_the_timer_and_count_once_enough_stores_acknowledge() {
     assert!(sent(&mut c)
         .iter()
         .any(|m| matches!(m, Message::Commit { seq: s, .. } if *s == seq)));
-    feed(&mut c, Message::CommitAck { to: ME, store: S1, seq }, later);
+    feed(
+        &mut c,
+        Message::CommitAck {
+            to: ME,
+            store: S1,
+            seq,
+        },
+        later,
+    );
     assert!(!acked(&mut c), "the same store twice is one store");
-    feed(&mut c, Message::CommitAck { to: ME, store: S2, seq }, later);
+    feed(
+        &mut c,
+        Message::CommitAck {
+            to: ME,
+            store: S2,
+            seq,
+        },
+        later,
+    );
     assert!(acked(&mut c));
     let p = c.positions();
     assert!(p.is_empty(), "no partition seen yet: {p:?}");
@@ -204,6 +257,9 @@ fn positions_report_lag_from_the_head() {
     );
     let p = c.positions();
     assert_eq!(p.len(), 1);
-    assert_eq!((p[0].position, p[0].committed, p[0].head), (2, Some(2), Some(9)));
+    assert_eq!(
+        (p[0].position, p[0].committed, p[0].head),
+        (2, Some(2), Some(9))
+    );
     assert_eq!(p[0].lag(), 8, "offsets 2..=9");
 }
