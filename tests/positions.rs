@@ -5,7 +5,6 @@ mod support;
 
 use dafka::{Consumer, ConsumerError, OffsetReset, Producer};
 use dafka_testkit::{TestCluster, EVENT_TIMEOUT};
-use std::time::Duration;
 use support::*;
 
 /// Offsets of `--print-offset` lines (`OFFSET<tab>CONTENT`).
@@ -109,7 +108,9 @@ fn a_killed_named_consumer_skips_nothing_when_it_restarts() {
     // At least once: the second run starts at or before where the first
     // stopped writing, and together they cover every record, each run in
     // order without repeats of its own.
-    let start = *resumed.first().expect("the rest was delivered");
+    // (Had the first run committed everything before it died, nothing is
+    // left: start at the end.)
+    let start = resumed.first().copied().unwrap_or(500);
     let last_first = *seen_first.last().expect("the first run wrote");
     assert!(
         start <= last_first + 1,
@@ -170,12 +171,7 @@ fn the_library_commits_on_request_and_on_close_and_reports_lag() {
     let c = Consumer::new(&ccfg, &cfg.beacon).expect("consumer");
     c.subscribe("lib-pos").expect("subscribe");
     assert_eq!(c.recv_timeout(EVENT_TIMEOUT).expect("record").offset, 8);
-    assert_eq!(
-        c.recv_timeout(Duration::from_millis(50))
-            .map(|r| r.offset)
-            .ok(),
-        Some(9)
-    );
+    assert_eq!(c.recv_timeout(EVENT_TIMEOUT).expect("record").offset, 9);
     c.close();
     producer.close();
 }
