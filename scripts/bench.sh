@@ -84,16 +84,24 @@ trio() {
     say "replay from the store"
     timed replay "$bin/dafka_perf_consumer" "${towers[@]}" --topic acked --json "$count" "$size" >"$work/replay.json"
     replay_kb=$(cat "$work/rss.replay")
+    rm -f "$work/named.json"
+    if [ "${TRIO_NAMED:-0}" = 1 ]; then
+        say "replay under a consumer name, auto-committing"
+        "$bin/dafka_perf_consumer" "${towers[@]}" --topic acked --name bench --json "$count" "$size" >"$work/named.json"
+    fi
     stop_cluster
 }
 
 # Table rows for what `trio` measured: `trio_rows SIZE LABEL CEILING`.
 trio_rows() {
     local size=$1 label=$2 ceiling=$3 kind r rate
-    for kind in store live replay; do
+    for kind in store live replay named; do
+        [ -s "$work/$kind.json" ] || continue
         r=$(cat "$work/$kind.json")
         rate=$(jget "$r" msg_per_s)
-        rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "$kind$label" "$rate" "$(jget "$r" mb_per_s)" \
+        local shown=$kind
+        [ "$kind" = named ] && shown="replay, auto-commit"
+        rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "$shown$label" "$rate" "$(jget "$r" mb_per_s)" \
             "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN { print a / b }')")")
     done
 }
@@ -102,7 +110,7 @@ rows=()
 for cs in "${counts[@]}"; do
     size=${cs%%:*}; count=${cs##*:}
     say "$size B: $count records"
-    trio "$size" "$count"
+    TRIO_NAMED=$([ "$size" = 100 ] && echo 1 || echo 0) trio "$size" "$count"
     say "raw ZeroMQ PUB/SUB"
     zmq=$("$bin/dafka_perf_zmq" --json "$count" "$size")
     ceiling=$(jget "$zmq" msg_per_s)

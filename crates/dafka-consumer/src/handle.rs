@@ -55,9 +55,14 @@ enum Command {
 /// What the application and the driver share about commits.
 #[derive(Default)]
 struct Commits {
-    /// Processed positions not yet handed to the driver (highest each).
-    processed: Mutex<HashMap<(String, NodeId), u64>>,
+    /// Processed positions not yet handed to the driver (highest each),
+    /// by topic then partition (looked up by `&str`: no allocation per
+    /// record).
+    processed: Mutex<HashMap<String, HashMap<NodeId, u64>>>,
     dirty: AtomicBool,
+    /// With auto-commit: the record taken last. Every record before it in
+    /// its partition is processed; it is, once the next is taken.
+    last_taken: Mutex<Option<(String, NodeId, u64)>>,
     /// `commit_sync` tickets the stores acknowledged.
     done: Mutex<BTreeSet<u64>>,
     changed: Condvar,
@@ -67,9 +72,46 @@ struct Commits {
 impl Commits {
     fn note(&self, topic: &str, partition: NodeId, position: u64) {
         if let Ok(mut m) = self.processed.lock() {
-            let e = m.entry((topic.to_string(), partition)).or_insert(position);
-            *e = (*e).max(position);
+            if !m.contains_key(topic) {
+                m.insert(topic.to_string(), HashMap::new());
+            }
+            if let Some(parts) = m.get_mut(topic) {
+                let e = parts.entry(partition).or_insert(position);
+                *e = (*e).max(position);
+            }
             self.dirty.store(true, SeqCst);
+        }
+    }
+
+    /// Auto-commit: `next` is taken, so what was taken before it is
+    /// processed. Costs a lock and a compare per record: the previous
+    /// record's position is written out only when the partition changes
+    /// (within one, the record taken last says it all).
+    fn taken(&self, next: &Record) {
+        let Ok(mut last) = self.last_taken.lock() else {
+            return;
+        };
+        match last.as_mut() {
+            Some((topic, partition, offset))
+                if *partition == next.partition && *topic == next.topic =>
+            {
+                *offset = next.offset;
+            }
+            _ => {
+                if let Some((topic, partition, offset)) = last.take() {
+                    self.note(&topic, partition, offset + 1);
+                }
+                *last = Some((next.topic.clone(), next.partition, next.offset));
+            }
+        }
+        self.dirty.store(true, SeqCst);
+    }
+
+    /// On close: the record taken last is processed too.
+    fn finish_taken(&self) {
+        let last = self.last_taken.lock().ok().and_then(|mut l| l.take());
+        if let Some((topic, partition, offset)) = last {
+            self.note(&topic, partition, offset + 1);
         }
     }
 
@@ -78,15 +120,23 @@ impl Commits {
             return None;
         }
         let m = std::mem::take(&mut *self.processed.lock().ok()?);
-        Some(
-            m.into_iter()
-                .map(|((topic, partition), offset)| Position {
-                    topic,
-                    partition,
-                    offset,
-                })
-                .collect(),
-        )
+        let mut out = Vec::new();
+        // Everything before the record taken last is processed.
+        if let Some((topic, partition, offset)) = self.last_taken.lock().ok()?.as_ref() {
+            out.push(Position {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+            });
+        }
+        for (topic, parts) in m {
+            out.extend(parts.into_iter().map(|(partition, offset)| Position {
+                topic: topic.clone(),
+                partition,
+                offset,
+            }));
+        }
+        Some(out)
     }
 }
 
@@ -110,9 +160,8 @@ pub struct Consumer {
     running: Running,
     named: bool,
     commit_acks: usize,
-    /// With auto-commit: the record taken last, processed once the next
-    /// is taken.
-    auto: Option<Mutex<Option<(String, NodeId, u64)>>>,
+    /// A record counts as processed when the next is taken.
+    auto: bool,
     commits: Arc<Commits>,
     closed: bool,
 }
@@ -156,7 +205,7 @@ impl Consumer {
             running,
             named,
             commit_acks: cfg.commit_acks,
-            auto: (named && cfg.auto_commit).then(|| Mutex::new(None)),
+            auto: named && cfg.auto_commit,
             commits,
             closed: false,
         })
@@ -216,33 +265,25 @@ impl Consumer {
     /// With a name and `auto_commit`, taking a record counts the one taken
     /// before as processed.
     pub fn recv(&self) -> Option<Record> {
-        self.taken(self.records.recv().ok())
+        let r = self.records.recv().ok()?;
+        self.taken(&r);
+        Some(r)
     }
 
     /// Waits up to `timeout` for the next record. The error says whether
     /// none came in time (`Timeout`) or the consumer has stopped
     /// (`Disconnected`). Auto-commit as [`Consumer::recv`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Record, RecvTimeoutError> {
-        let r = self.records.recv_timeout(timeout);
-        if let Ok(rec) = &r {
-            self.taken(Some(rec.clone()));
-        }
-        r
+        let r = self.records.recv_timeout(timeout)?;
+        self.taken(&r);
+        Ok(r)
     }
 
     /// Auto-commit: the record taken before `next` is processed.
-    fn taken(&self, next: Option<Record>) -> Option<Record> {
-        let (Some(auto), Some(r)) = (&self.auto, &next) else {
-            return next;
-        };
-        if let Ok(mut last) = auto.lock() {
-            if let Some((topic, partition, offset)) =
-                last.replace((r.topic.clone(), r.partition, r.offset))
-            {
-                self.commits.note(&topic, partition, offset + 1);
-            }
+    fn taken(&self, next: &Record) {
+        if self.auto {
+            self.commits.taken(next);
         }
-        next
     }
 
     /// Marks `record` (and everything before it in its partition) as
@@ -311,10 +352,7 @@ impl Consumer {
         if self.named {
             // The record taken last is done with by now: commit it with
             // the rest, and wait a little for the stores.
-            let last = self.auto.as_ref().and_then(|a| a.lock().ok()?.take());
-            if let Some((topic, partition, offset)) = last {
-                self.commits.note(&topic, partition, offset + 1);
-            }
+            self.commits.finish_taken();
             if let Err(e) = self.commit_sync(CLOSE_COMMIT_WAIT) {
                 tracing::warn!(error = %e, "closing without every position committed; the next start may deliver some records again");
             }

@@ -19,6 +19,10 @@ use std::time::Instant;
 struct Cli {
     #[command(flatten)]
     run: ThroughputArgs,
+    /// Read under this consumer name, auto-committing each record as the
+    /// next is taken (what committing costs)
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,9 @@ fn main() -> ExitCode {
             .node
             .config("dafka_perf_consumer", &[Section::Beacon, Section::Consumer])?;
         cfg.consumer.offset_reset = OffsetReset::Earliest;
+        if let Some(n) = &cli.name {
+            cfg.consumer.name = n.clone();
+        }
         cfg.validate()?;
         anyhow::ensure!(cli.run.count >= 2, "COUNT must be at least 2");
         let timeout = cli.run.timeout();
