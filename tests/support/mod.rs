@@ -25,8 +25,26 @@ pub fn bin(name: &str) -> &'static str {
         "dafka_console_producer" => env!("CARGO_BIN_EXE_dafka_console_producer"),
         "dafka_console_consumer" => env!("CARGO_BIN_EXE_dafka_console_consumer"),
         "dafka_perf_zmq" => env!("CARGO_BIN_EXE_dafka_perf_zmq"),
+        "file_sync" => example("file_sync"),
         other => panic!("no binary {other}"),
     }
+}
+
+/// An example of the `dafka` crate, built by `cargo test --all-targets`
+/// next to this test's own binary (target/debug/examples).
+fn example(name: &str) -> &'static str {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples too (cargo test --workspace --all-targets)",
+        path.display()
+    );
+    Box::leak(path.display().to_string().into_boxed_str())
 }
 
 /// A running process of ours.
