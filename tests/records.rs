@@ -215,3 +215,51 @@ fn a_line_without_the_key_separator_stops_the_producer_with_exit_2_and_names_it(
     let parts = read_all(&t, "skips");
     assert_exactly(&parts, &["v".to_string(), "after".into()]);
 }
+
+/// A download service's results: each job is marked done only from the
+/// producer's delivery reports, while the only store is killed with
+/// SIGKILL and restarted mid-run. Afterwards the store is killed once more
+/// and a fresh consumer reads the topic: every job marked done is there.
+#[test]
+fn jobs_marked_done_from_delivery_reports_are_all_readable_after_store_kills() {
+    const JOBS: u64 = 3000;
+    let cluster = TestCluster::start().expect("tower");
+    let cfg = &cluster.config;
+    let t = Towers {
+        sub: cfg.beacon.sub_address.clone(),
+        pub_: cfg.beacon.pub_address.clone(),
+    };
+    let db = tempfile::tempdir().expect("db");
+    let mut store1 = store(&t, db.path());
+    let producer = Producer::new("results", &cfg.producer, &cfg.beacon).expect("producer");
+    let mut done = 0u64; // every job below this is marked done
+    let mut store2 = None;
+    for job in 0..JOBS {
+        let r = ProducerRecord::new(format!("result-{job}")).key(format!("job-{job}"));
+        producer.send(r).expect("send");
+        while let Ok(w) = producer.deliveries().try_recv() {
+            done = done.max(w);
+        }
+        if job == 1000 {
+            store1.kill();
+        }
+        if job == 1500 {
+            store2 = Some(store(&t, db.path()));
+        }
+    }
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while done < JOBS && std::time::Instant::now() < deadline {
+        if let Ok(w) = producer.deliveries().recv_timeout(EVENT_TIMEOUT) {
+            done = done.max(w);
+        }
+    }
+    assert_eq!(done, JOBS, "every job reported delivered");
+    producer.close();
+    if let Some(mut s) = store2 {
+        s.kill();
+    }
+    let _store3 = store(&t, db.path());
+    let parts = read_all(&t, "results");
+    let want: Vec<String> = (0..JOBS).map(|j| format!("result-{j}")).collect();
+    assert_exactly(&parts, &want);
+}
