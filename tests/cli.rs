@@ -440,6 +440,21 @@ fn bad_record_flags_are_one_line_and_exit_2() {
             &["--format", "xml", "t"][..],
             "invalid value 'xml'",
         ),
+        (
+            "dafka_console_consumer",
+            &["--offset", "x", "t"][..],
+            "not earliest, latest or an offset",
+        ),
+        (
+            "dafka_console_consumer",
+            &["--partition", "p1", "t"][..],
+            "not a partition id",
+        ),
+        (
+            "dafka_console_consumer",
+            &["--offset", "5", "t"][..],
+            "--offset N needs --partition",
+        ),
     ] {
         let (code, _, err) = run(tool, args);
         assert_eq!(code, 2, "{tool} {args:?}: {err}");

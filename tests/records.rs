@@ -263,3 +263,52 @@ fn jobs_marked_done_from_delivery_reports_are_all_readable_after_store_kills() {
     let want: Vec<String> = (0..JOBS).map(|j| format!("result-{j}")).collect();
     assert_exactly(&parts, &want);
 }
+
+#[test]
+fn a_consumer_starts_at_any_offset_of_one_partition_and_waits_past_the_end() {
+    let (_tower, t) = tower();
+    let db = tempfile::tempdir().expect("db");
+    let _store = store(&t, db.path());
+    let state = tempfile::tempdir().expect("state");
+    let state_dir = state.path().to_str().expect("utf-8");
+    let spool = ["--state-dir", state_dir];
+    assert!(produce(&t, "any", &numbered("a", 10), &spool).success());
+    // A second partition, which an assigned reader must not show.
+    assert!(produce(&t, "any", &numbered("other", 3), &[]).success());
+    let partition = std::fs::read_to_string(state.path().join("partition")).expect("partition");
+    let partition = partition
+        .split_whitespace()
+        .next()
+        .expect("uuid")
+        .to_string();
+
+    let from7 = [
+        "--partition",
+        &partition,
+        "--offset",
+        "7",
+        "--print-offset",
+        "--timeout-ms",
+        "2000",
+    ];
+    let mut r = consumer(&t, "any", &from7);
+    assert!(r.wait(TIMEOUT).success());
+    let got: Vec<String> = r.stdout.try_iter().collect();
+    assert_eq!(got, ["7\ta-7", "8\ta-8", "9\ta-9"]);
+
+    // Past the end: nothing yet; the records come once published.
+    let waiting = consumer(
+        &t,
+        "any",
+        &[
+            "--partition",
+            &partition,
+            "--offset",
+            "12",
+            "--print-offset",
+        ],
+    );
+    assert!(produce(&t, "any", &numbered("b", 5), &spool).success());
+    let lines = waiting.stdout_lines(3, TIMEOUT);
+    assert_eq!(lines, ["12\tb-2", "13\tb-3", "14\tb-4"]);
+}

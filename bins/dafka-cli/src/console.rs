@@ -55,6 +55,37 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses a partition: a UUID, with or without dashes (a clap value
+/// parser).
+pub fn parse_partition(s: &str) -> Result<dafka::NodeId, String> {
+    uuid::Uuid::parse_str(s)
+        .map(|u| dafka::NodeId(*u.as_bytes()))
+        .map_err(|_| format!("'{s}' is not a partition id (a UUID)"))
+}
+
+/// Where the console consumer starts (`--offset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// The first record the stores hold.
+    Earliest,
+    /// What comes from now on.
+    Latest,
+    /// This offset of the partition given.
+    Offset(u64),
+}
+
+/// Parses `--offset earliest|latest|N` (a clap value parser).
+pub fn parse_offset(s: &str) -> Result<StartAt, String> {
+    match s {
+        "earliest" => Ok(StartAt::Earliest),
+        "latest" => Ok(StartAt::Latest),
+        n => n
+            .parse()
+            .map(StartAt::Offset)
+            .map_err(|_| format!("'{s}' is not earliest, latest or an offset (0 or more)")),
+    }
+}
+
 /// How the console producer makes a record of a line.
 #[derive(Clone, Debug, Default)]
 pub struct LineFormat {
@@ -241,6 +272,23 @@ mod tests {
         assert!(err.contains("has no key separator '::'"), "{err}");
         let tab = fmt(&["key.separator=\\t", "parse.key=true"], &[]);
         assert!(tab.record(b"k\tv".to_vec()).is_ok(), "\\t means a tab");
+    }
+
+    #[test]
+    fn partitions_and_offsets_parse_or_say_what_is_wrong() {
+        let id = NodeId([0xAB; 16]);
+        assert_eq!(
+            parse_partition("abababab-abab-abab-abab-abababababab"),
+            Ok(id)
+        );
+        assert_eq!(parse_partition("abababababababababababababababab"), Ok(id));
+        assert!(parse_partition("p1").is_err_and(|e| e.contains("not a partition id")));
+        assert_eq!(parse_offset("earliest"), Ok(StartAt::Earliest));
+        assert_eq!(parse_offset("latest"), Ok(StartAt::Latest));
+        assert_eq!(parse_offset("42"), Ok(StartAt::Offset(42)));
+        for bad in ["-1", "x", "", "1.5"] {
+            assert!(parse_offset(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

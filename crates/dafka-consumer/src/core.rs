@@ -26,6 +26,16 @@ pub enum ConsumerCommand {
     Subscribe(String),
     /// Stop reading a topic and forget its partitions.
     Unsubscribe(String),
+    /// Read only `partition` of `topic` (subscribing to the topic), from
+    /// `offset` (or where the reset rule or a committed position says).
+    Assign {
+        /// The topic.
+        topic: String,
+        /// The one partition to read.
+        partition: NodeId,
+        /// Where to start; `None`: as any partition would.
+        offset: Option<u64>,
+    },
     /// Say what is known to be missing ([`ConsumerDelivery::Gaps`]).
     Gaps,
     /// The application processed every record below these positions (a
@@ -98,6 +108,8 @@ pub struct ConsumerCore {
     info: RateLimit,
     /// Positions, for a consumer with a name.
     named: Option<Named>,
+    /// Topics read for one partition only, and where it starts.
+    assigned: FastMap<String, (NodeId, Option<u64>)>,
 }
 
 impl ConsumerCore {
@@ -130,15 +142,31 @@ impl ConsumerCore {
             warn: RateLimit::new(WARN_PERIOD),
             info: RateLimit::burst(INFO_PERIOD, INFO_BURST),
             named,
+            assigned: FastMap::default(),
             cfg,
         }
     }
 
+    /// Reads only `partition` of `topic`, from `offset` if given. The
+    /// stores are asked for the topic's heads, so the partition is found
+    /// even when its producer is gone.
+    pub fn assign(&mut self, topic: &str, partition: NodeId, offset: Option<u64>, now: Instant) {
+        self.assigned.insert(topic.to_string(), (partition, offset));
+        self.parts.remove(topic);
+        let known = self.topics.contains(topic);
+        self.subscribe(topic, now);
+        if known || self.named.is_none() {
+            self.get_heads(topic.to_string());
+        }
+    }
+
     /// Whether stores are asked for every partition of a topic: with
-    /// `earliest`, or with a name (committed partitions may have no live
-    /// producer).
+    /// `earliest`, with a name (committed partitions may have no live
+    /// producer), or when reading an assigned partition (likewise).
     fn asks_stores(&self) -> bool {
-        self.cfg.offset_reset == OffsetReset::Earliest || self.named.is_some()
+        self.cfg.offset_reset == OffsetReset::Earliest
+            || self.named.is_some()
+            || !self.assigned.is_empty()
     }
 
     /// Subscribes to a topic (the name must be valid: see
@@ -258,11 +286,14 @@ impl ConsumerCore {
         if named.is_some_and(|n| n.is_loading(topic)) {
             return None; // Where to start is not known yet.
         }
-        let start = match (
-            named.and_then(|n| n.start(topic, partition)),
-            self.cfg.offset_reset,
-        ) {
-            (Some(committed), _) => committed,
+        let assigned = match self.assigned.get(topic) {
+            Some((p, _)) if *p != partition => return None, // not the one
+            Some((_, offset)) => *offset,
+            None => None,
+        };
+        let committed = named.and_then(|n| n.start(topic, partition));
+        let start = match (assigned.or(committed), self.cfg.offset_reset) {
+            (Some(at), _) => at,
             (None, OffsetReset::Earliest) => 0,
             (None, OffsetReset::Latest) => start_latest,
         };
@@ -429,6 +460,11 @@ impl Machine for ConsumerCore {
             Input::Message(m) => self.on_message(m, now),
             Input::Subscribed(p) => self.on_subscribed(&p),
             Input::Command(ConsumerCommand::Subscribe(t)) => self.subscribe(&t, now),
+            Input::Command(ConsumerCommand::Assign {
+                topic,
+                partition,
+                offset,
+            }) => self.assign(&topic, partition, offset, now),
             Input::Command(ConsumerCommand::Processed(p)) => self.note_processed(p),
             Input::Command(ConsumerCommand::CommitNow(ticket)) => self.commit_now(ticket, now),
             Input::Command(ConsumerCommand::Positions) => {

@@ -237,6 +237,24 @@ impl Consumer {
         )))
     }
 
+    /// Reads only `partition` of `topic`, from `offset` (`None`: where a
+    /// committed position or `offset_reset` says). An offset past the end
+    /// waits for the records to come; one the stores do not hold is
+    /// fetched from the producer while it keeps it.
+    pub fn assign(
+        &self,
+        topic: &str,
+        partition: NodeId,
+        offset: Option<u64>,
+    ) -> Result<(), ConsumerError> {
+        validate_topic(topic).map_err(ConsumerError::Topic)?;
+        self.command(Command::Plain(ConsumerCommand::Assign {
+            topic: topic.to_string(),
+            partition,
+            offset,
+        }))
+    }
+
     /// Unsubscribes from a topic.
     pub fn unsubscribe(&self, topic: &str) -> Result<(), ConsumerError> {
         self.command(Command::Plain(ConsumerCommand::Unsubscribe(

@@ -4,7 +4,9 @@ use clap::Parser;
 use crossbeam_channel::{after, never, select};
 use dafka::Section;
 use dafka::{Consumer, OffsetReset, Record};
-use dafka_cli::console::{json_record, separator, write_text, PrintOptions, DEFAULT_SEPARATOR};
+use dafka_cli::console::{
+    json_record, separator, write_text, PrintOptions, StartAt, DEFAULT_SEPARATOR,
+};
 use dafka_cli::{init_logging, interrupted, main_with, parse, stdout_closed, NodeArgs, Silence};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
@@ -29,6 +31,13 @@ struct Cli {
     /// (partitions without a committed position, with --name)
     #[arg(long)]
     from_beginning: bool,
+    /// Read only this partition (a UUID, as --format json prints it)
+    #[arg(long, value_name = "UUID", value_parser = dafka_cli::console::parse_partition)]
+    partition: Option<dafka::NodeId>,
+    /// Where to start: earliest, latest, or an offset (with --partition).
+    /// An offset past the end waits for new records
+    #[arg(long, value_name = "earliest|latest|N", value_parser = dafka_cli::console::parse_offset)]
+    offset: Option<dafka_cli::console::StartAt>,
     /// Commit positions under this name (like Kafka's group.id): a
     /// restarted consumer with the same name, on any machine, resumes
     /// after the last line it wrote out
@@ -90,6 +99,17 @@ fn main() -> ExitCode {
         if cli.from_beginning {
             cfg.consumer.offset_reset = OffsetReset::Earliest;
         }
+        let mut start = None;
+        match (cli.offset, cli.partition) {
+            (Some(StartAt::Earliest), _) => cfg.consumer.offset_reset = OffsetReset::Earliest,
+            (Some(StartAt::Latest), _) => cfg.consumer.offset_reset = OffsetReset::Latest,
+            (Some(StartAt::Offset(n)), Some(_)) => start = Some(n),
+            (Some(StartAt::Offset(_)), None) => {
+                eprintln!("dafka_console_consumer: --offset N needs --partition (or use --offset earliest|latest)");
+                return Ok(ExitCode::from(2));
+            }
+            (None, _) => {}
+        }
         if let Some(n) = &cli.name {
             cfg.consumer.name = n.clone();
         }
@@ -101,7 +121,10 @@ fn main() -> ExitCode {
         let stop = interrupted();
         let reader_gone = stdout_closed();
         let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
-        consumer.subscribe(&cli.topic)?;
+        match cli.partition {
+            Some(p) => consumer.assign(&cli.topic, p, start)?,
+            None => consumer.subscribe(&cli.topic)?,
+        }
         let fields = PrintOptions {
             topic: cli.print_topic,
             timestamp: cli.print_timestamp,

@@ -263,3 +263,38 @@ fn positions_report_lag_from_the_head() {
     );
     assert_eq!(p[0].lag(), 8, "offsets 2..=9");
 }
+
+#[test]
+fn an_assigned_partition_starts_at_its_offset_and_others_are_ignored() {
+    let t0 = Instant::now();
+    let cfg = ConsumerConfig::default(); // latest, no name
+    let mut c = ConsumerCore::new(ME, cfg, t0);
+    c.assign("t", P, Some(2), t0);
+    assert!(
+        sent(&mut c)
+            .iter()
+            .any(|m| matches!(m, Message::GetHeads { .. })),
+        "the stores are asked where the partition stands"
+    );
+    feed(&mut c, Message::Record(rec(P2, 0)), t0);
+    feed(&mut c, Message::Record(rec(P, 4)), t0);
+    assert!(delivered(&mut c).is_empty(), "2 and 3 first");
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(P, 2),
+        },
+        t0,
+    );
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(P, 3),
+        },
+        t0,
+    );
+    assert_eq!(delivered(&mut c), [2, 3, 4]);
+    assert_eq!(c.positions().len(), 1, "the other partition is not read");
+}
