@@ -60,7 +60,12 @@ struct Loading {
     /// When to ask again (and, once enough stores answered, stop waiting
     /// for the others).
     next_ask: Instant,
+    /// When to say that the answers are slow to come (once).
+    warn_at: Option<Instant>,
 }
+
+/// How long a topic may wait for positions before the consumer says so.
+const SLOW_POSITIONS: Duration = Duration::from_secs(3);
 
 /// A COMMIT waiting for its acknowledgements.
 #[derive(Debug)]
@@ -147,6 +152,7 @@ impl ConsumerCore {
             answered: BTreeSet::new(),
             heard: FastMap::default(),
             next_ask: now + retry,
+            warn_at: Some(now + SLOW_POSITIONS),
         };
         named.loading.insert(topic.to_string(), loading);
         self.ask_positions(vec![topic.to_string()]);
@@ -359,7 +365,12 @@ impl ConsumerCore {
         };
         let mut ask = Vec::new();
         let mut waited = false;
+        let need = self.cfg.commit_acks;
         for (topic, l) in named.loading.iter_mut() {
+            if l.warn_at.is_some_and(|w| now >= w) {
+                l.warn_at = None;
+                tracing::warn!(name = %named.name, %topic, answered = l.answered.len(), needed = need, "still waiting for stores to say where this name stands; the topic starts once they do");
+            }
             if now >= l.next_ask {
                 l.next_ask = now + retry;
                 waited = true;
