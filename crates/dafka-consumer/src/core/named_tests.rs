@@ -65,6 +65,17 @@ fn sent(c: &mut ConsumerCore) -> Vec<Message> {
         .collect()
 }
 
+fn ack(store: NodeId, seq: u64) -> Message {
+    Message::CommitAck { to: ME, store, seq }
+}
+
+/// Whether the consumer told the application that `ticket` is committed.
+fn committed(c: &mut ConsumerCore, ticket: u64) -> bool {
+    c.take_outbox()
+        .into_iter()
+        .any(|o| matches!(o, Output::Deliver(ConsumerDelivery::Committed(t)) if t == ticket))
+}
+
 fn delivered(c: &mut ConsumerCore) -> Vec<u64> {
     c.take_ready().map(|r| r.offset).collect()
 }
@@ -190,20 +201,8 @@ fn commits_go_out_on_the_timer_and_count_once_enough_stores_acknowledge() {
         }
         other => panic!("{other:?}"),
     };
-    let acked = |c: &mut ConsumerCore| {
-        c.take_outbox()
-            .into_iter()
-            .any(|o| matches!(o, Output::Deliver(ConsumerDelivery::Committed(77))))
-    };
-    feed(
-        &mut c,
-        Message::CommitAck {
-            to: ME,
-            store: S1,
-            seq,
-        },
-        t0,
-    );
+    let acked = |c: &mut ConsumerCore| committed(c, 77);
+    feed(&mut c, ack(S1, seq), t0);
     assert!(!acked(&mut c), "one of two stores");
     // Unacknowledged: sent again after a retry interval.
     let later = t0 + c.cfg.fetch_retry() + Duration::from_millis(1);
@@ -211,34 +210,15 @@ fn commits_go_out_on_the_timer_and_count_once_enough_stores_acknowledge() {
     assert!(sent(&mut c)
         .iter()
         .any(|m| matches!(m, Message::Commit { seq: s, .. } if *s == seq)));
-    feed(
-        &mut c,
-        Message::CommitAck {
-            to: ME,
-            store: S1,
-            seq,
-        },
-        later,
-    );
+    feed(&mut c, ack(S1, seq), later);
     assert!(!acked(&mut c), "the same store twice is one store");
-    feed(
-        &mut c,
-        Message::CommitAck {
-            to: ME,
-            store: S2,
-            seq,
-        },
-        later,
-    );
+    feed(&mut c, ack(S2, seq), later);
     assert!(acked(&mut c));
     let p = c.positions();
     assert!(p.is_empty(), "no partition seen yet: {p:?}");
     // With nothing to commit, a sync is answered at once.
     c.handle(Input::Command(ConsumerCommand::CommitNow(78)), later);
-    assert!(c
-        .take_outbox()
-        .into_iter()
-        .any(|o| matches!(o, Output::Deliver(ConsumerDelivery::Committed(78)))));
+    assert!(committed(&mut c, 78));
 }
 
 #[test]
