@@ -312,3 +312,29 @@ fn a_consumer_starts_at_any_offset_of_one_partition_and_waits_past_the_end() {
     let lines = waiting.stdout_lines(3, TIMEOUT);
     assert_eq!(lines, ["12\tb-2", "13\tb-3", "14\tb-4"]);
 }
+
+#[test]
+fn exit_at_end_prints_what_exists_and_stops() {
+    let (_tower, t) = tower();
+    let db = tempfile::tempdir().expect("db");
+    let _store = store(&t, db.path());
+    assert!(produce(&t, "ends", &numbered("a", 300), &[]).success());
+    assert!(produce(&t, "ends", &numbered("b", 5), &[]).success());
+    let mut all = consumer(&t, "ends", &["--from-beginning", "-e"]);
+    assert!(all.wait(TIMEOUT).success());
+    let mut got: Vec<String> = all.stdout.try_iter().collect();
+    got.sort();
+    let mut want = numbered("a", 300);
+    want.extend(numbered("b", 5));
+    want.sort();
+    assert_eq!(got, want);
+    // From now on there is nothing; a topic never written has no end to wait for.
+    for (topic, flags) in [
+        ("ends", &["-e"][..]),
+        ("never-written", &["-e", "--from-beginning"][..]),
+    ] {
+        let mut c = consumer(&t, topic, flags);
+        assert!(c.wait(TIMEOUT).success(), "{topic}");
+        assert_eq!(c.stdout.try_iter().count(), 0, "{topic}");
+    }
+}

@@ -46,6 +46,9 @@ pub enum ConsumerCommand {
     CommitNow(u64),
     /// Say where every partition stands ([`ConsumerDelivery::Positions`]).
     Positions,
+    /// Say whether everything known to exist is delivered
+    /// ([`ConsumerDelivery::AtEnd`]).
+    AtEnd,
     /// Stop.
     Close,
 }
@@ -61,6 +64,8 @@ pub enum ConsumerDelivery {
     Committed(u64),
     /// The answer to [`ConsumerCommand::Positions`].
     Positions(Vec<PartitionPosition>),
+    /// The answer to [`ConsumerCommand::AtEnd`].
+    AtEnd(bool),
 }
 
 /// A consumer's outputs.
@@ -110,6 +115,12 @@ pub struct ConsumerCore {
     named: Option<Named>,
     /// Topics read for one partition only, and where it starts.
     assigned: FastMap<String, (NodeId, Option<u64>)>,
+    /// Topics a store has told every partition it holds of (its answer's
+    /// end arrived after the partitions were known).
+    heads_heard: BTreeSet<String>,
+    /// Stores are asked for heads because the application wants to know
+    /// when it has reached the end.
+    heads_wanted: bool,
 }
 
 impl ConsumerCore {
@@ -143,6 +154,8 @@ impl ConsumerCore {
             info: RateLimit::burst(INFO_PERIOD, INFO_BURST),
             named,
             assigned: FastMap::default(),
+            heads_heard: BTreeSet::new(),
+            heads_wanted: false,
             cfg,
         }
     }
@@ -167,6 +180,35 @@ impl ConsumerCore {
         self.cfg.offset_reset == OffsetReset::Earliest
             || self.named.is_some()
             || !self.assigned.is_empty()
+            || self.heads_wanted
+    }
+
+    /// Whether every record known to exist is delivered: a store has told
+    /// every partition it holds of each topic, and each partition is
+    /// delivered up to its head with no gap. The first question makes a
+    /// consumer that does not ask stores start asking.
+    pub fn at_end(&mut self) -> bool {
+        if !self.asks_stores() {
+            self.heads_wanted = true;
+            let topics: Vec<String> = self.topics.iter().cloned().collect();
+            topics.into_iter().for_each(|t| self.get_heads(t));
+        }
+        let heard = self.topics.iter().all(|t| self.heads_heard.contains(t));
+        let caught_up =
+            self.parts.values().flat_map(|ps| ps.values()).all(|p| {
+                p.seq.missing().is_none() && p.seq.head().is_none_or(|h| p.seq.next() > h)
+            });
+        heard && caught_up
+    }
+
+    /// A store's answer about a whole topic ended: what it holds is known
+    /// (unless the topic's positions are still loading: its heads were
+    /// ignored).
+    fn heads_end(&mut self, topic: &str) {
+        let loading = self.named.as_ref().is_some_and(|n| n.is_loading(topic));
+        if self.topics.contains(topic) && !loading {
+            self.heads_heard.insert(topic.to_string());
+        }
     }
 
     /// Subscribes to a topic (the name must be valid: see
@@ -224,6 +266,7 @@ impl ConsumerCore {
                 state,
             } if to == self.id => match state {
                 HeadState::Holds => self.on_head(head, now),
+                HeadState::Empty if head.partition == NodeId::NONE => self.heads_end(&head.topic),
                 HeadState::Empty => {}
                 HeadState::Unreadable { from, reason } => {
                     self.on_unreadable(head, store, from, reason, now)
@@ -467,6 +510,11 @@ impl Machine for ConsumerCore {
             }) => self.assign(&topic, partition, offset, now),
             Input::Command(ConsumerCommand::Processed(p)) => self.note_processed(p),
             Input::Command(ConsumerCommand::CommitNow(ticket)) => self.commit_now(ticket, now),
+            Input::Command(ConsumerCommand::AtEnd) => {
+                let at_end = self.at_end();
+                self.outbox
+                    .push(Output::Deliver(ConsumerDelivery::AtEnd(at_end)));
+            }
             Input::Command(ConsumerCommand::Positions) => {
                 let positions = self.positions();
                 self.outbox

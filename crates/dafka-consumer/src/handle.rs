@@ -50,6 +50,7 @@ enum Command {
     Plain(ConsumerCommand),
     Gaps(Sender<Vec<Gap>>),
     Positions(Sender<Vec<PartitionPosition>>),
+    AtEnd(Sender<bool>),
 }
 
 /// What the application and the driver share about commits.
@@ -184,6 +185,7 @@ impl Consumer {
             commits: commits.clone(),
             replies: VecDeque::new(),
             position_replies: VecDeque::new(),
+            end_replies: VecDeque::new(),
             avg_size: 0,
             queue: cfg.queue,
             closed: false,
@@ -343,6 +345,17 @@ impl Consumer {
         })
     }
 
+    /// Whether every record known to exist has been delivered (taken or
+    /// waiting in [`Consumer::records`]): at least one store has told every
+    /// partition of each topic it holds, and each partition is delivered up
+    /// to its head. For scripts that stop at the end (`--exit-at-end`).
+    /// `None` if the consumer stopped or did not answer within `timeout`.
+    pub fn at_end(&self, timeout: Duration) -> Option<bool> {
+        let (tx, rx) = bounded(1);
+        self.command(Command::AtEnd(tx)).ok()?;
+        rx.recv_timeout(timeout).ok()
+    }
+
     /// Where every partition stands: the next offset to deliver, the
     /// committed position (with a name), the last offset known to exist,
     /// and so the lag. `None` if the consumer stopped or did not answer
@@ -397,6 +410,8 @@ struct ConsumerPort {
     replies: VecDeque<Sender<Vec<Gap>>>,
     /// Callers waiting for positions, in the order they asked.
     position_replies: VecDeque<Sender<Vec<PartitionPosition>>>,
+    /// Callers waiting to learn whether the consumer is at the end.
+    end_replies: VecDeque<Sender<bool>>,
     /// Running average of a record's cost (content plus overhead).
     avg_size: usize,
     queue: usize,
@@ -421,6 +436,10 @@ impl Port<ConsumerCore> for ConsumerPort {
                 self.position_replies.push_back(reply);
                 Some(ConsumerCommand::Positions)
             }
+            Command::AtEnd(reply) => {
+                self.end_replies.push_back(reply);
+                Some(ConsumerCommand::AtEnd)
+            }
         }
     }
 
@@ -438,6 +457,11 @@ impl Port<ConsumerCore> for ConsumerPort {
             ConsumerDelivery::Positions(p) => {
                 if let Some(reply) = self.position_replies.pop_front() {
                     let _ = reply.send(p);
+                }
+            }
+            ConsumerDelivery::AtEnd(at_end) => {
+                if let Some(reply) = self.end_replies.pop_front() {
+                    let _ = reply.send(at_end);
                 }
             }
             ConsumerDelivery::Committed(ticket) => {

@@ -40,6 +40,12 @@ impl fmt::Debug for NodeId {
     }
 }
 
+impl NodeId {
+    /// Sixteen zero bytes: no node. A DIRECT-HEAD for this partition, with
+    /// `empty` set, ends a store's answer about a whole topic (RFC 4).
+    pub const NONE: NodeId = NodeId([0; 16]);
+}
+
 /// One record of a partition: where it sits, and what it carries.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Record {

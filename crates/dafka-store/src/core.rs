@@ -385,17 +385,20 @@ impl StoreCore {
         }));
     }
 
+    /// Every partition of `topic` this store holds, then the end of the
+    /// answer (a DIRECT-HEAD of no partition, `empty`): the asker then
+    /// knows it has heard all this store holds.
     fn send_heads(&mut self, topic: &str, to: NodeId) {
-        let Some(parts) = self.parts.get(topic) else {
-            return;
-        };
-        let heads: Vec<(NodeId, u64)> = parts
-            .iter()
-            .filter_map(|(p, part)| part.stored.map(|o| (*p, o)))
-            .collect();
+        let heads: Vec<(NodeId, u64)> = self.parts.get(topic).map_or_else(Vec::new, |parts| {
+            parts
+                .iter()
+                .filter_map(|(p, part)| part.stored.map(|o| (*p, o)))
+                .collect()
+        });
         for (partition, offset) in heads {
             self.direct_head(to, topic, partition, offset, HeadState::Holds);
         }
+        self.direct_head(to, topic, NodeId::NONE, 0, HeadState::Empty);
     }
 
     /// One partition's head, or "none of it here": what a producer taking

@@ -46,6 +46,10 @@ struct Cli {
     /// Exit after this many records
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     max_messages: Option<u64>,
+    /// Exit (0) once every record that existed is printed: each partition
+    /// the stores hold (and any seen live) up to its end
+    #[arg(short = 'e', long)]
+    exit_at_end: bool,
     /// Exit if no record arrives for this long, in ms
     #[arg(allow_negative_numbers = true, long, value_name = "MS")]
     timeout_ms: Option<u64>,
@@ -142,6 +146,13 @@ fn main() -> ExitCode {
         let mut idle_exit = false;
         let mut silence = Silence::new("dafka_console_consumer", "producer or store", &cfg.beacon);
         let tick = crossbeam_channel::tick(Duration::from_millis(500));
+        // With --exit-at-end, whether the end is reached is asked whenever
+        // nothing is waiting to be printed.
+        let end_check = if cli.exit_at_end {
+            crossbeam_channel::tick(Duration::from_millis(50))
+        } else {
+            never()
+        };
         // The idle timer runs from the last record, not from the last tick.
         let idle_after = cli.timeout_ms.map(Duration::from_millis);
         let mut idle = idle_after.map_or(never(), after);
@@ -151,6 +162,15 @@ fn main() -> ExitCode {
                 recv(stop) -> _ => break,
                 recv(reader_gone) -> _ => break,
                 recv(tick) -> _ => { silence.check(&consumer.stats()); continue }
+                recv(end_check) -> _ => {
+                    // Asked with nothing waiting; the answer comes after any
+                    // record delivered before it, so look again.
+                    let empty = || consumer.records().is_empty();
+                    if empty() && consumer.at_end(Duration::from_secs(5)) == Some(true) && empty() {
+                        break;
+                    }
+                    continue
+                }
                 recv(idle) -> _ => { idle_exit = true; break }
             };
             count += 1;

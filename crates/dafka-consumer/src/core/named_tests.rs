@@ -278,3 +278,60 @@ fn an_assigned_partition_starts_at_its_offset_and_others_are_ignored() {
     assert_eq!(delivered(&mut c), [2, 3, 4]);
     assert_eq!(c.positions().len(), 1, "the other partition is not read");
 }
+
+#[test]
+fn the_end_is_reached_once_a_store_told_everything_and_it_is_delivered() {
+    let t0 = Instant::now();
+    let cfg = ConsumerConfig {
+        offset_reset: OffsetReset::Earliest,
+        ..Default::default()
+    };
+    let mut c = ConsumerCore::new(ME, cfg, t0);
+    c.subscribe("t", t0);
+    sent(&mut c);
+    assert!(!c.at_end(), "no store has answered");
+    let head = |partition, offset| Message::DirectHead {
+        to: ME,
+        head: dafka_proto::Head {
+            topic: "t".into(),
+            partition,
+            offset,
+        },
+        store: Some(S1),
+        state: dafka_proto::HeadState::Holds,
+    };
+    feed(&mut c, head(P, 1), t0);
+    let end = Message::DirectHead {
+        to: ME,
+        head: dafka_proto::Head {
+            topic: "t".into(),
+            partition: NodeId::NONE,
+            offset: 0,
+        },
+        store: Some(S1),
+        state: dafka_proto::HeadState::Empty,
+    };
+    feed(&mut c, end, t0);
+    assert!(!c.at_end(), "offsets 0 and 1 are not delivered yet");
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(P, 0),
+        },
+        t0,
+    );
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(P, 1),
+        },
+        t0,
+    );
+    assert_eq!(delivered(&mut c), [0, 1]);
+    assert!(c.at_end());
+    // A record past the end makes a new end to reach.
+    feed(&mut c, Message::Record(rec(P, 3)), t0);
+    assert!(!c.at_end());
+}

@@ -206,7 +206,13 @@ fn answers_get_heads_and_consumer_hello_with_every_partition() {
             partition: None,
         },
     );
-    let heads = sent(&mut s);
+    let mut heads = sent(&mut s);
+    // The answer ends with a DIRECT-HEAD of no partition: "that is all".
+    let end = heads.pop();
+    assert!(
+        matches!(&end, Some(Message::DirectHead { to, head, state: HeadState::Empty, .. }) if *to == C && head.partition == NodeId::NONE && head.topic == "t"),
+        "{end:?}"
+    );
     assert_eq!(heads.len(), 2);
     assert!(heads
         .iter()
@@ -219,7 +225,19 @@ fn answers_get_heads_and_consumer_hello_with_every_partition() {
             topics: vec!["t".into(), "other".into()],
         },
     );
-    assert_eq!(sent(&mut s).len(), 3);
+    assert_eq!(sent(&mut s).len(), 3 + 2, "three heads, an end per topic");
+    // A topic the store holds nothing of still gets its end.
+    feed(
+        &mut s,
+        Message::GetHeads {
+            topic: "none".into(),
+            sender: C,
+            partition: None,
+        },
+    );
+    assert!(
+        matches!(&sent(&mut s)[..], [Message::DirectHead { head, state: HeadState::Empty, .. }] if head.partition == NodeId::NONE)
+    );
 }
 
 #[test]
