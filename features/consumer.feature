@@ -167,6 +167,10 @@ Feature: Consumer protocol
     And a scripted store connected to the consumer
     And the consumer subscribes to "hello"
     And the scripted store says "app" is at offset 0
+    When the scripted store sends a DIRECT-HEAD for offset 4
+    Then the consumer sends a FETCH from offset 0 for 5 records
+    When the scripted store answers the FETCH
+    Then the consumer delivers offsets 0 to 4
     When the application commits offset 4 of the stored partition
     Then the scripted store receives a COMMIT of "app" at offset 5
     When the scripted store acknowledges the COMMIT

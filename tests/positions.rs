@@ -148,6 +148,15 @@ fn the_library_commits_on_request_and_on_close_and_reports_lag() {
     let got: Vec<_> = (0..10)
         .map(|_| c.recv_timeout(EVENT_TIMEOUT).expect("record"))
         .collect();
+    let unread = dafka::Record {
+        topic: "lib-pos".into(),
+        partition: dafka::NodeId([9; 16]),
+        ..Default::default()
+    };
+    assert!(matches!(
+        c.commit(&unread),
+        Err(ConsumerError::NotRead { .. })
+    ));
     c.commit(&got[5]).expect("commit");
     c.commit_sync(EVENT_TIMEOUT).expect("acknowledged");
     let p = c.positions(EVENT_TIMEOUT).expect("positions");

@@ -35,6 +35,14 @@ pub enum ConsumerError {
     /// A commit needs `consumer.name`.
     #[error("commit needs a consumer name (consumer.name)")]
     NoName,
+    /// A commit for a partition this consumer never delivered a record of.
+    #[error("commit for partition {partition} of {topic}, which this consumer never read")]
+    NotRead {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: NodeId,
+    },
     /// The stores did not acknowledge a commit in time.
     #[error("{commit_acks} store(s) did not acknowledge the commit within {timeout_ms} ms")]
     CommitTimeout {
@@ -61,6 +69,9 @@ struct Commits {
     /// record).
     processed: Mutex<HashMap<String, HashMap<NodeId, u64>>>,
     dirty: AtomicBool,
+    /// Partitions this consumer delivered records of (only commits for
+    /// those are accepted), by topic.
+    read: Mutex<HashMap<String, BTreeSet<NodeId>>>,
     /// With auto-commit: the record taken last. Every record before it in
     /// its partition is processed; it is, once the next is taken.
     last_taken: Mutex<Option<(String, NodeId, u64)>>,
@@ -71,6 +82,24 @@ struct Commits {
 }
 
 impl Commits {
+    /// Records that a record of this partition was delivered (the driver
+    /// calls it only when the partition changes from the last record's).
+    fn delivered(&self, topic: &str, partition: NodeId) {
+        if let Ok(mut read) = self.read.lock() {
+            if let Some(parts) = read.get_mut(topic) {
+                parts.insert(partition);
+            } else {
+                read.insert(topic.to_string(), BTreeSet::from([partition]));
+            }
+        }
+    }
+
+    fn was_read(&self, topic: &str, partition: NodeId) -> bool {
+        self.read
+            .lock()
+            .is_ok_and(|r| r.get(topic).is_some_and(|ps| ps.contains(&partition)))
+    }
+
     fn note(&self, topic: &str, partition: NodeId, position: u64) {
         if let Ok(mut m) = self.processed.lock() {
             if !m.contains_key(topic) {
@@ -186,6 +215,8 @@ impl Consumer {
             replies: VecDeque::new(),
             position_replies: VecDeque::new(),
             end_replies: VecDeque::new(),
+            named: !cfg.name.is_empty(),
+            last_partition: None,
             avg_size: 0,
             queue: cfg.queue,
             closed: false,
@@ -313,6 +344,12 @@ impl Consumer {
         if !self.named {
             return Err(ConsumerError::NoName);
         }
+        if !self.commits.was_read(&record.topic, record.partition) {
+            return Err(ConsumerError::NotRead {
+                topic: record.topic.clone(),
+                partition: record.partition,
+            });
+        }
         self.commits
             .note(&record.topic, record.partition, record.offset + 1);
         Ok(())
@@ -412,6 +449,9 @@ struct ConsumerPort {
     position_replies: VecDeque<Sender<Vec<PartitionPosition>>>,
     /// Callers waiting to learn whether the consumer is at the end.
     end_replies: VecDeque<Sender<bool>>,
+    named: bool,
+    /// The partition of the last record delivered.
+    last_partition: Option<NodeId>,
     /// Running average of a record's cost (content plus overhead).
     avg_size: usize,
     queue: usize,
@@ -447,6 +487,12 @@ impl Port<ConsumerCore> for ConsumerPort {
         match d {
             ConsumerDelivery::Record(r) => {
                 self.avg_size = running_average(self.avg_size, r.content.len() + RECORD_OVERHEAD);
+                // Named consumers accept commits only for partitions read:
+                // noted when the partition differs from the last record's.
+                if self.named && self.last_partition != Some(r.partition) {
+                    self.last_partition = Some(r.partition);
+                    self.commits.delivered(&r.topic, r.partition);
+                }
                 self.closed |= self.out.send(r).is_err();
             }
             ConsumerDelivery::Gaps(g) => {
