@@ -286,9 +286,7 @@ impl ConsumerCore {
                 topics,
                 positions,
                 more,
-            } if to == self.id => {
-                self.on_direct_positions(store, &name, &topics, positions, more, now)
-            }
+            } if to == self.id => self.on_direct_positions(store, &name, &topics, positions, more),
             _ => {}
         }
     }
@@ -334,7 +332,7 @@ impl ConsumerCore {
             Some((_, offset)) => *offset,
             None => None,
         };
-        let committed = named.and_then(|n| n.start(topic, partition));
+        let committed = named.and_then(|n| n.committed(topic, partition));
         let start = match (assigned.or(committed), self.cfg.offset_reset) {
             (Some(at), _) => at,
             (None, OffsetReset::Earliest) => 0,

@@ -1,16 +1,17 @@
 //! The application's side of a consumer, and the driver thread behind it.
 
+use crate::commits::Commits;
 use crate::config::ConsumerConfig;
 use crate::core::{ConsumerCommand, ConsumerCore, ConsumerDelivery, Gap, PartitionPosition};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
-use dafka_proto::{validate_topic, DecodeError, NodeId, Position, Record, Role};
+use dafka_proto::{validate_topic, DecodeError, NodeId, Record, Role};
 use dafka_protocol::tuning::{BEHIND_RETRY, CONSUMER_QUEUE_BYTES, RECORD_OVERHEAD};
 use dafka_protocol::{running_average, ConfigError, MeshConfig, NodeStats};
 use dafka_transport::{NodeSpec, Port, Running, StartError};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
@@ -59,115 +60,6 @@ enum Command {
     Gaps(Sender<Vec<Gap>>),
     Positions(Sender<Vec<PartitionPosition>>),
     AtEnd(Sender<bool>),
-}
-
-/// What the application and the driver share about commits.
-#[derive(Default)]
-struct Commits {
-    /// Processed positions not yet handed to the driver (highest each),
-    /// by topic then partition (looked up by `&str`: no allocation per
-    /// record).
-    processed: Mutex<HashMap<String, HashMap<NodeId, u64>>>,
-    dirty: AtomicBool,
-    /// Partitions this consumer delivered records of (only commits for
-    /// those are accepted), by topic.
-    read: Mutex<HashMap<String, BTreeSet<NodeId>>>,
-    /// With auto-commit: the record taken last. Every record before it in
-    /// its partition is processed; it is, once the next is taken.
-    last_taken: Mutex<Option<(String, NodeId, u64)>>,
-    /// `commit_sync` tickets the stores acknowledged.
-    done: Mutex<BTreeSet<u64>>,
-    changed: Condvar,
-    next_ticket: AtomicU64,
-}
-
-impl Commits {
-    /// Records that a record of this partition was delivered (the driver
-    /// calls it only when the partition changes from the last record's).
-    fn delivered(&self, topic: &str, partition: NodeId) {
-        if let Ok(mut read) = self.read.lock() {
-            if let Some(parts) = read.get_mut(topic) {
-                parts.insert(partition);
-            } else {
-                read.insert(topic.to_string(), BTreeSet::from([partition]));
-            }
-        }
-    }
-
-    fn was_read(&self, topic: &str, partition: NodeId) -> bool {
-        self.read
-            .lock()
-            .is_ok_and(|r| r.get(topic).is_some_and(|ps| ps.contains(&partition)))
-    }
-
-    fn note(&self, topic: &str, partition: NodeId, position: u64) {
-        if let Ok(mut m) = self.processed.lock() {
-            if !m.contains_key(topic) {
-                m.insert(topic.to_string(), HashMap::new());
-            }
-            if let Some(parts) = m.get_mut(topic) {
-                let e = parts.entry(partition).or_insert(position);
-                *e = (*e).max(position);
-            }
-            self.dirty.store(true, SeqCst);
-        }
-    }
-
-    /// Auto-commit: `next` is taken, so what was taken before it is
-    /// processed. Costs a lock and a compare per record: the previous
-    /// record's position is written out only when the partition changes
-    /// (within one, the record taken last says it all).
-    fn taken(&self, next: &Record) {
-        let Ok(mut last) = self.last_taken.lock() else {
-            return;
-        };
-        match last.as_mut() {
-            Some((topic, partition, offset))
-                if *partition == next.partition && *topic == next.topic =>
-            {
-                *offset = next.offset;
-            }
-            _ => {
-                if let Some((topic, partition, offset)) = last.take() {
-                    self.note(&topic, partition, offset + 1);
-                }
-                *last = Some((next.topic.clone(), next.partition, next.offset));
-            }
-        }
-        self.dirty.store(true, SeqCst);
-    }
-
-    /// On close: the record taken last is processed too.
-    fn finish_taken(&self) {
-        let last = self.last_taken.lock().ok().and_then(|mut l| l.take());
-        if let Some((topic, partition, offset)) = last {
-            self.note(&topic, partition, offset + 1);
-        }
-    }
-
-    fn take(&self) -> Option<Vec<Position>> {
-        if !self.dirty.swap(false, SeqCst) {
-            return None;
-        }
-        let m = std::mem::take(&mut *self.processed.lock().ok()?);
-        let mut out = Vec::new();
-        // Everything before the record taken last is processed.
-        if let Some((topic, partition, offset)) = self.last_taken.lock().ok()?.as_ref() {
-            out.push(Position {
-                topic: topic.clone(),
-                partition: *partition,
-                offset: *offset,
-            });
-        }
-        for (topic, parts) in m {
-            out.extend(parts.into_iter().map(|(partition, offset)| Position {
-                topic: topic.clone(),
-                partition,
-                offset,
-            }));
-        }
-        Some(out)
-    }
 }
 
 /// A consumer of one or more topics.

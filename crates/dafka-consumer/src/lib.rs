@@ -9,6 +9,7 @@
 //! [`ConsumerCore`] is the logic, a `dafka_protocol::Machine` with no
 //! socket; [`Consumer`] runs it on a driver thread.
 
+mod commits;
 mod config;
 mod core;
 mod handle;

@@ -114,14 +114,10 @@ impl Named {
         self.loading.contains_key(topic)
     }
 
-    /// Where a partition seen for the first time starts, if committed.
-    pub(super) fn start(&self, topic: &str, partition: NodeId) -> Option<u64> {
-        self.committed.get(&(topic.to_string(), partition)).copied()
-    }
-
-    /// The committed position of a partition.
+    /// The committed position of a partition: where it starts when first
+    /// seen.
     pub(super) fn committed(&self, topic: &str, partition: NodeId) -> Option<u64> {
-        self.start(topic, partition)
+        self.committed.get(&(topic.to_string(), partition)).copied()
     }
 
     pub(super) fn next_timeout(&self) -> Option<Instant> {
@@ -191,7 +187,6 @@ impl ConsumerCore {
         topics: &[String],
         positions: Vec<Position>,
         more: bool,
-        now: Instant,
     ) {
         let Some(named) = self.named.as_mut() else {
             return;
@@ -212,13 +207,13 @@ impl ConsumerCore {
                 }
             }
         }
-        self.settle_loading(now, false);
+        self.settle_loading(false);
     }
 
     /// Ends the loading of every topic that has its answers: enough stores
     /// and every store that greeted us, or enough stores and `waited` (the
     /// retry interval passed).
-    fn settle_loading(&mut self, now: Instant, waited: bool) {
+    fn settle_loading(&mut self, waited: bool) {
         let need = self.cfg.commit_acks;
         let Some(named) = self.named.as_mut() else {
             return;
@@ -249,7 +244,6 @@ impl ConsumerCore {
         for topic in done {
             self.get_heads(topic);
         }
-        let _ = now;
     }
 
     /// Positions the application has processed (highest per partition).
@@ -391,7 +385,7 @@ impl ConsumerCore {
         }
         let commit_due = !named.unsent.is_empty() && now >= named.next_commit;
         if waited {
-            self.settle_loading(now, true);
+            self.settle_loading(true);
         }
         let still: Vec<String> = ask
             .into_iter()
