@@ -68,32 +68,36 @@ fn app_commits(w: &mut Mesh, offset: u64) {
 #[then(expr = "the scripted store receives a COMMIT of {string} at offset {int}")]
 fn receives_commit(w: &mut Mesh, name: String, offset: u64) {
     let partition = w.partition;
-    let seq = msg(w.peer(), "COMMIT", |m| match m {
+    // Earlier COMMITs (auto-commit may send some as records are taken) are
+    // remembered too: a store acknowledges every one.
+    let mut seen = Vec::new();
+    msg(w.peer(), "COMMIT", |m| match m {
         Message::Commit {
             name: n,
             seq,
             positions,
             ..
-        } if *n == name
-            && positions
+        } if *n == name => {
+            seen.push(*seq);
+            positions
                 .iter()
-                .any(|p| p.partition == partition && p.offset == offset) =>
-        {
-            Some(*seq)
+                .any(|p| p.partition == partition && p.offset == offset)
+                .then_some(())
         }
         _ => None,
     });
-    w.offsets.push(seq);
+    w.offsets.extend(seen);
 }
 
 #[when("the scripted store acknowledges the COMMIT")]
 fn acks_commit(w: &mut Mesh) {
     let to = w.consumer().id();
     let store = w.peer().id();
-    let seq = w.offsets.pop().expect("a COMMIT seen");
-    w.peer()
-        .send(&Message::CommitAck { to, store, seq })
-        .expect("send");
+    for seq in std::mem::take(&mut w.offsets) {
+        w.peer()
+            .send(&Message::CommitAck { to, store, seq })
+            .expect("send");
+    }
 }
 
 #[then("the consumer has nothing left to commit")]

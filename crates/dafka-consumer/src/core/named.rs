@@ -252,10 +252,12 @@ impl ConsumerCore {
             return;
         };
         for p in positions {
-            let e = named
-                .unsent
-                .entry((p.topic, p.partition))
-                .or_insert(p.offset);
+            // Nothing new: position 0, or not past what is committed.
+            let key = (p.topic, p.partition);
+            if p.offset <= named.committed.get(&key).copied().unwrap_or(0) {
+                continue;
+            }
+            let e = named.unsent.entry(key).or_insert(p.offset);
             *e = (*e).max(p.offset);
         }
     }
