@@ -389,13 +389,20 @@ fn decode_run(
     out: &mut Vec<Message>,
 ) -> Result<(), DecodeError> {
     let kind = id.name();
+    // One copy of the header frame, so that keys, header values and ids
+    // decode as slices of it instead of an allocation each.
+    let body = Bytes::copy_from_slice(body);
+    let malformed = |e: prost::DecodeError| DecodeError::MalformedBody {
+        kind,
+        reason: e.to_string(),
+    };
     let (to, first, next) = match id {
         MessageId::Record => {
-            let b: pb::Record = parse(kind, body)?;
+            let b = pb::Record::decode(body).map_err(malformed)?;
             (None, b.record, b.next)
         }
         _ => {
-            let b: pb::DirectRecord = parse(kind, body)?;
+            let b = pb::DirectRecord::decode(body).map_err(malformed)?;
             (Some(node_id("to", &b.to)?), b.record, b.next)
         }
     };
