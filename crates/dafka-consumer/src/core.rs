@@ -9,7 +9,7 @@
 
 use crate::config::{ConsumerConfig, OffsetReset};
 use dafka_proto::{routing, Head, HeadState, Message, MessageId, NodeId, Position, Record};
-use dafka_protocol::tuning::{INFO_BURST, INFO_PERIOD, RETRY_SCAN, WARN_PERIOD};
+use dafka_protocol::tuning::{INFO_BURST, INFO_PERIOD, RETRY_SCAN, SILENT_PRODUCER, WARN_PERIOD};
 use dafka_protocol::{
     gaps, partition_entry, AheadLimit, FastMap, Input, Machine, Output, Partitions, RateLimit,
     Tracked,
@@ -256,9 +256,20 @@ impl ConsumerCore {
 
     fn on_message(&mut self, msg: Message, now: Instant) {
         match msg {
-            Message::Record(r) => self.on_record(r, now),
-            Message::DirectRecord { to, record } if to == self.id => self.on_record(record, now),
-            Message::Head(h) => self.on_head(h, now),
+            Message::Record(r) => self.on_record(r, true, now),
+            Message::DirectRecord { to, record } if to == self.id => {
+                self.on_record(record, false, now)
+            }
+            Message::Head(h) => {
+                if let Some(part) = self
+                    .parts
+                    .get_mut(&h.topic)
+                    .and_then(|ps| ps.get_mut(&h.partition))
+                {
+                    part.heard_live(now);
+                }
+                self.on_head(h, now)
+            }
             Message::DirectHead {
                 to,
                 head,
@@ -348,13 +359,17 @@ impl ConsumerCore {
         }))
     }
 
-    fn on_record(&mut self, rec: Record, now: Instant) {
+    /// A record, `live` from its producer or fetched.
+    fn on_record(&mut self, rec: Record, live: bool, now: Instant) {
         let partition = rec.partition;
         let mut ready = std::mem::take(&mut self.ready);
         let mut gap_topic = None;
         // `latest` starts at the first record seen.
         let mut repaired = None;
         if let Some(part) = self.part(&rec.topic, partition, rec.offset) {
+            if live {
+                part.heard_live(now);
+            }
             // Skip the topic copy and the FETCH check on the in-order path.
             if part.seq.may_leave_gap(rec.offset) {
                 gap_topic = Some(rec.topic.clone());
@@ -470,6 +485,26 @@ impl ConsumerCore {
         for (topic, partition) in gaps(&self.parts, |p| p.seq.missing().is_some()) {
             self.fetch_gap(&topic, partition, now);
         }
+        self.ask_about_silent(now);
+    }
+
+    /// Asks the stores for the heads of topics with a partition whose
+    /// producer fell silent (once per silence): records it sent after its
+    /// last HEAD that reached us may have been dropped on the way.
+    fn ask_about_silent(&mut self, now: Instant) {
+        let mut topics = BTreeSet::new();
+        for (topic, ps) in self.parts.iter_mut() {
+            for part in ps.values_mut() {
+                let silent = part
+                    .live
+                    .is_some_and(|t| now.saturating_duration_since(t) >= SILENT_PRODUCER);
+                if silent && !part.asked_silent {
+                    part.asked_silent = true;
+                    topics.insert(topic.clone());
+                }
+            }
+        }
+        topics.into_iter().for_each(|t| self.get_heads(t));
     }
 
     /// Takes the records ready for the application, in order per partition

@@ -243,6 +243,11 @@ pub struct Tracked {
     pub seq: Sequencer,
     /// When the current gap may be asked for (again).
     pub pacer: FetchPacer,
+    /// Consumers: when the producer was last heard live (a RECORD or a
+    /// HEAD), and whether the stores were asked since it fell silent.
+    pub live: Option<Instant>,
+    /// See `live`.
+    pub asked_silent: bool,
 }
 
 impl Tracked {
@@ -251,7 +256,15 @@ impl Tracked {
         Tracked {
             seq: Sequencer::new(next, limit),
             pacer: FetchPacer::new(retry),
+            live: None,
+            asked_silent: false,
         }
+    }
+
+    /// The producer was heard live just now.
+    pub fn heard_live(&mut self, now: Instant) {
+        self.live = Some(now);
+        self.asked_silent = false;
     }
 
     /// The FETCH `sender` should send now for this partition's first gap,

@@ -111,3 +111,9 @@ pub const WARN_PERIOD: Duration = Duration::from_secs(5);
 pub const INFO_PERIOD: Duration = Duration::from_secs(1);
 /// See [`INFO_PERIOD`].
 pub const INFO_BURST: u32 = 20;
+
+/// A consumer asks the stores for a partition's head when its producer has
+/// been silent this long (two default HEAD intervals): a tail dropped at a
+/// high-water mark after the producer's last HEAD is otherwise found only
+/// by the next heads refresh.
+pub const SILENT_PRODUCER: Duration = Duration::from_secs(2);

@@ -335,3 +335,46 @@ fn the_end_is_reached_once_a_store_told_everything_and_it_is_delivered() {
     feed(&mut c, Message::Record(rec(P, 3)), t0);
     assert!(!c.at_end());
 }
+
+#[test]
+fn a_silent_producer_makes_the_consumer_ask_the_stores_once() {
+    let t0 = Instant::now();
+    let mut c = ConsumerCore::new(ME, ConsumerConfig::default(), t0);
+    c.subscribe("t", t0);
+    feed(&mut c, Message::Record(rec(P, 0)), t0);
+    sent(&mut c);
+    let asks = |c: &mut ConsumerCore, at: Instant| {
+        c.on_timeout(at);
+        sent(c)
+            .iter()
+            .filter(|m| matches!(m, Message::GetHeads { .. }))
+            .count()
+    };
+    assert_eq!(
+        asks(&mut c, t0 + Duration::from_millis(500)),
+        0,
+        "not silent yet"
+    );
+    let silent = t0 + dafka_protocol::tuning::SILENT_PRODUCER;
+    assert_eq!(asks(&mut c, silent), 1, "the tail may have been dropped");
+    assert_eq!(
+        asks(&mut c, silent + Duration::from_secs(2)),
+        0,
+        "once per silence"
+    );
+    // Fetched records are not the producer speaking; a live one is.
+    let later = silent + Duration::from_secs(3);
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(P, 1),
+        },
+        later,
+    );
+    assert_eq!(asks(&mut c, later + Duration::from_secs(3)), 0);
+    let again = later + Duration::from_secs(4);
+    feed(&mut c, Message::Record(rec(P, 2)), again);
+    let silent_again = again + dafka_protocol::tuning::SILENT_PRODUCER;
+    assert_eq!(asks(&mut c, silent_again), 1, "a new silence");
+}
