@@ -381,15 +381,9 @@ impl ProducerCore {
     /// The records awaiting ACKs, oldest first: what a spool would give a
     /// restarted producer.
     pub fn unacked_records(&self) -> impl Iterator<Item = (u64, ProducerRecord)> + '_ {
-        self.unacked.iter().map(|r| {
-            let kept = ProducerRecord {
-                key: r.key.clone(),
-                headers: r.headers.clone(),
-                timestamp_ms: r.timestamp_ms,
-                content: r.content.clone(),
-            };
-            (r.offset, kept)
-        })
+        self.unacked
+            .iter()
+            .map(|r| (r.offset, ProducerRecord::from(r)))
     }
 
     /// Distinct stores that must ACK a record.

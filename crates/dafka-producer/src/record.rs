@@ -4,6 +4,7 @@
 use crate::content::Content;
 use bytes::Bytes;
 use dafka_proto::limits::{MAX_CONTENT_LEN, MAX_RECORD_HEADERS, MAX_RECORD_META_LEN};
+use dafka_proto::Record;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A record to publish, built like Kafka's `ProducerRecord`:
@@ -61,9 +62,7 @@ impl ProducerRecord {
 
     /// Bytes of the key and headers together.
     pub fn meta_len(&self) -> usize {
-        let key = self.key.as_ref().map_or(0, |k| k.len());
-        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-        key + headers
+        dafka_proto::meta_len(self.key.as_ref(), &self.headers)
     }
 
     /// What makes the record unpublishable, if anything: the protocol's
@@ -87,6 +86,18 @@ impl ProducerRecord {
             self.timestamp_ms = Some(now_ms());
         }
         self
+    }
+}
+
+impl From<&Record> for ProducerRecord {
+    /// What an application published, from the record as delivered or kept.
+    fn from(r: &Record) -> Self {
+        ProducerRecord {
+            key: r.key.clone(),
+            headers: r.headers.clone(),
+            timestamp_ms: r.timestamp_ms,
+            content: r.content.clone(),
+        }
     }
 }
 

@@ -33,4 +33,6 @@ pub use codec::{
 };
 pub use error::DecodeError;
 pub use routing::MessageId;
-pub use types::{Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, Position, Record, Role};
+pub use types::{
+    meta_len, Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, Position, Record, Role,
+};

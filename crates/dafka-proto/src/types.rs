@@ -70,13 +70,18 @@ impl Record {
     /// carries besides its content, counted against
     /// [`crate::limits::MAX_RECORD_META_LEN`] and in run sizes.
     pub fn meta_len(&self) -> usize {
-        let key = self.key.as_ref().map_or(0, |k| k.len());
-        key + self
-            .headers
-            .iter()
-            .map(|(name, value)| name.len() + value.len())
-            .sum::<usize>()
+        meta_len(self.key.as_ref(), &self.headers)
     }
+}
+
+/// Bytes of a key and headers (names and values) together: the one rule
+/// for [`Record::meta_len`] and the producer's check before publishing.
+pub fn meta_len(key: Option<&Bytes>, headers: &[(String, Bytes)]) -> usize {
+    let key = key.map_or(0, |k| k.len());
+    key + headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum::<usize>()
 }
 
 /// "The last offset of this partition is `offset`" (HEAD and DIRECT-HEAD).

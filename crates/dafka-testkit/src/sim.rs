@@ -301,13 +301,7 @@ fn record(offset: u64) -> ProducerRecord {
 
 /// A delivered or stored record as the producer's record, to compare.
 fn as_published(r: &Record) -> (u64, ProducerRecord) {
-    let fields = ProducerRecord {
-        key: r.key.clone(),
-        headers: r.headers.clone(),
-        timestamp_ms: r.timestamp_ms,
-        content: r.content.clone(),
-    };
-    (r.offset, fields)
+    (r.offset, ProducerRecord::from(r))
 }
 
 fn store_cfg() -> StoreConfig {
