@@ -162,6 +162,18 @@ Feature: Consumer protocol
     When the scripted store answers the FETCH
     Then the consumer delivers offsets 3 to 5
 
+  Scenario: A consumer starting at a time asks the stores where it falls and starts there
+    Given a consumer starting at time 1004500
+    And a scripted store connected to the consumer
+    When the consumer subscribes to "hello"
+    Then the scripted store receives a GET-POSITIONS for time 1004500 in "hello"
+    When the scripted store says time 1004500 is at offset 5
+    Then the scripted store receives a GET-HEADS for "hello"
+    When the scripted store sends a DIRECT-HEAD for offset 7
+    Then the consumer sends a FETCH from offset 5 for 3 records
+    When the scripted store answers the FETCH
+    Then the consumer delivers offsets 5 to 7
+
   Scenario: A named consumer commits what the application processed until a store acknowledges it
     Given a consumer named "app" with offset reset earliest
     And a scripted store connected to the consumer

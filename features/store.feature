@@ -137,6 +137,18 @@ Feature: Store protocol
     And the scripted consumer asks the store for the positions of "app" in "hello"
     Then the scripted consumer is told "app" is at offset 7 of partition "p1"
 
+  Scenario: A store tells where a time falls in a partition, from its time index
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 9 stamped 1000 ms apart from 1000000
+    Then the store ACKs offset 9
+    When the scripted consumer asks the store where time 1004500 falls in "hello"
+    Then the scripted consumer is told time 1004500 is at offset 5
+    When the scripted consumer asks the store where time 2000000 falls in "hello"
+    Then the scripted consumer is told time 2000000 is at offset 10
+    When the store restarts on the same directory
+    And the scripted consumer asks the store where time 1 falls in "hello"
+    Then the scripted consumer is told time 1 is at offset 0
+
   Scenario Outline: A malformed message is dropped and counted, and the store keeps storing
     Given a scripted producer connected to the store
     When the scripted producer sends a RECORD with <fault>

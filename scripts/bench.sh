@@ -8,7 +8,8 @@
 # goes by; a replay of the first partition from the store; and the raw
 # ZeroMQ PUB/SUB ceiling, with one frame per message (the C baseline) and
 # with three (a RECORD's key, header and content). Then latency at
-# 10,000 msg/s and the time a new consumer takes to its first record.
+# 10,000 msg/s, the time a new consumer takes to its first record, and
+# how long a store takes to find a time (--from-time) in one long partition.
 # Peak RSS is each process's high-water mark (VmHWM / time -f %M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,10 +33,12 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     counts=(100:300000 1024:100000 65536:3000)
     lat_count=20000
     spool_counts=(never:300000 interval:300000 always:2000)
+    index_count=1000000
 else
     counts=(100:2000000 1024:500000 65536:10000)
     lat_count=100000
     spool_counts=(never:1000000 interval:1000000 always:10000)
+    index_count=10000000
 fi
 
 # A JSON field of a tool's one-line result.
@@ -168,6 +171,10 @@ for mc in "${spool_counts[@]}"; do
     spool_rows+=("$(printf '100    %-22s %12.0f' "spool_fsync=$mode" "$(jget "$r" msg_per_s)")")
 done
 stop_cluster
+# --from-time: a store finding a time in one long partition.
+say "time index: $index_count records in one partition"
+index=$("$bin/dafka_perf_time_index" --db "$work/index-db" --json "$index_count")
+rm -rf "$work/index-db"
 
 echo
 echo "Dafka benchmarks ($(nproc) cores, $(uname -m), quick=${BENCH_QUICK:-0}); fsync=always"
@@ -179,6 +186,8 @@ for l in "dafka:$lat" "raw zmq:$lat_zmq"; do
 done
 echo "producer with a state directory, ACKed msg/s:"
 for r in "${spool_rows[@]}"; do echo "$r"; done
+printf 'time lookup in %s records (ms): first after open %.1f, p50 %.2f, p99 %.2f, max %.1f\n' \
+    "$index_count" "$(jget "$index" first_ms)" "$(jget "$index" p50_ms)" "$(jget "$index" p99_ms)" "$(jget "$index" max_ms)"
 printf 'join (ms): live median %.1f max %.1f; from store median %.1f max %.1f\n' \
     "$(jget "$join" live_ms_median)" "$(jget "$join" live_ms_max)" \
     "$(jget "$join" store_ms_median)" "$(jget "$join" store_ms_max)"

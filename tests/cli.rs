@@ -81,6 +81,17 @@ fn a_bad_flag_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn a_bad_start_time_is_one_line_and_exit_2() {
+    let (code, _, err) = run(
+        "dafka_console_consumer",
+        &["--from-time", "2026-11-30 09:00", "t"],
+    );
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is not a time"), "{err}");
+}
+
+#[test]
 fn a_missing_topic_is_one_line() {
     let (code, _, err) = run("dafka_console_consumer", &[]);
     assert_eq!(code, 2);

@@ -338,3 +338,60 @@ fn exit_at_end_prints_what_exists_and_stops() {
         assert_eq!(c.stdout.try_iter().count(), 0, "{topic}");
     }
 }
+
+/// 2026-11-30T09:00:00Z in ms.
+const NINE: i64 = 1_796_029_200_000;
+
+/// `--from-time` starts each partition where the stores' time index says:
+/// the first record at or after the time, counting a clock that stepped
+/// back by the latest time before it (Kafka's rule); a partition with
+/// nothing that late starts at its end.
+#[test]
+fn a_consumer_starts_at_a_time_in_every_partition() {
+    let cluster = TestCluster::start().expect("tower");
+    let cfg = &cluster.config;
+    let db = tempfile::tempdir().expect("db");
+    let _store = cluster.store(db.path()).expect("store");
+    let minute = 60_000;
+    let stamps = [0, 1, 0, 2, 3, 4].map(|m| NINE + m * minute);
+    let late = Producer::new("times", &cfg.producer, &cfg.beacon).expect("producer");
+    for (i, ts) in stamps.iter().enumerate() {
+        let r = ProducerRecord::new(format!("late-{i}")).timestamp_ms(*ts);
+        late.send(r).expect("send");
+    }
+    let early = Producer::new("times", &cfg.producer, &cfg.beacon).expect("producer");
+    for i in 0..3 {
+        let r = ProducerRecord::new(format!("early-{i}")).timestamp_ms(NINE - 3_600_000);
+        early.send(r).expect("send");
+    }
+    assert!(
+        late.flush(EVENT_TIMEOUT) && early.flush(EVENT_TIMEOUT),
+        "ACKed"
+    );
+    let t = Towers {
+        sub: cfg.beacon.sub_address.clone(),
+        pub_: cfg.beacon.pub_address.clone(),
+    };
+    let read_from = |time: &str| {
+        let mut c = consumer(&t, "times", &["--from-time", time, "-e"]);
+        assert!(c.wait(TIMEOUT).success(), "{time}");
+        c.stdout.try_iter().collect::<Vec<String>>()
+    };
+    // 09:01:30 UTC: the first record at or after it is late-3 (late-2, at
+    // 09:00, comes after 09:01 and so is past the time already).
+    assert_eq!(
+        read_from("2026-11-30T10:01:30+01:00"),
+        ["late-3", "late-4", "late-5"]
+    );
+    let half_past = (NINE + minute / 2).to_string();
+    assert_eq!(
+        read_from(&half_past),
+        ["late-1", "late-2", "late-3", "late-4", "late-5"]
+    );
+    let mut all = read_from("2026-11-30T07:00:00Z");
+    all.sort();
+    assert_eq!(all.len(), 9, "{all:?}");
+    assert!(read_from("2026-11-30T09:05:00.001Z").is_empty());
+    late.close();
+    early.close();
+}

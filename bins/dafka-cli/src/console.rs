@@ -86,6 +86,62 @@ pub fn parse_offset(s: &str) -> Result<StartAt, String> {
     }
 }
 
+/// Parses `--from-time`: milliseconds since the Unix epoch, or an RFC 3339
+/// time (`2026-11-30T09:00:00Z`, `2026-11-30T10:00:00.250+01:00`). Returns
+/// milliseconds since the epoch (a clap value parser).
+pub fn parse_time(s: &str) -> Result<u64, String> {
+    let bad = |why: &str| format!("'{s}' is not a time: {why}");
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return match s.parse::<u64>() {
+            Ok(0) => Err(bad("give a time after the epoch (0 means no time)")),
+            Ok(ms) => Ok(ms),
+            Err(_) => Err(bad("too large for milliseconds since the epoch")),
+        };
+    }
+    // humantime reads UTC ("Z") only: a numeric offset is taken off here.
+    let (utc, offset_ms) = split_offset(s).ok_or_else(|| {
+        bad("give milliseconds since the epoch or an RFC 3339 time such as 2026-11-30T09:00:00Z")
+    })?;
+    let at = humantime::parse_rfc3339(&utc).map_err(|e| bad(&e.to_string()))?;
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| bad("before the epoch"))?
+        .as_millis();
+    let ms = i128::try_from(ms).map_err(|_| bad("out of range"))? - i128::from(offset_ms);
+    u64::try_from(ms)
+        .ok()
+        .filter(|&ms| ms > 0)
+        .ok_or_else(|| bad("before the epoch"))
+}
+
+/// An RFC 3339 time as the same time in UTC ending in `Z`, and its offset
+/// from UTC in ms (`+01:00` is 3,600,000).
+fn split_offset(s: &str) -> Option<(String, i64)> {
+    if let Some(base) = s.strip_suffix(['Z', 'z']) {
+        return Some((format!("{base}Z"), 0));
+    }
+    let at = s.len().checked_sub(6)?;
+    let (base, off) = (s.get(..at)?, s.get(at..)?.as_bytes());
+    let sign = match off[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digits = |d: &[u8]| -> Option<i64> {
+        d.iter().try_fold(0i64, |n, b| {
+            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+        })
+    };
+    if off[3] != b':' {
+        return None;
+    }
+    let (h, m) = (digits(&off[1..3])?, digits(&off[4..6])?);
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some((format!("{base}Z"), sign * (h * 60 + m) * 60_000))
+}
+
 /// How the console producer makes a record of a line.
 #[derive(Clone, Debug, Default)]
 pub struct LineFormat {
@@ -239,6 +295,31 @@ pub fn json_record(r: &Record) -> String {
 mod tests {
     use super::*;
     use dafka::{Bytes, NodeId};
+
+    #[test]
+    fn times_are_read_as_ms_or_rfc_3339_with_any_offset() {
+        // 2026-11-30T09:00:00Z
+        let nine = 1_796_029_200_000;
+        assert_eq!(parse_time("1796029200000"), Ok(nine));
+        assert_eq!(parse_time("2026-11-30T09:00:00Z"), Ok(nine));
+        assert_eq!(parse_time("2026-11-30T10:00:00+01:00"), Ok(nine));
+        assert_eq!(parse_time("2026-11-30T04:30:00-04:30"), Ok(nine));
+        assert_eq!(parse_time("2026-11-30T09:00:00.250z"), Ok(nine + 250));
+        for bad in [
+            "",
+            "0",
+            "yesterday",
+            "2026-11-30",
+            "2026-11-30T09:00:00",
+            "2026-11-30T09:00:00+1:00",
+            "2026-11-30T09:00:00+24:00",
+            "1969-12-31T23:59:59Z",
+            "99999999999999999999999",
+        ] {
+            let e = parse_time(bad).expect_err(bad);
+            assert!(e.contains("is not a time"), "{bad}: {e}");
+        }
+    }
 
     fn fmt(props: &[&str], headers: &[&str]) -> LineFormat {
         let props: Vec<Property> = props

@@ -49,6 +49,11 @@ pub struct ConsumerConfig {
     /// Stores that must acknowledge a commit, and answer before a named
     /// consumer starts a topic (like the producer's `min_acks`).
     pub commit_acks: usize,
+    /// Start each partition at its first record at or after this time (ms
+    /// since the Unix epoch), found by the stores' time index, instead of
+    /// at the committed position; partitions no store holds follow
+    /// `offset_reset`. 0: off.
+    pub from_time: u64,
 }
 
 impl Default for ConsumerConfig {
@@ -64,6 +69,7 @@ impl Default for ConsumerConfig {
             auto_commit: true,
             commit_interval: 1000,
             commit_acks: 1,
+            from_time: 0,
         }
     }
 }

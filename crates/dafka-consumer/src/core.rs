@@ -135,7 +135,9 @@ impl ConsumerCore {
             .iter()
             .map(|k| Output::Subscribe(routing::node_key(*k, &id)))
             .collect();
-        let named = (!cfg.name.is_empty()).then(|| Named::new(cfg.name.clone(), now));
+        let from_time = (cfg.from_time > 0).then_some(cfg.from_time);
+        let named = (!cfg.name.is_empty() || from_time.is_some())
+            .then(|| Named::new(cfg.name.clone(), from_time, now));
         if named.is_some() {
             let subs = Self::named_subscriptions(id);
             outbox.extend(subs.into_iter().map(Output::Subscribe));
@@ -297,7 +299,17 @@ impl ConsumerCore {
                 topics,
                 positions,
                 more,
-            } if to == self.id => self.on_direct_positions(store, &name, &topics, positions, more),
+                from_time_ms,
+            } if to == self.id => {
+                let answer = PositionsAnswer {
+                    name,
+                    topics,
+                    positions,
+                    more,
+                    from_time_ms,
+                };
+                self.on_direct_positions(store, answer)
+            }
             _ => {}
         }
     }
@@ -591,8 +603,8 @@ impl Machine for ConsumerCore {
 }
 
 mod named;
-use named::Named;
 pub use named::PartitionPosition;
+use named::{Named, PositionsAnswer};
 
 #[cfg(test)]
 mod named_tests;

@@ -34,10 +34,12 @@ pub(crate) fn encode_body(msg: &Message) -> Option<Vec<u8>> {
             name,
             sender,
             topics,
+            from_time_ms,
         } => pb::GetPositions {
             name: name.clone(),
             sender: id_bytes(sender),
             topics: topics.clone(),
+            from_time_ms: *from_time_ms,
         }
         .encode_to_vec(),
         Message::DirectPositions {
@@ -47,6 +49,7 @@ pub(crate) fn encode_body(msg: &Message) -> Option<Vec<u8>> {
             topics,
             positions,
             more,
+            from_time_ms,
         } => pb::DirectPositions {
             to: id_bytes(to),
             store: id_bytes(store),
@@ -54,6 +57,7 @@ pub(crate) fn encode_body(msg: &Message) -> Option<Vec<u8>> {
             topics: topics.clone(),
             positions: positions.iter().map(to_pb).collect(),
             more: *more,
+            from_time_ms: *from_time_ms,
         }
         .encode_to_vec(),
         _ => return None,
@@ -102,6 +106,15 @@ fn name(n: String) -> Result<String, DecodeError> {
     })
 }
 
+/// The name of a question or answer: a consumer name, or empty when the
+/// question is about a time (an unnamed consumer starting at a time).
+fn name_or_time(n: String, from_time_ms: Option<u64>) -> Result<String, DecodeError> {
+    if n.is_empty() && from_time_ms.is_some() {
+        return Ok(n);
+    }
+    name(n)
+}
+
 /// Decodes the body of a position message (`id` is one of the four).
 pub(crate) fn decode_body(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
     let kind = id.name();
@@ -126,9 +139,10 @@ pub(crate) fn decode_body(id: MessageId, body: &[u8]) -> Result<Message, DecodeE
         MessageId::GetPositions => {
             let b: pb::GetPositions = parse(kind, body)?;
             Message::GetPositions {
-                name: name(b.name)?,
+                name: name_or_time(b.name, b.from_time_ms)?,
                 sender: node_id("sender", &b.sender)?,
                 topics: topics(b.topics)?,
+                from_time_ms: b.from_time_ms,
             }
         }
         _ => {
@@ -136,10 +150,11 @@ pub(crate) fn decode_body(id: MessageId, body: &[u8]) -> Result<Message, DecodeE
             Message::DirectPositions {
                 to: node_id("to", &b.to)?,
                 store: node_id("store", &b.store)?,
-                name: name(b.name)?,
+                name: name_or_time(b.name, b.from_time_ms)?,
                 topics: topics(b.topics)?,
                 positions: positions(b.positions)?,
                 more: b.more,
+                from_time_ms: b.from_time_ms,
             }
         }
     })

@@ -265,14 +265,18 @@ pub enum Message {
         /// The commit's number.
         seq: u64,
     },
-    /// A named consumer asking every store for its positions.
+    /// A named consumer asking every store for its positions, or any
+    /// consumer asking where a time falls in each partition.
     GetPositions {
-        /// The consumer's name.
+        /// The consumer's name (may be empty when `from_time_ms` is set).
         name: String,
         /// The node asking.
         sender: NodeId,
         /// The topics.
         topics: Vec<String>,
+        /// Asks, instead of the name's positions, per partition for the
+        /// first offset at or after this time (ms since the Unix epoch).
+        from_time_ms: Option<u64>,
     },
     /// A store's answer to GET-POSITIONS.
     DirectPositions {
@@ -288,6 +292,8 @@ pub enum Message {
         positions: Vec<Position>,
         /// More messages of this answer follow.
         more: bool,
+        /// The question's time, when it asked for one.
+        from_time_ms: Option<u64>,
     },
     /// A node announcing itself.
     Beacon(Beacon),

@@ -97,6 +97,7 @@ fn samples() -> Vec<Message> {
             name: "billing".into(),
             sender: Q,
             topics: vec!["orders".into()],
+            from_time_ms: None,
         },
         Message::DirectPositions {
             to: Q,
@@ -105,6 +106,7 @@ fn samples() -> Vec<Message> {
             topics: vec!["orders".into(), "empty".into()],
             positions: vec![position(12)],
             more: true,
+            from_time_ms: None,
         },
     ]
 }
@@ -123,6 +125,7 @@ fn a_position_message_with_a_bad_name_or_partition_is_malformed() {
         name: String::new(),
         sender: Q,
         topics: vec![],
+        from_time_ms: None,
     };
     assert!(matches!(
         decode(&encode(&bad_name).to_vec()),
@@ -142,6 +145,29 @@ fn a_position_message_with_a_bad_name_or_partition_is_malformed() {
             ..
         })
     ));
+}
+
+#[test]
+fn a_question_about_a_time_needs_no_name() {
+    let time = Some(1_764_547_200_000);
+    let ask = Message::GetPositions {
+        name: String::new(),
+        sender: Q,
+        topics: vec!["orders".into()],
+        from_time_ms: time,
+    };
+    let answer = Message::DirectPositions {
+        to: Q,
+        store: P,
+        name: String::new(),
+        topics: vec!["orders".into()],
+        positions: vec![position(7)],
+        more: false,
+        from_time_ms: time,
+    };
+    for msg in [ask, answer] {
+        assert_eq!(decode(&encode(&msg).to_vec()).expect("decodes"), msg);
+    }
 }
 
 fn frames_of(f: &Frames) -> Vec<Vec<u8>> {

@@ -186,7 +186,8 @@ impl StoreCore {
                 name,
                 sender,
                 topics,
-            } => self.on_get_positions(name, sender, topics),
+                from_time_ms,
+            } => self.on_get_positions(name, sender, topics, from_time_ms),
             _ => {}
         }
     }
@@ -559,8 +560,9 @@ impl StoreCore {
                 name,
                 sender,
                 topics,
+                from_time_ms,
                 positions,
-            } => self.on_positions(name, sender, topics, positions, now),
+            } => self.on_positions(name, sender, topics, from_time_ms, positions, now),
         }
     }
 

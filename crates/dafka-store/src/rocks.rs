@@ -15,7 +15,7 @@
 //! key; those read the same way.)
 //!
 //! Named consumers' positions live in a third family (`positions`, see
-//! [`positions`]). Heads live in their own column family (`heads`): they are rewritten by
+//! [`positions`]), the time index in a fourth (`times`, see [`times`]). Heads live in their own column family (`heads`): they are rewritten by
 //! every batch, and in the record family they would make every flushed file
 //! overlap every other, so RocksDB would rewrite all records in compactions.
 //! Alone, each partition's record keys only grow, and files move down the
@@ -51,8 +51,10 @@ const RECORD: u8 = b'r';
 const HEAD: u8 = b'h';
 const HEADS_CF: &str = "heads";
 const POSITIONS_CF: &str = "positions";
+const TIMES_CF: &str = "times";
 
 mod positions;
+mod times;
 /// The key of the store's id (sorts after every head key of old stores).
 const ID_KEY: &[u8] = b"id";
 
@@ -66,6 +68,8 @@ pub struct RocksStorage {
     last_sync: Instant,
     /// Whether a write has not been synced yet.
     dirty: bool,
+    /// Partitions' highest timestamps, for the time index.
+    highest: times::Highest,
 }
 
 impl RocksStorage {
@@ -90,7 +94,7 @@ impl RocksStorage {
         opts.set_write_buffer_size(32 << 20);
         opts.increase_parallelism(2);
         opts.create_missing_column_families(true);
-        let db = DB::open_cf(&opts, dir, ["default", HEADS_CF, POSITIONS_CF]).map_err(|e| {
+        let db = DB::open_cf(&opts, dir, ["default", HEADS_CF, POSITIONS_CF, TIMES_CF]).map_err(|e| {
             let hint = match recovery {
                 WalRecovery::Refuse => " (store.wal_recovery = \"refuse\": the write-ahead log is damaged or incomplete; restore the database, or open it once with wal_recovery = \"point-in-time\" to keep what precedes the damage)",
                 WalRecovery::PointInTime => "",
@@ -107,6 +111,7 @@ impl RocksStorage {
             sync,
             last_sync: Instant::now(),
             dirty: false,
+            highest: times::Highest::default(),
         })
     }
 
@@ -120,7 +125,12 @@ impl RocksStorage {
     /// write-ahead log (a faster restart).
     pub fn flush(&self) -> Result<(), StorageError> {
         self.db.flush().map_err(io("flush"))?;
-        self.db.flush_cf(self.heads_cf()?).map_err(io("flush"))
+        for cf in [HEADS_CF, POSITIONS_CF, TIMES_CF] {
+            if let Some(cf) = self.db.cf_handle(cf) {
+                self.db.flush_cf(cf).map_err(io("flush"))?;
+            }
+        }
+        Ok(())
     }
 
     /// The store's id, made by `new` and kept in the database the first
@@ -325,10 +335,12 @@ impl Storage for RocksStorage {
         let mut batch = WriteBatch::default();
         let mut heads: HashMap<(&str, NodeId), u64> = HashMap::new();
         let mut value = Vec::new();
+        let mut highest = times::Highest::new();
         for run in runs(records) {
             let (Some(first), Some(last)) = (run.first(), run.last()) else {
                 continue;
             };
+            self.index_run(run, &mut batch, &mut highest)?;
             value.clear();
             run_to_bytes(run, &mut value);
             batch.put(
@@ -344,7 +356,22 @@ impl Storage for RocksStorage {
         for ((topic, partition), offset) in heads {
             batch.put_cf(cf, prefix(HEAD, topic, &partition), offset.to_be_bytes());
         }
-        self.write_batch(batch)
+        self.write_batch(batch)?;
+        self.highest.extend(highest);
+        Ok(())
+    }
+
+    fn offsets_at(&self, topic: &str, time_ms: u64) -> Result<Vec<Position>, StorageError> {
+        let mut out = Vec::new();
+        for h in self.heads()?.into_iter().filter(|h| h.topic == topic) {
+            let offset = self.offset_at(topic, &h.partition, h.offset, time_ms)?;
+            out.push(Position {
+                topic: h.topic,
+                partition: h.partition,
+                offset,
+            });
+        }
+        Ok(out)
     }
 
     fn commit(&mut self, name: &str, positions: &[Position]) -> Result<(), StorageError> {

@@ -101,6 +101,18 @@ pub trait Storage {
     fn commit(&mut self, name: &str, positions: &[Position]) -> Result<(), StorageError>;
     /// Every position kept for consumer `name` in `topic`.
     fn positions(&self, name: &str, topic: &str) -> Result<Vec<Position>, StorageError>;
+    /// Where `time_ms` falls in each partition of `topic`: the first offset
+    /// whose timestamp, or that of any record before it, is at or after
+    /// `time_ms` (timestamps are the producers' clocks and may step back;
+    /// Kafka's rule); the head + 1 where no record is that late. Records
+    /// without a timestamp count as older than any time but 0.
+    fn offsets_at(&self, topic: &str, time_ms: u64) -> Result<Vec<Position>, StorageError>;
+}
+
+/// A record's timestamp as the time index counts it: none and negative
+/// ones are 0.
+pub fn index_time(r: &Record) -> u64 {
+    r.timestamp_ms.map_or(0, |t| u64::try_from(t).unwrap_or(0))
 }
 
 /// How much one read may return: at most `records` records, and more only
@@ -212,6 +224,36 @@ impl Storage for MemStorage {
                 topic: t.clone(),
                 partition: *partition,
                 offset: *offset,
+            })
+            .collect())
+    }
+
+    fn offsets_at(&self, topic: &str, time_ms: u64) -> Result<Vec<Position>, StorageError> {
+        // A scan: the reference the RocksDB index is tested against.
+        let mut found: BTreeMap<NodeId, (u64, Option<u64>)> = BTreeMap::new();
+        for ((t, partition, offset), r) in &self.records {
+            if t != topic {
+                continue;
+            }
+            let (max, at) = found.entry(*partition).or_insert((0, None));
+            *max = (*max).max(index_time(r));
+            if at.is_none() && *max >= time_ms {
+                *at = Some(*offset);
+            }
+        }
+        let heads = self.heads()?;
+        Ok(found
+            .into_iter()
+            .map(|(partition, (_, at))| {
+                let head = heads
+                    .iter()
+                    .find(|h| h.topic == topic && h.partition == partition)
+                    .map_or(0, |h| h.offset);
+                Position {
+                    topic: topic.to_string(),
+                    partition,
+                    offset: at.unwrap_or(head + 1),
+                }
             })
             .collect())
     }

@@ -35,7 +35,8 @@ pub enum StoreWork {
         /// The positions.
         positions: Vec<Position>,
     },
-    /// Read a named consumer's positions in some topics (a GET-POSITIONS).
+    /// Read a named consumer's positions in some topics, or where a time
+    /// falls in their partitions (a GET-POSITIONS).
     Positions {
         /// The consumer's name.
         name: String,
@@ -43,6 +44,8 @@ pub enum StoreWork {
         sender: NodeId,
         /// The topics.
         topics: Vec<String>,
+        /// The time asked about, if the question is about one.
+        from_time_ms: Option<u64>,
     },
 }
 
@@ -77,7 +80,10 @@ pub enum StoreDone {
         sender: NodeId,
         /// The topics asked about.
         topics: Vec<String>,
-        /// What is kept for them, or why it cannot be read.
+        /// The time asked about, if the question is about one.
+        from_time_ms: Option<u64>,
+        /// What is kept for them (or found for the time), or why it cannot
+        /// be read.
         positions: Result<Vec<Position>, StorageError>,
     },
     /// The stored record a duplicate is compared with.
@@ -112,15 +118,21 @@ pub fn execute<S: Storage + ?Sized>(storage: &mut S, work: StoreWork) -> StoreDo
             name,
             sender,
             topics,
+            from_time_ms,
         } => {
             let mut all = Vec::new();
-            let read = topics
-                .iter()
-                .try_for_each(|t| storage.positions(&name, t).map(|ps| all.extend(ps)));
+            let read = topics.iter().try_for_each(|t| {
+                let found = match from_time_ms {
+                    Some(time) => storage.offsets_at(t, time),
+                    None => storage.positions(&name, t),
+                };
+                found.map(|ps| all.extend(ps))
+            });
             StoreDone::Positions {
                 name,
                 sender,
                 topics,
+                from_time_ms,
                 positions: read.map(|()| all),
             }
         }

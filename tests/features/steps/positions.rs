@@ -19,6 +19,49 @@ fn a_named_consumer(w: &mut Mesh, name: String, reset: String) {
     w.consumer = Some(Consumer::new(&cfg.consumer, &cfg.beacon).expect("consumer starts"));
 }
 
+#[given(expr = "a consumer starting at time {int}")]
+fn a_consumer_at_a_time(w: &mut Mesh, time: u64) {
+    let mut cfg = w.config();
+    cfg.consumer.from_time = time;
+    w.consumer = Some(Consumer::new(&cfg.consumer, &cfg.beacon).expect("consumer starts"));
+}
+
+#[then(expr = "the scripted store receives a GET-POSITIONS for time {int} in {string}")]
+fn get_positions_at(w: &mut Mesh, time: u64, topic: String) {
+    let consumer = w.consumer().id();
+    msg(w.peer(), "GET-POSITIONS", |m| match m {
+        Message::GetPositions {
+            sender,
+            topics,
+            from_time_ms: Some(t),
+            ..
+        } if *t == time && *sender == consumer && topics.contains(&topic) => Some(()),
+        _ => None,
+    });
+}
+
+#[when(expr = "the scripted store says time {int} is at offset {int}")]
+fn says_time(w: &mut Mesh, time: u64, offset: u64) {
+    let to = w.consumer().id();
+    let store = w.peer().id();
+    let position = Position {
+        topic: "hello".into(),
+        partition: w.partition,
+        offset,
+    };
+    w.peer()
+        .send(&Message::DirectPositions {
+            to,
+            store,
+            name: String::new(),
+            topics: vec!["hello".into()],
+            positions: vec![position],
+            more: false,
+            from_time_ms: Some(time),
+        })
+        .expect("send");
+}
+
 #[then(expr = "the scripted store receives a GET-POSITIONS of {string} for {string}")]
 fn get_positions(w: &mut Mesh, name: String, topic: String) {
     let consumer = w.consumer().id();
@@ -27,6 +70,7 @@ fn get_positions(w: &mut Mesh, name: String, topic: String) {
             name: n,
             sender,
             topics,
+            from_time_ms: None,
         } if *n == name && *sender == consumer && topics.contains(&topic) => Some(()),
         _ => None,
     });
@@ -50,6 +94,7 @@ fn says_position(w: &mut Mesh, name: String, offset: u64) {
             topics: vec!["hello".into()],
             positions: vec![position],
             more: false,
+            from_time_ms: None,
         })
         .expect("send");
 }
@@ -150,6 +195,7 @@ fn client_asks(w: &mut Mesh, name: String, topic: String) {
         name,
         sender,
         topics: vec![topic],
+        from_time_ms: None,
     })
     .expect("send");
 }
@@ -190,4 +236,38 @@ fn client_told_none(w: &mut Mesh, name: String, topic: String) {
     });
     assert_eq!(topics, vec![topic]);
     assert!(positions.is_empty(), "{positions:?}");
+}
+
+#[when(expr = "the scripted consumer asks the store where time {int} falls in {string}")]
+fn client_asks_time(w: &mut Mesh, time: u64, topic: String) {
+    let peer = client(w);
+    let sender = peer.id();
+    peer.send(&Message::GetPositions {
+        name: String::new(),
+        sender,
+        topics: vec![topic],
+        from_time_ms: Some(time),
+    })
+    .expect("send");
+}
+
+#[then(expr = "the scripted consumer is told time {int} is at offset {int}")]
+fn client_told_time(w: &mut Mesh, time: u64, offset: u64) {
+    let partition = w.partition;
+    let peer = client(w);
+    let got = msg(peer, "DIRECT-POSITIONS", |m| match m {
+        Message::DirectPositions {
+            positions,
+            more: false,
+            from_time_ms: Some(t),
+            ..
+        } if *t == time => Some(positions.clone()),
+        _ => None,
+    });
+    let want = Position {
+        topic: "hello".into(),
+        partition,
+        offset,
+    };
+    assert_eq!(got, vec![want]);
 }

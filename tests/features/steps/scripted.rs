@@ -172,6 +172,20 @@ fn sends_run(w: &mut Mesh, from: u64, to: u64) {
     w.peer().send_raw(&frames.to_vec()).expect("send");
 }
 
+#[when(
+    expr = "the scripted producer sends records {int} to {int} stamped {int} ms apart from {int}"
+)]
+fn sends_stamped(w: &mut Mesh, from: u64, to: u64, apart: i64, start: i64) {
+    let p = w.partition;
+    for off in from..=to {
+        let text = format!("r{off}");
+        w.first_content.entry(off).or_insert_with(|| text.clone());
+        let mut r = record("hello", p, off, text);
+        r.timestamp_ms = Some(start + apart * (off - from) as i64);
+        w.peer().send(&Message::Record(r)).expect("send");
+    }
+}
+
 #[when(expr = "the scripted producer sends records {int} to {int} of {string}")]
 fn sends_records_of(w: &mut Mesh, from: u64, to: u64, topic: String) {
     let p = w.partition;

@@ -38,6 +38,13 @@ struct Cli {
     /// An offset past the end waits for new records
     #[arg(long, value_name = "earliest|latest|N", value_parser = dafka_cli::console::parse_offset)]
     offset: Option<dafka_cli::console::StartAt>,
+    /// Start each partition at its first record at or after this time:
+    /// milliseconds since the Unix epoch or RFC 3339
+    /// (2026-11-30T09:00:00Z, 2026-11-30T10:00:00+01:00). The stores find
+    /// it in their time index; partitions they do not hold start as
+    /// --offset or --from-beginning say
+    #[arg(long, value_name = "TIME", value_parser = dafka_cli::console::parse_time, conflicts_with = "offset")]
+    from_time: Option<u64>,
     /// Commit positions under this name (like Kafka's group.id): a
     /// restarted consumer with the same name, on any machine, resumes
     /// after the last line it wrote out
@@ -116,6 +123,9 @@ fn main() -> ExitCode {
         }
         if let Some(n) = &cli.name {
             cfg.consumer.name = n.clone();
+        }
+        if let Some(t) = cli.from_time {
+            cfg.consumer.from_time = t;
         }
         // A line counts as processed once it is flushed to standard output
         // (commits follow the flushes below), not when it is taken.

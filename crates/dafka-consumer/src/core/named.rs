@@ -10,6 +10,12 @@
 //! never skipped). Until then the topic's records and heads are ignored;
 //! they come again (HEADs every second, FETCHes from the stores).
 //!
+//! Starting at a time (`consumer.from_time`) loads the same way: the
+//! question carries the time, and each store answers per partition with
+//! the first offset at or after it (from its time index). A store that
+//! lacks the newest records answers lower, never higher, so the highest
+//! answer wins here too. Without a name nothing is committed.
+//!
 //! Committing: positions the application reports are sent in a COMMIT every
 //! `commit_interval` (at once on request) and count as committed once
 //! `commit_acks` distinct stores acknowledged them; unacknowledged commits
@@ -50,6 +56,16 @@ impl PartitionPosition {
     }
 }
 
+/// A store's DIRECT-POSITIONS, less the addressing.
+#[derive(Debug)]
+pub(super) struct PositionsAnswer {
+    pub name: String,
+    pub topics: Vec<String>,
+    pub positions: Vec<Position>,
+    pub more: bool,
+    pub from_time_ms: Option<u64>,
+}
+
 /// A topic whose positions are still being asked for.
 #[derive(Debug)]
 struct Loading {
@@ -75,10 +91,14 @@ struct InFlight {
     resend_at: Instant,
 }
 
-/// A named consumer's position bookkeeping.
+/// A named consumer's position bookkeeping (or, for a consumer starting
+/// at a time, where each partition starts).
 #[derive(Debug)]
 pub(super) struct Named {
+    /// Empty for a consumer without a name that starts at a time.
     name: String,
+    /// The time to start at, asked instead of the committed positions.
+    from_time: Option<u64>,
     loading: BTreeMap<String, Loading>,
     /// Where each partition starts: the committed position when loaded.
     committed: FastMap<(String, NodeId), u64>,
@@ -95,9 +115,10 @@ pub(super) struct Named {
 }
 
 impl Named {
-    pub(super) fn new(name: String, now: Instant) -> Self {
+    pub(super) fn new(name: String, from_time: Option<u64>, now: Instant) -> Self {
         Named {
             name,
+            from_time,
             loading: BTreeMap::new(),
             committed: FastMap::default(),
             greeted: BTreeSet::new(),
@@ -114,10 +135,15 @@ impl Named {
         self.loading.contains_key(topic)
     }
 
-    /// The committed position of a partition: where it starts when first
-    /// seen.
+    /// The committed position of a partition (or the one found for the
+    /// start time): where it starts when first seen.
     pub(super) fn committed(&self, topic: &str, partition: NodeId) -> Option<u64> {
         self.committed.get(&(topic.to_string(), partition)).copied()
+    }
+
+    /// Whether positions are committed under a name.
+    fn commits(&self) -> bool {
+        !self.name.is_empty()
     }
 
     pub(super) fn next_timeout(&self) -> Option<Instant> {
@@ -165,6 +191,7 @@ impl ConsumerCore {
             name: named.name.clone(),
             sender: self.id,
             topics,
+            from_time_ms: named.from_time,
         };
         self.outbox.push(Output::Send(ask));
     }
@@ -180,19 +207,19 @@ impl ConsumerCore {
     }
 
     /// A store's (part of an) answer to GET-POSITIONS.
-    pub(super) fn on_direct_positions(
-        &mut self,
-        store: NodeId,
-        name: &str,
-        topics: &[String],
-        positions: Vec<Position>,
-        more: bool,
-    ) {
+    pub(super) fn on_direct_positions(&mut self, store: NodeId, answer: PositionsAnswer) {
+        let PositionsAnswer {
+            name,
+            topics,
+            positions,
+            more,
+            from_time_ms,
+        } = answer;
         let Some(named) = self.named.as_mut() else {
             return;
         };
-        if name != named.name {
-            return;
+        if name != named.name || from_time_ms != named.from_time {
+            return; // An answer to another question.
         }
         for p in positions {
             if let Some(l) = named.loading.get_mut(&p.topic) {
@@ -201,7 +228,7 @@ impl ConsumerCore {
             }
         }
         if !more {
-            for t in topics {
+            for t in &topics {
                 if let Some(l) = named.loading.get_mut(t) {
                     l.answered.insert(store);
                 }
@@ -248,7 +275,7 @@ impl ConsumerCore {
 
     /// Positions the application has processed (highest per partition).
     pub(super) fn note_processed(&mut self, positions: Vec<Position>) {
-        let Some(named) = self.named.as_mut() else {
+        let Some(named) = self.named.as_mut().filter(|n| n.commits()) else {
             return;
         };
         for p in positions {
@@ -365,7 +392,11 @@ impl ConsumerCore {
         for (topic, l) in named.loading.iter_mut() {
             if l.warn_at.is_some_and(|w| now >= w) {
                 l.warn_at = None;
-                tracing::warn!(name = %named.name, %topic, answered = l.answered.len(), needed = need, "still waiting for stores to say where this name stands; the topic starts once they do");
+                let question = match named.from_time {
+                    Some(_) => "where the start time falls",
+                    None => "where this name stands",
+                };
+                tracing::warn!(name = %named.name, from_time = ?named.from_time, %topic, answered = l.answered.len(), needed = need, "still waiting for stores to say {question}; the topic starts once they do");
             }
             if now >= l.next_ask {
                 l.next_ask = now + retry;
@@ -412,6 +443,7 @@ impl ConsumerCore {
                     committed: self
                         .named
                         .as_ref()
+                        .filter(|n| n.commits())
                         .and_then(|n| n.committed(topic, *partition)),
                     head: part.seq.head(),
                 });

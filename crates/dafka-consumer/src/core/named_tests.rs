@@ -48,6 +48,7 @@ fn answer(store: NodeId, positions: Vec<Position>) -> Message {
         topics: vec!["t".into()],
         positions,
         more: false,
+        from_time_ms: None,
     }
 }
 
@@ -89,6 +90,7 @@ fn a_topic_starts_only_once_positions_are_known_and_resumes_there() {
         name: "app".into(),
         sender: ME,
         topics: vec!["t".into()],
+        from_time_ms: None,
     }));
     assert!(
         !asked.iter().any(|m| matches!(m, Message::GetHeads { .. })),
@@ -377,4 +379,59 @@ fn a_silent_producer_makes_the_consumer_ask_the_stores_once() {
     feed(&mut c, Message::Record(rec(P, 2)), again);
     let silent_again = again + dafka_protocol::tuning::SILENT_PRODUCER;
     assert_eq!(asks(&mut c, silent_again), 1, "a new silence");
+}
+
+/// A consumer without a name starting at a time asks the stores where the
+/// time falls, starts each partition there (the highest answer wins, as
+/// with positions), ignores answers to other questions, and commits
+/// nothing.
+#[test]
+fn a_consumer_starting_at_a_time_starts_where_the_stores_found_it() {
+    let t0 = Instant::now();
+    let cfg = ConsumerConfig {
+        from_time: 1_000,
+        commit_interval: 1,
+        ..Default::default()
+    };
+    let mut c = ConsumerCore::new(ME, cfg, t0);
+    c.subscribe("t", t0);
+    let asked = sent(&mut c);
+    assert!(asked.contains(&Message::GetPositions {
+        name: String::new(),
+        sender: ME,
+        topics: vec!["t".into()],
+        from_time_ms: Some(1_000),
+    }));
+    let answer_at = |store, time, offset| Message::DirectPositions {
+        to: ME,
+        store,
+        name: String::new(),
+        topics: vec!["t".into()],
+        positions: vec![pos(P, offset)],
+        more: false,
+        from_time_ms: Some(time),
+    };
+    // An answer about another time (an earlier run of this consumer id
+    // cannot have one, but a stray message can) changes nothing.
+    feed(&mut c, answer_at(S1, 2_000, 9), t0);
+    assert!(c.named.as_ref().is_some_and(|n| n.is_loading("t")));
+    feed(&mut c, answer_at(S1, 1_000, 4), t0);
+    feed(&mut c, answer_at(S2, 1_000, 3), t0);
+    for o in 4..=5 {
+        feed(&mut c, Message::Record(rec(P, o)), t0);
+    }
+    assert_eq!(delivered(&mut c), [4, 5]);
+    c.handle(
+        Input::Command(ConsumerCommand::Processed(vec![pos(P, 6)])),
+        t0,
+    );
+    c.on_timeout(t0 + Duration::from_millis(10));
+    assert!(
+        !sent(&mut c)
+            .iter()
+            .any(|m| matches!(m, Message::Commit { .. })),
+        "nothing is committed without a name"
+    );
+    let p = &c.positions()[0];
+    assert_eq!((p.position, p.committed), (6, None));
 }

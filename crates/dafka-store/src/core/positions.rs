@@ -30,11 +30,18 @@ impl StoreCore {
         self.outbox.push(Output::Persist(work));
     }
 
-    pub(super) fn on_get_positions(&mut self, name: String, sender: NodeId, topics: Vec<String>) {
+    pub(super) fn on_get_positions(
+        &mut self,
+        name: String,
+        sender: NodeId,
+        topics: Vec<String>,
+        from_time_ms: Option<u64>,
+    ) {
         let work = StoreWork::Positions {
             name,
             sender,
             topics,
+            from_time_ms,
         };
         self.outbox.push(Output::Persist(work));
     }
@@ -65,7 +72,8 @@ impl StoreCore {
         }
     }
 
-    /// Answers a GET-POSITIONS: every kept position of the topics asked, in
+    /// Answers a GET-POSITIONS: every kept position of the topics asked (or
+    /// every partition's offset at the time asked), in
     /// as many messages as it takes (each names the topics, so even an
     /// answer with none says which topics it covers). A read that fails is
     /// not answered: the consumer asks again, or hears from other stores.
@@ -74,6 +82,7 @@ impl StoreCore {
         name: String,
         sender: NodeId,
         topics: Vec<String>,
+        from_time_ms: Option<u64>,
         positions: Result<Vec<Position>, StorageError>,
         now: Instant,
     ) {
@@ -102,6 +111,7 @@ impl StoreCore {
                 topics: topics.clone(),
                 positions,
                 more: i < last,
+                from_time_ms,
             };
             self.outbox.push(Output::Send(msg));
         }

@@ -557,6 +557,7 @@ fn get_positions(topics: &[&str]) -> Message {
         name: "app".into(),
         sender: C,
         topics: topics.iter().map(|t| t.to_string()).collect(),
+        from_time_ms: None,
     }
 }
 
@@ -585,6 +586,7 @@ fn commits_are_kept_highest_first_acknowledged_and_told() {
             topics: vec!["t".into(), "other".into()],
             positions: vec![position(10)],
             more: false,
+            from_time_ms: None,
         }]
     );
     // Another name holds nothing: the answer still covers the topic.
@@ -594,6 +596,7 @@ fn commits_are_kept_highest_first_acknowledged_and_told() {
             name: "other-app".into(),
             sender: C,
             topics: vec!["t".into()],
+            from_time_ms: None,
         },
     );
     match sent(&mut s).as_slice() {
@@ -610,4 +613,41 @@ fn a_commit_that_cannot_be_kept_is_not_acknowledged() {
     s.storage_mut().fail_next_write = true;
     feed(&mut s, commit(1, 10));
     assert!(sent(&mut s).is_empty());
+}
+
+/// A question about a time is answered from what is stored: per partition
+/// the first offset at or after it, or the head + 1; the answer repeats
+/// the time so the consumer knows which question it answers.
+#[test]
+fn a_time_question_gets_each_partitions_offset_at_that_time() {
+    let mut s = store();
+    for (offset, ts) in [(0, 1000), (1, 2000), (2, 3000)] {
+        let mut r = rec(offset);
+        r.timestamp_ms = Some(ts);
+        feed(&mut s, Message::Record(r));
+    }
+    s.end_of_turn(Instant::now());
+    sent(&mut s);
+    let ask = |time| Message::GetPositions {
+        name: String::new(),
+        sender: C,
+        topics: vec!["t".into()],
+        from_time_ms: Some(time),
+    };
+    for (time, offset) in [(1500, 1), (3000, 2), (3001, 3)] {
+        feed(&mut s, ask(time));
+        assert_eq!(
+            sent(&mut s),
+            vec![Message::DirectPositions {
+                to: C,
+                store: ME,
+                name: String::new(),
+                topics: vec!["t".into()],
+                positions: vec![position(offset)],
+                more: false,
+                from_time_ms: Some(time),
+            }],
+            "time {time}"
+        );
+    }
 }
