@@ -277,8 +277,14 @@ impl ConsumerCore {
                 head,
                 store,
                 state,
+                log_start,
             } if to == self.id => match state {
-                HeadState::Holds => self.on_head(head, now),
+                HeadState::Holds => {
+                    if log_start > 0 {
+                        self.on_log_start(&head, store, log_start, now);
+                    }
+                    self.on_head(head, now)
+                }
                 HeadState::Empty if head.partition == NodeId::NONE => self.heads_end(&head.topic),
                 HeadState::Empty => {}
                 HeadState::Unreadable { from, reason } => {
@@ -410,6 +416,31 @@ impl ConsumerCore {
         };
         part.seq.note_head(h.offset);
         self.fetch_gap(&h.topic, h.partition, now);
+    }
+
+    /// A store deleted (retention) what lies below `log_start`: a
+    /// partition still expecting offsets below it moves on as
+    /// `offset_reset` says (to the log start, or past the head), and says
+    /// once what it skipped.
+    fn on_log_start(&mut self, head: &Head, store: Option<NodeId>, log_start: u64, now: Instant) {
+        let reset = self.cfg.offset_reset;
+        let resume = match reset {
+            OffsetReset::Earliest => log_start,
+            OffsetReset::Latest => head.offset.saturating_add(1),
+        };
+        let mut ready = std::mem::take(&mut self.ready);
+        let skipped = self
+            .part(&head.topic, head.partition, head.offset.saturating_add(1))
+            .filter(|p| p.seq.next() < log_start)
+            .and_then(|p| {
+                p.pacer.clear();
+                p.seq.skip_to(resume, &mut ready)
+            });
+        self.ready = ready;
+        if let Some((from, to)) = skipped {
+            tracing::warn!(topic = %head.topic, partition = %head.partition, from, to = to - 1, log_start, ?store, offset_reset = ?reset, "records this consumer had not read were deleted by retention; skipping them");
+            self.fetch_gap(&head.topic, head.partition, now);
+        }
     }
 
     /// A store holds records it cannot read. Other stores (and the

@@ -241,6 +241,7 @@ impl ProducerCore {
                 head,
                 store,
                 state,
+                ..
             }) if to == self.id => {
                 self.on_claim_answer(&head, store, &state);
                 self.settle_claim(now);

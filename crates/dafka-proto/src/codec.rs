@@ -196,6 +196,7 @@ fn body_of(msg: &Message) -> Vec<u8> {
             head,
             store,
             state,
+            log_start,
         } => {
             let (empty, unreadable_from, reason) = match state {
                 HeadState::Holds => (false, None, String::new()),
@@ -209,6 +210,7 @@ fn body_of(msg: &Message) -> Vec<u8> {
                 empty,
                 unreadable_from,
                 reason,
+                log_start: *log_start,
             }
             .encode_to_vec()
         }
@@ -445,6 +447,7 @@ fn decode_body(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
                 head: head_from_pb(head)?,
                 store: optional_id("store", &b.store)?,
                 state,
+                log_start: b.log_start,
             }
         }
         _ => decode_control(id, body)?,

@@ -214,6 +214,9 @@ pub enum Message {
         store: Option<NodeId>,
         /// What the store can say about the partition.
         state: HeadState,
+        /// The lowest offset the store still holds (retention deleted what
+        /// is below); 0 from producers and stores that keep everything.
+        log_start: u64,
     },
     /// A request for missed records.
     Fetch(Fetch),

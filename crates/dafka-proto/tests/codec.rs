@@ -52,6 +52,7 @@ fn samples() -> Vec<Message> {
             head: head(),
             store: Some(P),
             state: HeadState::Holds,
+            log_start: 0,
         },
         Message::Fetch(Fetch {
             topic: "orders".into(),
@@ -204,6 +205,7 @@ fn every_direct_head_state_and_a_partition_query_round_trip() {
             head: head(),
             store: None,
             state,
+            log_start: 0,
         };
         assert_eq!(decode(&encode(&msg).to_vec()), Ok(msg));
     }
@@ -465,6 +467,7 @@ fn malformed_invalid_fields() {
             empty,
             unreadable_from: unreadable,
             reason: "x".repeat(reason),
+            log_start: 0,
         };
         let mut header = vec![0xDA, 0xFA, VERSION];
         header.extend_from_slice(&prost::Message::encode_to_vec(&body));

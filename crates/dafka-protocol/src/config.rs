@@ -201,9 +201,108 @@ where
     T::deserialize(word.into_deserializer())
 }
 
+/// A number, or a string with units, as config files and variables give
+/// it (variables are always strings).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum NumberOrText {
+    Number(i64),
+    Text(String),
+}
+
+fn number_or_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    what: &str,
+    parse: impl Fn(&str) -> Option<u64>,
+) -> Result<u64, D::Error> {
+    use serde::de::Error;
+    let shown = match NumberOrText::deserialize(d)? {
+        NumberOrText::Number(n) => match u64::try_from(n) {
+            Ok(n) => return Ok(n),
+            Err(_) => n.to_string(),
+        },
+        NumberOrText::Text(t) => match parse(t.trim()) {
+            Some(n) => return Ok(n),
+            None => t,
+        },
+    };
+    Err(D::Error::custom(format!("'{shown}' is not {what}")))
+}
+
+/// Deserializes milliseconds: a number (`604800000`) or a duration with
+/// units (`"7d"`, `"12h 30m"`, `"500ms"`); never negative.
+pub fn duration_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    number_or_text(
+        d,
+        "a duration: milliseconds (0 or more) or a number with units such as \"7d\", \"12h\", \"90s\"",
+        parse_duration_ms,
+    )
+}
+
+/// Milliseconds of `s`: digits alone are milliseconds, anything else a
+/// humantime duration (`7d`, `1h 30m`).
+pub fn parse_duration_ms(s: &str) -> Option<u64> {
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    humantime::parse_duration(s)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok())
+}
+
+/// Deserializes a byte count: a number (`1073741824`) or one with units
+/// (`"1GiB"`, `"500MB"`, `"64k"`); never negative.
+pub fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    number_or_text(
+        d,
+        "a size: bytes (0 or more) or a number with units such as \"1GiB\", \"500MB\", \"64KiB\"",
+        parse_size,
+    )
+}
+
+/// Bytes of `s`: a whole number with an optional unit, case-insensitive:
+/// B; KB, MB, GB, TB (powers of 1000); K, KiB, M, MiB, G, GiB, T, TiB
+/// (powers of 1024).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let factor: u64 = match unit.as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000_u64.pow(2),
+        "gb" => 1000_u64.pow(3),
+        "tb" => 1000_u64.pow(4),
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_sizes_read_with_or_without_units() {
+        assert_eq!(parse_duration_ms("0"), Some(0));
+        assert_eq!(parse_duration_ms("604800000"), Some(604_800_000));
+        assert_eq!(parse_duration_ms("7d"), Some(604_800_000));
+        assert_eq!(parse_duration_ms("1h 30m"), Some(5_400_000));
+        assert_eq!(parse_duration_ms("-5"), None);
+        assert_eq!(parse_duration_ms("a week"), None);
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("500 MB"), Some(500_000_000));
+        assert_eq!(parse_size("64k"), Some(65_536));
+        assert_eq!(parse_size("12"), Some(12));
+        for bad in ["-1", "1.5GB", "GB", "10 parsecs", "99999999999999999999"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn endpoints_are_checked_before_zeromq_sees_them() {

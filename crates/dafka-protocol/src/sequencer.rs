@@ -171,6 +171,26 @@ impl Sequencer {
         (end > self.next).then(|| (self.next, end - self.next))
     }
 
+    /// Moves the next offset forward to `offset` (what lies below is gone
+    /// for good): held records below it are dropped, those from it on
+    /// released into `ready`. Returns the offsets skipped, if any.
+    pub fn skip_to(&mut self, offset: u64, ready: &mut Vec<Record>) -> Option<(u64, u64)> {
+        if offset <= self.next {
+            return None;
+        }
+        let from = self.next;
+        while let Some(entry) = self.ahead.first_entry() {
+            if *entry.key() >= offset {
+                break;
+            }
+            let r = entry.remove();
+            self.ahead_bytes -= r.content.len();
+        }
+        self.next = offset;
+        self.release(ready);
+        Some((from, offset))
+    }
+
     /// Records held ahead of a gap.
     pub fn held(&self) -> usize {
         self.ahead.len()

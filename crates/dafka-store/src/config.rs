@@ -1,6 +1,6 @@
 //! The `[store]` section of a Dafka config. Defaults live here only.
 
-use crate::storage::{SyncPolicy, WalRecovery};
+use crate::storage::{Retention, SyncPolicy, WalRecovery};
 use dafka_protocol::ConfigError;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -66,6 +66,43 @@ pub struct StoreConfig {
     /// at most this much to an ACK; 0 writes every batch at once. Only with
     /// `fsync` `always` or `interval`.
     pub commit_delay: u64,
+    /// How long records are kept after their timestamp: milliseconds or a
+    /// duration ("7d"); 0 keeps them forever (the default: Kafka's is 7
+    /// days). Counted from the highest timestamp so far in the partition.
+    #[serde(deserialize_with = "dafka_protocol::config::duration_ms")]
+    pub retention_ms: u64,
+    /// Bytes each partition keeps at most (the oldest runs go): a number
+    /// or a size ("10GiB"); 0 means no limit, the default.
+    #[serde(deserialize_with = "dafka_protocol::config::byte_size")]
+    pub retention_bytes: u64,
+    /// How often retention is enforced: milliseconds or a duration.
+    #[serde(deserialize_with = "dafka_protocol::config::duration_ms")]
+    pub retention_check: u64,
+    /// Topics with their own limits (`[[store.topic]]` tables with `name`,
+    /// `retention_ms`, `retention_bytes`); the others use the limits above.
+    pub topic: Vec<TopicRetention>,
+}
+
+/// One topic's retention limits (`[[store.topic]]`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRetention {
+    /// The topic.
+    pub name: String,
+    /// As `store.retention_ms`, for this topic (default: that value).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub retention_ms: Option<u64>,
+    /// As `store.retention_bytes`, for this topic (default: that value).
+    #[serde(default, deserialize_with = "opt_size")]
+    pub retention_bytes: Option<u64>,
+}
+
+fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    dafka_protocol::config::duration_ms(d).map(Some)
+}
+
+fn opt_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    dafka_protocol::config::byte_size(d).map(Some)
 }
 
 impl Default for StoreConfig {
@@ -80,6 +117,10 @@ impl Default for StoreConfig {
             fetch_retry: 1000,
             wal_recovery: WalRecoveryMode::PointInTime,
             commit_delay: 1000,
+            retention_ms: 0,
+            retention_bytes: 0,
+            retention_check: 30_000,
+            topic: Vec::new(),
         }
     }
 }
@@ -124,7 +165,39 @@ impl StoreConfig {
                 "must be at least 1 ms",
             ));
         }
+        if self.retention_check == 0 {
+            return Err(ConfigError::new(
+                "store.retention_check",
+                "must be at least 1 ms",
+            ));
+        }
+        for t in &self.topic {
+            dafka_proto::validate_topic(&t.name)
+                .map_err(|e| ConfigError::new("store.topic.name", format!("'{}': {e}", t.name)))?;
+        }
         Ok(())
+    }
+
+    /// The retention rules, topic limits resolved against the defaults.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            ms: self.retention_ms,
+            bytes: self.retention_bytes,
+            topics: self
+                .topic
+                .iter()
+                .map(|t| {
+                    let ms = t.retention_ms.unwrap_or(self.retention_ms);
+                    let bytes = t.retention_bytes.unwrap_or(self.retention_bytes);
+                    (t.name.clone(), ms, bytes)
+                })
+                .collect(),
+        }
+    }
+
+    /// How often retention is enforced.
+    pub fn retention_check(&self) -> Duration {
+        Duration::from_millis(self.retention_check)
     }
 
     /// How the storage syncs its writes.

@@ -44,6 +44,8 @@ struct Part {
     /// The offset at which a record different from the stored one arrived:
     /// two writers of one partition. Nothing more is stored or ACKed.
     conflict: Option<u64>,
+    /// The lowest offset held: retention deleted what is below.
+    log_start: u64,
 }
 
 impl Part {
@@ -55,6 +57,7 @@ impl Part {
             seen: now,
             next_dup_check: now,
             conflict: None,
+            log_start: 0,
         }
     }
 }
@@ -96,6 +99,8 @@ pub struct StoreCore {
     warn: RateLimit,
     /// Info lines (partitions opened, gaps repaired): bunches of 20 a second.
     info: RateLimit,
+    /// When retention is next enforced (none: no limits set).
+    next_retention: Option<Instant>,
 }
 
 impl StoreCore {
@@ -117,11 +122,16 @@ impl StoreCore {
             counters: StoreCounters::default(),
             warn: RateLimit::new(WARN_PERIOD),
             info: RateLimit::burst(INFO_PERIOD, INFO_BURST),
+            next_retention: None,
         };
+        if core.cfg.retention().is_set() {
+            core.next_retention = Some(now + core.cfg.retention_check());
+        }
         for h in heads {
             let part = core.part(&h.topic, h.partition, now);
             part.track.seq = Sequencer::new(h.offset + 1, AheadLimit::default());
             part.stored = Some(h.offset);
+            part.log_start = h.log_start;
         }
         let subs = [
             MessageId::Record,
@@ -331,12 +341,19 @@ impl StoreCore {
             .push(Output::Persist(StoreWork::Read { fetch, limit }));
     }
 
-    /// Answers a FETCH with what was read.
+    /// Answers a FETCH with what was read. A FETCH from below the log
+    /// start is first told where it is (what is below is deleted), so the
+    /// asker moves on instead of asking again.
     fn on_read(&mut self, f: &Fetch, records: Result<Vec<Record>, StorageError>, now: Instant) {
         let records = match records {
             Ok(r) => r,
             Err(e) => return self.unreadable(f, &e, now),
         };
+        if let Some(stored) = self.stored(&f.topic, &f.partition) {
+            if f.offset < self.log_start(&f.topic, &f.partition) {
+                self.direct_head(f.sender, &f.topic, f.partition, stored, HeadState::Holds);
+            }
+        }
         for record in records {
             self.outbox.push(Output::Send(Message::DirectRecord {
                 to: f.sender,
@@ -373,6 +390,7 @@ impl StoreCore {
         offset: u64,
         state: HeadState,
     ) {
+        let log_start = self.log_start(topic, &partition);
         let head = Head {
             topic: topic.to_string(),
             partition,
@@ -383,7 +401,36 @@ impl StoreCore {
             head,
             store: Some(self.id),
             state,
+            log_start,
         }));
+    }
+
+    /// The lowest offset held of a partition (0 if unknown).
+    pub fn log_start(&self, topic: &str, partition: &NodeId) -> u64 {
+        self.parts
+            .get(topic)
+            .and_then(|ps| ps.get(partition))
+            .map_or(0, |p| p.log_start)
+    }
+
+    /// Retention moved these partitions' log starts.
+    fn on_retained(&mut self, moved: Result<Vec<StoredHead>, StorageError>) {
+        match moved {
+            Ok(moved) => {
+                for h in moved {
+                    if let Some(p) = self
+                        .parts
+                        .get_mut(&h.topic)
+                        .and_then(|ps| ps.get_mut(&h.partition))
+                    {
+                        p.log_start = p.log_start.max(h.log_start);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not enforce retention; trying again at the next check")
+            }
+        }
     }
 
     /// Every partition of `topic` this store holds, then the end of the
@@ -563,6 +610,7 @@ impl StoreCore {
                 from_time_ms,
                 positions,
             } => self.on_positions(name, sender, topics, from_time_ms, positions, now),
+            StoreDone::Retained(moved) => self.on_retained(moved),
         }
     }
 
@@ -615,6 +663,11 @@ impl Machine for StoreCore {
     /// partitions, and lets an `interval` fsync policy catch up.
     fn on_timeout(&mut self, now: Instant) {
         self.write_if_due(now);
+        if self.next_retention.is_some_and(|t| now >= t) {
+            self.next_retention = Some(now + self.cfg.retention_check());
+            let rules = self.cfg.retention();
+            self.outbox.push(Output::Persist(StoreWork::Retain(rules)));
+        }
         if now < self.next_scan {
             return;
         }
@@ -632,7 +685,8 @@ impl Machine for StoreCore {
 
     fn next_timeout(&self) -> Option<Instant> {
         let commit = self.commit_by.filter(|_| self.writing.is_none());
-        Some(commit.map_or(self.next_scan, |c| c.min(self.next_scan)))
+        let next = commit.map_or(self.next_scan, |c| c.min(self.next_scan));
+        Some(self.next_retention.map_or(next, |r| r.min(next)))
     }
 
     fn drain(&mut self, out: &mut Vec<StoreOutput>) {

@@ -38,13 +38,17 @@
 //! last sync is older than the interval; with `never`, an ACKed record
 //! survives a process crash only.
 
-use crate::storage::{ReadLimit, Storage, StorageError, StoredHead, SyncPolicy, WalRecovery};
+use crate::storage::{
+    ReadLimit, Retention, Storage, StorageError, StoredHead, SyncPolicy, WalRecovery,
+};
 use dafka_proto::stored::{records_from_bytes, run_to_bytes};
 use dafka_proto::{NodeId, Position, Record};
 use dafka_protocol::run::{extends, size};
+use retention::{Compactor, PartMeta};
 use rocksdb::{DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 const RECORD: u8 = b'r';
@@ -52,15 +56,17 @@ const HEAD: u8 = b'h';
 const HEADS_CF: &str = "heads";
 const POSITIONS_CF: &str = "positions";
 const TIMES_CF: &str = "times";
+const SIZES_CF: &str = "sizes";
 
 mod positions;
+mod retention;
 mod times;
 /// The key of the store's id (sorts after every head key of old stores).
 const ID_KEY: &[u8] = b"id";
 
 /// A RocksDB database holding every partition a store keeps.
 pub struct RocksStorage {
-    db: DB,
+    db: Arc<DB>,
     /// What recovery dropped when the database was opened (RocksDB's own
     /// words), empty when nothing was.
     dropped: Vec<String>,
@@ -70,6 +76,10 @@ pub struct RocksStorage {
     dirty: bool,
     /// Partitions' highest timestamps, for the time index.
     highest: times::Highest,
+    /// What each partition holds (its head value), loaded at open.
+    meta: HashMap<(String, NodeId), PartMeta>,
+    /// Gives back the space of what retention deleted.
+    compactor: Compactor,
 }
 
 impl RocksStorage {
@@ -94,7 +104,7 @@ impl RocksStorage {
         opts.set_write_buffer_size(32 << 20);
         opts.increase_parallelism(2);
         opts.create_missing_column_families(true);
-        let db = DB::open_cf(&opts, dir, ["default", HEADS_CF, POSITIONS_CF, TIMES_CF]).map_err(|e| {
+        let db = DB::open_cf(&opts, dir, ["default", HEADS_CF, POSITIONS_CF, TIMES_CF, SIZES_CF]).map_err(|e| {
             let hint = match recovery {
                 WalRecovery::Refuse => " (store.wal_recovery = \"refuse\": the write-ahead log is damaged or incomplete; restore the database, or open it once with wal_recovery = \"point-in-time\" to keep what precedes the damage)",
                 WalRecovery::PointInTime => "",
@@ -105,14 +115,19 @@ impl RocksStorage {
         for line in &dropped {
             tracing::error!(db = %dir.display(), rocksdb = %line, "recovery dropped part of the write-ahead log: records written there are gone (under fsync = always, ACKed ones only if the log was damaged)");
         }
-        Ok(RocksStorage {
+        let db = Arc::new(db);
+        let mut s = RocksStorage {
+            compactor: Compactor::start(db.clone()),
             db,
             dropped,
             sync,
             last_sync: Instant::now(),
             dirty: false,
             highest: times::Highest::default(),
-        })
+            meta: HashMap::new(),
+        };
+        s.meta = s.load_meta()?;
+        Ok(s)
     }
 
     /// What write-ahead log recovery dropped when the database was opened.
@@ -125,7 +140,7 @@ impl RocksStorage {
     /// write-ahead log (a faster restart).
     pub fn flush(&self) -> Result<(), StorageError> {
         self.db.flush().map_err(io("flush"))?;
-        for cf in [HEADS_CF, POSITIONS_CF, TIMES_CF] {
+        for cf in [HEADS_CF, POSITIONS_CF, TIMES_CF, SIZES_CF] {
             if let Some(cf) = self.db.cf_handle(cf) {
                 self.db.flush_cf(cf).map_err(io("flush"))?;
             }
@@ -289,11 +304,12 @@ impl RocksStorage {
             .ok_or_else(|| StorageError::Corrupt("no heads column family".into()))
     }
 
-    /// Heads from one column family, merged into `out` (highest wins).
+    /// Heads from one column family, merged into `out` (highest head
+    /// wins).
     fn heads_in(
         &self,
         iter: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
-        out: &mut HashMap<(String, NodeId), u64>,
+        out: &mut HashMap<(String, NodeId), PartMeta>,
     ) -> Result<(), StorageError> {
         for item in iter {
             let (k, v) = item.map_err(io("read"))?;
@@ -302,38 +318,40 @@ impl RocksStorage {
             }
             let (topic, partition) =
                 parse_head_key(&k).ok_or_else(|| StorageError::Corrupt("bad head key".into()))?;
-            let offset = v
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| StorageError::Corrupt("bad head value".into()))?;
-            let h = out.entry((topic, partition)).or_insert(offset);
-            *h = (*h).max(offset);
+            let meta = PartMeta::decode(&v)
+                .ok_or_else(|| StorageError::Corrupt("bad head value".into()))?;
+            let h = out.entry((topic, partition)).or_insert(meta);
+            if meta.head > h.head {
+                *h = meta;
+            }
         }
         Ok(())
     }
-}
 
-impl Storage for RocksStorage {
-    fn heads(&self) -> Result<Vec<StoredHead>, StorageError> {
+    /// Every partition's head value, from the heads family and the default
+    /// family of older stores.
+    fn load_meta(&self) -> Result<HashMap<(String, NodeId), PartMeta>, StorageError> {
         let mut found = HashMap::new();
         let from = IteratorMode::From(&[HEAD], Direction::Forward);
         self.heads_in(self.db.iterator_cf(self.heads_cf()?, from), &mut found)?;
         let from = IteratorMode::From(&[HEAD], Direction::Forward);
         self.heads_in(self.db.iterator(from), &mut found)?;
-        Ok(found
-            .into_iter()
-            .map(|((topic, partition), offset)| StoredHead {
-                topic,
-                partition,
-                offset,
-            })
+        Ok(found)
+    }
+}
+
+impl Storage for RocksStorage {
+    fn heads(&self) -> Result<Vec<StoredHead>, StorageError> {
+        Ok(self
+            .meta
+            .iter()
+            .map(|((topic, partition), m)| m.stored_head(topic, *partition))
             .collect())
     }
 
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
-        let mut heads: HashMap<(&str, NodeId), u64> = HashMap::new();
+        let mut metas: HashMap<(String, NodeId), PartMeta> = HashMap::new();
         let mut value = Vec::new();
         let mut highest = times::Highest::new();
         for run in runs(records) {
@@ -343,22 +361,38 @@ impl Storage for RocksStorage {
             self.index_run(run, &mut batch, &mut highest)?;
             value.clear();
             run_to_bytes(run, &mut value);
-            batch.put(
-                record_key(&first.topic, &first.partition, first.offset),
-                &value,
-            );
-            let h = heads
-                .entry((last.topic.as_str(), last.partition))
-                .or_insert(last.offset);
-            *h = (*h).max(last.offset);
+            let key = (first.topic.clone(), first.partition);
+            let meta = match metas.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let kept = self.meta.get(e.key()).copied().unwrap_or_default();
+                    e.insert(kept)
+                }
+            };
+            let (topic, partition) = (&first.topic, &first.partition);
+            self.size_run(
+                topic,
+                partition,
+                first.offset,
+                value.len(),
+                meta,
+                &mut batch,
+            )?;
+            meta.head = meta.head.max(last.offset);
+            batch.put(record_key(topic, partition, first.offset), &value);
         }
         let cf = self.heads_cf()?;
-        for ((topic, partition), offset) in heads {
-            batch.put_cf(cf, prefix(HEAD, topic, &partition), offset.to_be_bytes());
+        for ((topic, partition), meta) in &metas {
+            batch.put_cf(cf, prefix(HEAD, topic, partition), meta.encode());
         }
         self.write_batch(batch)?;
         self.highest.extend(highest);
+        self.meta.extend(metas);
         Ok(())
+    }
+
+    fn retain(&mut self, rules: &Retention, now_ms: u64) -> Result<Vec<StoredHead>, StorageError> {
+        self.enforce(rules, now_ms)
     }
 
     fn offsets_at(&self, topic: &str, time_ms: u64) -> Result<Vec<Position>, StorageError> {

@@ -38,7 +38,7 @@ pub enum StorageError {
     Corrupt(String),
 }
 
-/// The last stored offset of one partition.
+/// The offsets one partition holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredHead {
     /// The topic.
@@ -47,6 +47,38 @@ pub struct StoredHead {
     pub partition: NodeId,
     /// Its highest stored offset.
     pub offset: u64,
+    /// Its lowest offset still held: retention deleted what is below.
+    pub log_start: u64,
+    /// Bytes held (records from the log start on, as stored).
+    pub bytes: u64,
+}
+
+/// How long records are kept: by age (their timestamps) and by size (per
+/// partition), with limits per topic. 0 means no limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Milliseconds a record is kept after its timestamp (the highest
+    /// timestamp so far in its partition, as the time index counts it).
+    pub ms: u64,
+    /// Bytes a partition keeps; the oldest runs go beyond that.
+    pub bytes: u64,
+    /// Topics with their own limits: (topic, ms, bytes).
+    pub topics: Vec<(String, u64, u64)>,
+}
+
+impl Retention {
+    /// The (ms, bytes) limits of `topic`.
+    pub fn for_topic(&self, topic: &str) -> (u64, u64) {
+        self.topics
+            .iter()
+            .find(|(t, _, _)| t == topic)
+            .map_or((self.ms, self.bytes), |&(_, ms, bytes)| (ms, bytes))
+    }
+
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.ms > 0 || self.bytes > 0 || self.topics.iter().any(|t| t.1 > 0 || t.2 > 0)
+    }
 }
 
 /// What opening does with a write-ahead log that ends in a damaged or
@@ -107,6 +139,11 @@ pub trait Storage {
     /// Kafka's rule); the head + 1 where no record is that late. Records
     /// without a timestamp count as older than any time but 0.
     fn offsets_at(&self, topic: &str, time_ms: u64) -> Result<Vec<Position>, StorageError>;
+    /// Deletes what `rules` expire at `now_ms` (ms since the Unix epoch),
+    /// in whole runs from each partition's start, never its last record,
+    /// and gives the space back. Returns the partitions whose log start
+    /// moved.
+    fn retain(&mut self, rules: &Retention, now_ms: u64) -> Result<Vec<StoredHead>, StorageError>;
 }
 
 /// A record's timestamp as the time index counts it: none and negative
@@ -159,11 +196,22 @@ impl ReadLimit {
     }
 }
 
+impl MemStorage {
+    fn log_start(&self, topic: &str, partition: NodeId) -> u64 {
+        self.starts
+            .get(&(topic.to_string(), partition))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
 /// Storage in a `BTreeMap`: for tests of the store's logic only.
 #[derive(Debug, Default)]
 pub struct MemStorage {
     records: BTreeMap<(String, NodeId, u64), Record>,
     positions: BTreeMap<(String, String, NodeId), u64>,
+    /// Log starts moved by retention.
+    starts: BTreeMap<(String, NodeId), u64>,
     /// When set, the next write fails (to test the store's reaction).
     pub fail_next_write: bool,
     /// When set, reads fail (a damaged database).
@@ -172,18 +220,62 @@ pub struct MemStorage {
 
 impl Storage for MemStorage {
     fn heads(&self) -> Result<Vec<StoredHead>, StorageError> {
-        let mut heads: BTreeMap<(String, NodeId), u64> = BTreeMap::new();
-        for (t, p, o) in self.records.keys() {
-            heads.insert((t.clone(), *p), *o);
+        let mut heads: BTreeMap<(String, NodeId), (u64, u64)> = BTreeMap::new();
+        for ((t, p, o), r) in &self.records {
+            let h = heads.entry((t.clone(), *p)).or_default();
+            *h = (*o, h.1 + r.content.len() as u64);
         }
         Ok(heads
             .into_iter()
-            .map(|((topic, partition), offset)| StoredHead {
+            .map(|((topic, partition), (offset, bytes))| StoredHead {
+                log_start: self
+                    .starts
+                    .get(&(topic.clone(), partition))
+                    .copied()
+                    .unwrap_or(0),
                 topic,
                 partition,
                 offset,
+                bytes,
             })
             .collect())
+    }
+
+    fn retain(&mut self, rules: &Retention, now_ms: u64) -> Result<Vec<StoredHead>, StorageError> {
+        // Record by record (no runs here): the reference for the logic
+        // that uses it, not for the RocksDB cuts.
+        let mut moved = Vec::new();
+        for h in self.heads()? {
+            let (ms, bytes) = rules.for_topic(&h.topic);
+            let records: Vec<&Record> = self
+                .records
+                .range((h.topic.clone(), h.partition, 0)..=(h.topic.clone(), h.partition, h.offset))
+                .map(|(_, r)| r)
+                .collect();
+            let (mut max, mut left) = (0, h.bytes);
+            let mut cut = h.log_start;
+            for r in &records[..records.len().saturating_sub(1)] {
+                max = max.max(index_time(r));
+                let old = ms > 0 && max < now_ms.saturating_sub(ms);
+                let big = bytes > 0 && left > bytes;
+                if !(old || big) {
+                    break;
+                }
+                left -= r.content.len() as u64;
+                cut = r.offset + 1;
+            }
+            if cut > h.log_start {
+                self.records
+                    .retain(|(t, p, o), _| !(*t == h.topic && *p == h.partition && *o < cut));
+                self.starts.insert((h.topic.clone(), h.partition), cut);
+                moved.push(StoredHead {
+                    log_start: cut,
+                    bytes: left,
+                    ..h
+                });
+            }
+        }
+        Ok(moved)
     }
 
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
@@ -249,6 +341,7 @@ impl Storage for MemStorage {
                     .iter()
                     .find(|h| h.topic == topic && h.partition == partition)
                     .map_or(0, |h| h.offset);
+                let at = at.map(|o| o.max(self.log_start(topic, partition)));
                 Position {
                     topic: topic.to_string(),
                     partition,

@@ -2,7 +2,7 @@
 //! never touches the database itself. The driver carries the work out on
 //! RocksDB; the simulator on [`crate::MemStorage`], answering when it likes.
 
-use crate::storage::{ReadLimit, Storage, StorageError};
+use crate::storage::{ReadLimit, Retention, Storage, StorageError, StoredHead};
 use dafka_proto::{Fetch, NodeId, Position, Record};
 
 /// One piece of storage work.
@@ -24,6 +24,8 @@ pub enum StoreWork {
     /// Read the record stored at `record.offset`, to compare it with this
     /// copy that arrived again.
     Compare(Record),
+    /// Delete what these retention rules expire now.
+    Retain(Retention),
     /// Keep a named consumer's positions (a COMMIT from `sender`).
     Commit {
         /// The consumer's name.
@@ -86,6 +88,8 @@ pub enum StoreDone {
         /// be read.
         positions: Result<Vec<Position>, StorageError>,
     },
+    /// Partitions whose log start retention moved, or why it failed.
+    Retained(Result<Vec<StoredHead>, StorageError>),
     /// The stored record a duplicate is compared with.
     Compared {
         /// The copy that arrived.
@@ -135,6 +139,13 @@ pub fn execute<S: Storage + ?Sized>(storage: &mut S, work: StoreWork) -> StoreDo
                 from_time_ms,
                 positions: read.map(|()| all),
             }
+        }
+        StoreWork::Retain(rules) => {
+            // The wall clock: retention counts from records' timestamps.
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            StoreDone::Retained(storage.retain(&rules, now_ms))
         }
         StoreWork::Compare(record) => {
             let one = ReadLimit::records(1);

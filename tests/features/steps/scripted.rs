@@ -130,6 +130,7 @@ fn direct_head(w: &mut Mesh, offset: u64) {
             head,
             store,
             state,
+            log_start: 0,
         })
         .expect("send");
 }
@@ -479,6 +480,7 @@ fn told(w: &mut Mesh) -> (u64, dafka_proto::HeadState) {
                     head,
                     store: s,
                     state,
+                    ..
                 } if *to == me && *s == Some(store) && head.partition == partition => {
                     Some((head.offset, state.clone()))
                 }

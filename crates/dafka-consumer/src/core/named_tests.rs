@@ -301,6 +301,7 @@ fn the_end_is_reached_once_a_store_told_everything_and_it_is_delivered() {
         },
         store: Some(S1),
         state: dafka_proto::HeadState::Holds,
+        log_start: 0,
     };
     feed(&mut c, head(P, 1), t0);
     let end = Message::DirectHead {
@@ -312,6 +313,7 @@ fn the_end_is_reached_once_a_store_told_everything_and_it_is_delivered() {
         },
         store: Some(S1),
         state: dafka_proto::HeadState::Empty,
+        log_start: 0,
     };
     feed(&mut c, end, t0);
     assert!(!c.at_end(), "offsets 0 and 1 are not delivered yet");

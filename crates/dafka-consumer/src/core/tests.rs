@@ -87,6 +87,7 @@ fn earliest_fetches_from_zero_on_a_direct_head() {
             head,
             store: None,
             state: HeadState::Holds,
+            log_start: 0,
         },
     );
     assert!(
@@ -263,6 +264,7 @@ fn a_gap_a_store_cannot_read_is_reported_with_its_reason_until_repaired() {
             head,
             store: Some(store),
             state,
+            log_start: 0,
         },
     );
     assert!(
@@ -296,9 +298,65 @@ fn an_empty_direct_head_creates_no_partition() {
         head,
         store: None,
         state: HeadState::Empty,
+        log_start: 0,
     };
     feed(&mut c, m);
     assert!(sent(&mut c).is_empty());
     assert!(c.gaps().is_empty());
     assert_eq!(c.position("t", &P), None);
+}
+
+fn head_with_log_start(offset: u64, log_start: u64) -> Message {
+    Message::DirectHead {
+        to: ME,
+        head: Head {
+            topic: "t".into(),
+            partition: P,
+            offset,
+        },
+        store: Some(S),
+        state: HeadState::Holds,
+        log_start,
+    }
+}
+
+/// Retention deleted offsets 0 to 5: `earliest` moves on to the log start
+/// (records held past the gap are delivered), `latest` past the head; a
+/// consumer already past the log start is not moved.
+#[test]
+fn a_log_start_above_the_next_offset_moves_the_partition_on_as_offset_reset_says() {
+    let mut c = consumer(OffsetReset::Earliest);
+    feed(&mut c, head_with_log_start(3, 0));
+    sent(&mut c);
+    feed(&mut c, Message::Record(rec(7)));
+    feed(&mut c, head_with_log_start(8, 6));
+    let fetches: Vec<u64> = sent(&mut c)
+        .iter()
+        .filter_map(|m| match m {
+            Message::Fetch(f) => Some(f.offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fetches, [6], "the gap left is 6 and 8");
+    feed(
+        &mut c,
+        Message::DirectRecord {
+            to: ME,
+            record: rec(6),
+        },
+    );
+    assert_eq!(delivered(&mut c), [6, 7]);
+    // Already past it: nothing changes.
+    feed(&mut c, head_with_log_start(8, 2));
+    assert!(c.gaps().iter().all(|g| g.from == 8));
+
+    let mut l = consumer(OffsetReset::Latest);
+    feed(&mut l, Message::Record(rec(2)));
+    feed(&mut l, head_with_log_start(3, 0));
+    assert_eq!(delivered(&mut l), [2]);
+    sent(&mut l);
+    // The consumer still waits for 3 when the store says 0 to 9 are gone.
+    feed(&mut l, head_with_log_start(12, 10));
+    feed(&mut l, Message::Record(rec(13)));
+    assert_eq!(delivered(&mut l), [13], "latest resumes after the head");
 }

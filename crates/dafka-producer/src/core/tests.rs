@@ -170,6 +170,7 @@ fn answer(store: NodeId, offset: u64, state: HeadState) -> Input<ProducerCommand
         },
         store: Some(store),
         state,
+        log_start: 0,
     })
 }
 

@@ -216,7 +216,7 @@ fn answers_get_heads_and_consumer_hello_with_every_partition() {
     assert_eq!(heads.len(), 2);
     assert!(heads
         .iter()
-        .all(|m| matches!(m, Message::DirectHead { to, head, store: Some(ME), state: HeadState::Holds } if *to == C && head.topic == "t")));
+        .all(|m| matches!(m, Message::DirectHead { to, head, store: Some(ME), state: HeadState::Holds, .. } if *to == C && head.topic == "t")));
     feed(
         &mut s,
         Message::ConsumerHello {
@@ -374,6 +374,7 @@ fn a_partition_query_is_answered_with_its_head_or_empty() {
                 head,
                 store: Some(ME),
                 state,
+                ..
             } => Some((head.partition, head.offset, state)),
             _ => None,
         })
@@ -650,4 +651,44 @@ fn a_time_question_gets_each_partitions_offset_at_that_time() {
             "time {time}"
         );
     }
+}
+
+/// A FETCH from below what retention left is told the log start first,
+/// then gets the records from there; a GET-HEADS answer carries it too.
+#[test]
+fn a_fetch_below_the_log_start_is_told_so_before_the_records() {
+    let cfg = StoreConfig {
+        retention_bytes: 1,
+        retention_check: 1,
+        ..at_once()
+    };
+    let t0 = Instant::now();
+    let mut s = MemStore::new(ME, MemStorage::default(), cfg, t0).expect("new");
+    s.drain(&mut Vec::new());
+    for o in 0..5 {
+        feed(&mut s, Message::Record(rec(o)));
+    }
+    s.end_of_turn(t0);
+    sent(&mut s);
+    // Retention runs at its check: with a 1-byte limit only the last
+    // record stays.
+    s.on_timeout(t0 + Duration::from_millis(5));
+    sent(&mut s);
+    assert_eq!(s.core().log_start("t", &P), 4);
+    feed(
+        &mut s,
+        Message::Fetch(Fetch {
+            topic: "t".into(),
+            partition: P,
+            offset: 1,
+            count: 10,
+            sender: C,
+        }),
+    );
+    let got = sent(&mut s);
+    assert!(
+        matches!(&got[0], Message::DirectHead { to: C, head, log_start: 4, state: HeadState::Holds, .. } if head.offset == 4),
+        "{got:?}"
+    );
+    assert!(matches!(&got[1..], [Message::DirectRecord { record, .. }] if record.offset == 4));
 }

@@ -57,7 +57,7 @@ impl RocksStorage {
     /// A partition's highest indexed timestamp (0 without any), from what
     /// this batch raised it to (`pending`), what is known, or its last
     /// index entry.
-    fn highest(
+    pub(super) fn highest(
         &self,
         topic: &str,
         partition: &NodeId,
@@ -114,17 +114,61 @@ impl RocksStorage {
         let from = if time == 0 {
             0 // Every record is at or after 0: the first one held.
         } else {
-            let start = prefix(TIME, topic, partition);
-            let key = time_key(topic, partition, time);
-            let mode = IteratorMode::From(&key, Direction::Forward);
-            match self.db.iterator_cf(self.times_cf()?, mode).next() {
-                Some(Ok((k, v))) if k.starts_with(&start) => u64_at_end(&v)
-                    .ok_or_else(|| StorageError::Corrupt("bad time index entry".into()))?,
-                Some(Err(e)) => return Err(io("read")(e)),
-                _ => return Ok(end),
+            match self.time_run(topic, partition, time)? {
+                Some(run) => run,
+                None => return Ok(end),
             }
         };
+        // Below the log start nothing is left: the read starts there.
         self.first_at_or_after(topic, partition, from, end, time)
+    }
+
+    /// The first offset of the run where the partition's highest timestamp
+    /// first reaches `time`, if it does.
+    pub(super) fn time_run(
+        &self,
+        topic: &str,
+        partition: &NodeId,
+        time: u64,
+    ) -> Result<Option<u64>, StorageError> {
+        let start = prefix(TIME, topic, partition);
+        let key = time_key(topic, partition, time);
+        let mode = IteratorMode::From(&key, Direction::Forward);
+        match self.db.iterator_cf(self.times_cf()?, mode).next() {
+            Some(Ok((k, v))) if k.starts_with(&start) => u64_at_end(&v)
+                .map(Some)
+                .ok_or_else(|| StorageError::Corrupt("bad time index entry".into())),
+            Some(Err(e)) => Err(io("read")(e)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Adds to `batch` the deletion of the index entries of runs below
+    /// `cut`, but the last of them: it still covers the records from `cut`
+    /// on (their highest timestamp so far is its time).
+    pub(super) fn drop_time_entries_below(
+        &self,
+        topic: &str,
+        partition: &NodeId,
+        cut: u64,
+        batch: &mut WriteBatch,
+    ) -> Result<(), StorageError> {
+        let cf = self.times_cf()?;
+        let start = prefix(TIME, topic, partition);
+        let mode = IteratorMode::From(&start, Direction::Forward);
+        let mut last_below: Option<Box<[u8]>> = None;
+        for item in self.db.iterator_cf(cf, mode) {
+            let (k, v) = item.map_err(io("read"))?;
+            let run = u64_at_end(&v);
+            if !k.starts_with(&start) || run.is_none_or(|r| r > cut) {
+                break;
+            }
+            last_below = Some(k);
+        }
+        if let Some(k) = last_below {
+            batch.delete_range_cf(cf, time_key(topic, partition, 0), k.to_vec());
+        }
+        Ok(())
     }
 
     /// The offset of the first record from `from` on whose timestamp is at
