@@ -33,6 +33,15 @@ Feature: Consumer protocol
     When the scripted store answers the FETCH
     Then the consumer delivers offsets 0 to 2
 
+  Scenario: Records deleted by retention before they were read are skipped, not waited for
+    Given a consumer with offset reset earliest
+    And the consumer subscribes to "hello"
+    And a scripted store connected to the consumer
+    When the scripted store sends a DIRECT-HEAD for offset 5
+    Then the consumer sends a FETCH from offset 0 for 6 records
+    When the scripted store answers the FETCH with log start 3
+    Then the consumer delivers offsets 3 to 5
+
   Scenario: A gap is fetched, then everything is delivered in order
     Given a consumer with offset reset earliest
     And the consumer subscribes to "hello"

@@ -149,6 +149,20 @@ Feature: Store protocol
     And the scripted consumer asks the store where time 1 falls in "hello"
     Then the scripted consumer is told time 1 is at offset 0
 
+  Scenario: Retention deletes whole runs from the start and a FETCH below the log start is told so
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 3 as one run
+    Then the store ACKs offset 3
+    When the scripted producer sends records 4 to 6 as one run
+    Then the store ACKs offset 6
+    When the scripted producer sends records 7 to 9 as one run
+    Then the store ACKs offset 9
+    When the store restarts keeping 1 byte per partition
+    Then the store's log start becomes 7
+    When a scripted consumer fetches offsets 2 to 9 from the store
+    Then the scripted consumer is told the log start is 7
+    And the scripted consumer receives DIRECT-RECORDs 7 to 9
+
   Scenario Outline: A malformed message is dropped and counted, and the store keeps storing
     Given a scripted producer connected to the store
     When the scripted producer sends a RECORD with <fault>

@@ -78,6 +78,12 @@ pub struct StoreConfig {
     /// How often retention is enforced: milliseconds or a duration.
     #[serde(deserialize_with = "dafka_protocol::config::duration_ms")]
     pub retention_check: u64,
+    /// Bytes of each RocksDB memtable (two are kept): records written
+    /// since the last flush sit in memory and in the write-ahead log, so
+    /// this is also about how far the data directory may exceed the
+    /// retention limits. A number or a size ("8MiB"); at least 64 KiB.
+    #[serde(deserialize_with = "dafka_protocol::config::byte_size")]
+    pub write_buffer: u64,
     /// Topics with their own limits (`[[store.topic]]` tables with `name`,
     /// `retention_ms`, `retention_bytes`); the others use the limits above.
     pub topic: Vec<TopicRetention>,
@@ -120,6 +126,7 @@ impl Default for StoreConfig {
             retention_ms: 0,
             retention_bytes: 0,
             retention_check: 30_000,
+            write_buffer: crate::rocks::DEFAULT_WRITE_BUFFER as u64,
             topic: Vec::new(),
         }
     }
@@ -165,6 +172,12 @@ impl StoreConfig {
                 "must be at least 1 ms",
             ));
         }
+        if self.write_buffer < 64 << 10 {
+            return Err(ConfigError::new(
+                "store.write_buffer",
+                "must be at least 64 KiB",
+            ));
+        }
         if self.retention_check == 0 {
             return Err(ConfigError::new(
                 "store.retention_check",
@@ -193,6 +206,11 @@ impl StoreConfig {
                 })
                 .collect(),
         }
+    }
+
+    /// The memtable size.
+    pub fn write_buffer_bytes(&self) -> usize {
+        usize::try_from(self.write_buffer).unwrap_or(usize::MAX)
     }
 
     /// How often retention is enforced.

@@ -52,7 +52,12 @@ impl Store {
     ) -> Result<Store, StoreError> {
         cfg.validate()?;
         mesh.validate()?;
-        let storage = RocksStorage::open(&cfg.db, cfg.sync_policy(), cfg.wal_recovery())?;
+        let storage = RocksStorage::open_with(
+            &cfg.db,
+            cfg.sync_policy(),
+            cfg.wal_recovery(),
+            cfg.write_buffer_bytes(),
+        )?;
         let id = storage.store_id(dafka_protocol::new_node_id, new_id)?;
         let core = StoreCore::new(id, storage.heads()?, cfg.clone(), Instant::now());
         let stop = Arc::new(AtomicBool::new(false));

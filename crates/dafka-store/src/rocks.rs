@@ -61,6 +61,11 @@ const SIZES_CF: &str = "sizes";
 mod positions;
 mod retention;
 mod times;
+/// Records are written once and read in order: a larger write buffer means
+/// fewer, bigger flushes; 32 MiB (two of them) keeps the store's memory well
+/// under 300 MB with 64 KiB records.
+pub const DEFAULT_WRITE_BUFFER: usize = 32 << 20;
+
 /// The key of the store's id (sorts after every head key of old stores).
 const ID_KEY: &[u8] = b"id";
 
@@ -87,6 +92,17 @@ impl RocksStorage {
     /// empty, syncing writes as `sync` says and recovering as `recovery`
     /// says.
     pub fn open(dir: &Path, sync: SyncPolicy, recovery: WalRecovery) -> Result<Self, StorageError> {
+        Self::open_with(dir, sync, recovery, DEFAULT_WRITE_BUFFER)
+    }
+
+    /// [`RocksStorage::open`] with memtables of `write_buffer` bytes
+    /// (`store.write_buffer`).
+    pub fn open_with(
+        dir: &Path,
+        sync: SyncPolicy,
+        recovery: WalRecovery,
+        write_buffer: usize,
+    ) -> Result<Self, StorageError> {
         let open_err = |reason: String| StorageError::Open {
             path: dir.display().to_string(),
             reason,
@@ -98,10 +114,13 @@ impl RocksStorage {
             WalRecovery::PointInTime => DBRecoveryMode::PointInTime,
             WalRecovery::Refuse => DBRecoveryMode::AbsoluteConsistency,
         });
-        // Records are written once and read in order: a larger write
-        // buffer means fewer, bigger flushes; 32 MiB (two of them) keeps the
-        // store's memory well under 300 MB with 64 KiB records.
-        opts.set_write_buffer_size(32 << 20);
+        opts.set_write_buffer_size(write_buffer);
+        // Small families (heads, indexes, positions) rarely fill a
+        // memtable, and a write-ahead log file lives until every family
+        // with data in it is flushed: without a bound the log would grow
+        // to four times all memtables together. Past this size the oldest
+        // log's families are flushed.
+        opts.set_max_total_wal_size(2 * write_buffer as u64);
         opts.increase_parallelism(2);
         opts.create_missing_column_families(true);
         let db = DB::open_cf(&opts, dir, ["default", HEADS_CF, POSITIONS_CF, TIMES_CF, SIZES_CF]).map_err(|e| {

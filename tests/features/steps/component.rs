@@ -140,6 +140,20 @@ fn store_restarts(w: &mut Mesh) {
     w.client_store = None;
 }
 
+#[when(expr = "the store restarts keeping {int} byte(s) per partition")]
+fn store_restarts_with_retention(w: &mut Mesh, bytes: u64) {
+    if let Some(s) = w.store.take() {
+        s.stop();
+    }
+    let path = w.store_dir.clone().expect("a store directory");
+    let mut cfg = w.config();
+    cfg.store.db = path;
+    cfg.store.retention_bytes = bytes;
+    cfg.store.retention_check = 50;
+    w.store = Some(dafka::Store::start(&cfg.store, &cfg.beacon).expect("store restarts"));
+    w.client_store = None;
+}
+
 #[then(expr = "the store has counted {int} malformed message(s)")]
 fn store_malformed(w: &mut Mesh, n: u64) {
     assert_eq!(w.store().stats().malformed.load(Relaxed), n);

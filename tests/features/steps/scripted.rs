@@ -251,6 +251,34 @@ fn answers(w: &mut Mesh) {
     answer(w, 1);
 }
 
+#[when(expr = "the scripted store answers the FETCH with log start {int}")]
+fn answers_from_log_start(w: &mut Mesh, log_start: u64) {
+    let f = w.fetch.clone().expect("a FETCH was seen");
+    let end = f.offset + u64::from(f.count);
+    let head = Head {
+        topic: f.topic.clone(),
+        partition: f.partition,
+        offset: end - 1,
+    };
+    let store = Some(w.peer().id());
+    let said = Message::DirectHead {
+        to: f.sender,
+        head,
+        store,
+        state: dafka_proto::HeadState::Holds,
+        log_start,
+    };
+    w.peer().send(&said).expect("send");
+    for off in log_start..end {
+        let r = record(&f.topic, f.partition, off, format!("r{off}"));
+        let m = Message::DirectRecord {
+            to: f.sender,
+            record: r,
+        };
+        w.peer().send(&m).expect("send");
+    }
+}
+
 #[when("the scripted producer answers the FETCH twice")]
 fn answers_twice(w: &mut Mesh) {
     answer(w, 2);
@@ -559,6 +587,49 @@ fn client_fetches(w: &mut Mesh, from: u64, to: u64) {
 #[when(expr = "a scripted consumer fetches {int} records from offset {int} of the store")]
 fn client_fetches_count(w: &mut Mesh, count: u32, offset: u64) {
     client_fetch(w, offset, count);
+}
+
+#[then(expr = "the scripted consumer is told the log start is {int}")]
+fn client_told_log_start(w: &mut Mesh, log_start: u64) {
+    let partition = w.partition;
+    let peer = client(w);
+    let got = msg(peer, "DIRECT-HEAD", |m| match m {
+        Message::DirectHead {
+            head, log_start, ..
+        } if head.partition == partition => Some(*log_start),
+        _ => None,
+    });
+    assert_eq!(got, log_start);
+}
+
+#[then(expr = "the store's log start becomes {int}")]
+fn log_start_becomes(w: &mut Mesh, want: u64) {
+    // Retention runs on the store's timer: ask for the heads until the
+    // answer says so, within the scenario's timeout.
+    let partition = w.partition;
+    let deadline = std::time::Instant::now() + super::timeout();
+    loop {
+        let peer = client(w);
+        let me = peer.id();
+        let ask = Message::GetHeads {
+            topic: "hello".into(),
+            sender: me,
+            partition: Some(partition),
+        };
+        peer.send(&ask).expect("send");
+        let got = peer.expect_msg(std::time::Duration::from_millis(200), |m| match m {
+            Message::DirectHead {
+                head, log_start, ..
+            } if head.partition == partition => Some(*log_start),
+            _ => None,
+        });
+        match got {
+            Ok(l) if l == want => return,
+            Ok(l) if std::time::Instant::now() >= deadline => panic!("log start {l}, not {want}"),
+            Err(e) if std::time::Instant::now() >= deadline => panic!("no DIRECT-HEAD: {e}"),
+            _ => {}
+        }
+    }
 }
 
 #[when(expr = "a scripted consumer asks the store for the heads of {string}")]
