@@ -142,6 +142,19 @@ for cs in "${counts[@]}"; do
         say "$size B with a 16 B key and two headers: $count records"
         trio "$size" "$count" --key-bytes 16 --headers 2
         trio_rows "$size" ", key+2 headers" "$ceiling"
+        # Retention deleting while the producer writes: a limit of a
+        # quarter of the run, checked every second.
+        limit=$((count * size / 4))
+        say "$size B, ACKed while retention deletes (retention_bytes=$limit)"
+        export DAFKA_STORE__RETENTION_BYTES=$limit DAFKA_STORE__RETENTION_CHECK=1s
+        start_cluster
+        unset DAFKA_STORE__RETENTION_BYTES DAFKA_STORE__RETENTION_CHECK
+        r=$("$bin/dafka_perf_store" "${towers[@]}" --topic acked --json "$count" "$size")
+        stop_cluster
+        cuts=$(grep -c "retention deleted" "$work/store.log" || true)
+        rate=$(jget "$r" msg_per_s)
+        rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f  (%s cuts)' "$size" "store, retention on" "$rate" \
+            "$(jget "$r" mb_per_s)" "$(awk -v a="$rate" -v b="$ceiling" 'BEGIN { print a / b }')" "$cuts")")
     fi
 done
 

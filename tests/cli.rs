@@ -92,6 +92,34 @@ fn a_bad_start_time_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn a_bad_retention_value_is_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.toml");
+    let f = file.to_str().expect("utf-8");
+    for (text, key, what) in [
+        (
+            "[store]\nretention_ms = -5\n",
+            "store.retention_ms",
+            "is not a duration",
+        ),
+        (
+            "[store]\nretention_bytes = \"10 parsecs\"\n",
+            "store.retention_bytes",
+            "is not a size",
+        ),
+        (
+            "[[store.topic]]\nname = \"logs\"\nretention_ms = \"soon\"\n",
+            "store.topic.retention_ms",
+            "is not a duration",
+        ),
+    ] {
+        std::fs::write(&file, text).expect("write");
+        let err = one_error_line("dafka_stored", &["-c", f]);
+        assert!(err.contains(key) && err.contains(what), "{err}");
+    }
+}
+
+#[test]
 fn a_missing_topic_is_one_line() {
     let (code, _, err) = run("dafka_console_consumer", &[]);
     assert_eq!(code, 2);

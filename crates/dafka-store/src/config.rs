@@ -69,20 +69,20 @@ pub struct StoreConfig {
     /// How long records are kept after their timestamp: milliseconds or a
     /// duration ("7d"); 0 keeps them forever (the default: Kafka's is 7
     /// days). Counted from the highest timestamp so far in the partition.
-    #[serde(deserialize_with = "dafka_protocol::config::duration_ms")]
+    #[serde(deserialize_with = "retention_ms")]
     pub retention_ms: u64,
     /// Bytes each partition keeps at most (the oldest runs go): a number
     /// or a size ("10GiB"); 0 means no limit, the default.
-    #[serde(deserialize_with = "dafka_protocol::config::byte_size")]
+    #[serde(deserialize_with = "retention_bytes")]
     pub retention_bytes: u64,
     /// How often retention is enforced: milliseconds or a duration.
-    #[serde(deserialize_with = "dafka_protocol::config::duration_ms")]
+    #[serde(deserialize_with = "retention_check")]
     pub retention_check: u64,
     /// Bytes of each RocksDB memtable (two are kept): records written
     /// since the last flush sit in memory and in the write-ahead log, so
     /// this is also about how far the data directory may exceed the
     /// retention limits. A number or a size ("8MiB"); at least 64 KiB.
-    #[serde(deserialize_with = "dafka_protocol::config::byte_size")]
+    #[serde(deserialize_with = "write_buffer")]
     pub write_buffer: u64,
     /// Topics with their own limits (`[[store.topic]]` tables with `name`,
     /// `retention_ms`, `retention_bytes`); the others use the limits above.
@@ -103,12 +103,48 @@ pub struct TopicRetention {
     pub retention_bytes: Option<u64>,
 }
 
+/// Names the setting in a value's error (the config crate names only the
+/// section).
+fn keyed<T, E: serde::de::Error>(key: &str, r: Result<T, E>) -> Result<T, E> {
+    r.map_err(|e| E::custom(format!("{key}: {e}")))
+}
+
+fn retention_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    keyed("store.retention_ms", dafka_protocol::config::duration_ms(d))
+}
+
+fn retention_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    keyed(
+        "store.retention_bytes",
+        dafka_protocol::config::byte_size(d),
+    )
+}
+
+fn retention_check<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    keyed(
+        "store.retention_check",
+        dafka_protocol::config::duration_ms(d),
+    )
+}
+
+fn write_buffer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    keyed("store.write_buffer", dafka_protocol::config::byte_size(d))
+}
+
 fn opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    dafka_protocol::config::duration_ms(d).map(Some)
+    keyed(
+        "store.topic.retention_ms",
+        dafka_protocol::config::duration_ms(d),
+    )
+    .map(Some)
 }
 
 fn opt_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    dafka_protocol::config::byte_size(d).map(Some)
+    keyed(
+        "store.topic.retention_bytes",
+        dafka_protocol::config::byte_size(d),
+    )
+    .map(Some)
 }
 
 impl Default for StoreConfig {
