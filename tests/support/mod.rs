@@ -98,6 +98,12 @@ impl Proc {
         if let Some(t) = towers {
             cmd.args(["--sub", &t.sub, "--pub", &t.pub_]);
         }
+        // Daemons serve metrics on a fixed port by default; tests run many
+        // at once, so each takes a free one.
+        let daemon = matches!(name, "dafka_stored" | "dafka_towerd");
+        if daemon && !args.contains(&"--metrics") {
+            cmd.args(["--metrics", "127.0.0.1:0"]);
+        }
         cmd.args(args)
             .env("DAFKA_BEACON__INTERVAL", "100")
             .env("DAFKA_BEACON__TIMEOUT", "1000")

@@ -303,4 +303,5 @@ fn error_line(e: &anyhow::Error) -> String {
 }
 
 pub mod console;
+pub mod metrics;
 pub mod perf;

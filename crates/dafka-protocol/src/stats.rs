@@ -124,3 +124,56 @@ mod tests {
         assert_eq!(one.allow(t + Duration::from_secs(5)), Some(1));
     }
 }
+
+/// A latency histogram any thread may add to and read without locking:
+/// counts per bucket of fixed upper bounds, for metrics (a store's synced
+/// writes).
+#[derive(Debug)]
+pub struct LatencyBuckets {
+    counts: [AtomicU64; LATENCY_BOUNDS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+/// Bucket upper bounds in microseconds: 100 us to 10 s.
+pub const LATENCY_BOUNDS_US: [u64; 14] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 10_000_000,
+];
+
+impl Default for LatencyBuckets {
+    fn default() -> Self {
+        LatencyBuckets {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LatencyBuckets {
+    /// Adds one observation.
+    pub fn observe(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = LATENCY_BOUNDS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(LATENCY_BOUNDS_US.len());
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// (upper bound in seconds, count in that bucket alone) per bucket, the
+    /// last unbounded (`f64::MAX`, which encoders write as +Inf); the sum in seconds; the count.
+    pub fn snapshot(&self) -> (Vec<(f64, u64)>, f64, u64) {
+        let mut buckets = Vec::with_capacity(self.counts.len());
+        let mut total = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            let n = c.load(Relaxed);
+            total += n;
+            let bound = LATENCY_BOUNDS_US
+                .get(i)
+                .map_or(f64::MAX, |&b| b as f64 / 1e6);
+            buckets.push((bound, n));
+        }
+        (buckets, self.sum_us.load(Relaxed) as f64 / 1e6, total)
+    }
+}

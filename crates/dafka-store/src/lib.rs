@@ -24,7 +24,7 @@ mod work;
 pub use crate::config::{Fsync, StoreConfig, WalRecoveryMode};
 pub use crate::core::{StoreCommand, StoreCore, StoreCounters, StoreOutput};
 pub use dafka_protocol::tuning::{MAX_PENDING_PARTITIONS, PENDING_TTL};
-pub use handle::{Store, StoreError};
+pub use handle::{Observed, Store, StoreError};
 pub use mem::MemStore;
 pub use rocks::RocksStorage;
 pub use storage::{

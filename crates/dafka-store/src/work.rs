@@ -158,3 +158,39 @@ pub fn execute<S: Storage + ?Sized>(storage: &mut S, work: StoreWork) -> StoreDo
         }
     }
 }
+
+/// What `work` comes to when there is no storage to do it on: every write
+/// fails (nothing is ACKed), every read finds nothing.
+pub fn failed(work: StoreWork, why: &str) -> StoreDone {
+    let err = || StorageError::Io {
+        op: "write",
+        source: why.to_string().into(),
+    };
+    match work {
+        StoreWork::Write(_) => StoreDone::Written(Err(err())),
+        StoreWork::Sync => StoreDone::Synced(Ok(())),
+        StoreWork::Read { fetch, .. } => StoreDone::Read {
+            fetch,
+            records: Err(err()),
+        },
+        StoreWork::Compare(record) => StoreDone::Compared { record, held: None },
+        StoreWork::Retain(_) => StoreDone::Retained(Ok(Vec::new())),
+        StoreWork::Commit { sender, seq, .. } => StoreDone::Committed {
+            sender,
+            seq,
+            result: Err(err()),
+        },
+        StoreWork::Positions {
+            name,
+            sender,
+            topics,
+            from_time_ms,
+        } => StoreDone::Positions {
+            name,
+            sender,
+            topics,
+            from_time_ms,
+            positions: Err(err()),
+        },
+    }
+}

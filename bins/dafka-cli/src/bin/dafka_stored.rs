@@ -3,7 +3,9 @@
 use clap::Parser;
 use dafka::Section;
 use dafka::{Fsync, Store, StoreConfig, WalRecoveryMode};
-use dafka_cli::{init_daemon_logging, interrupted, main_with, parse, with_default, NodeArgs};
+use dafka_cli::{
+    init_daemon_logging, interrupted, main_with, metrics, parse, with_default, NodeArgs,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,6 +35,11 @@ struct Cli {
     /// that store when producers count ACKs
     #[arg(long)]
     new_id: bool,
+    /// Serve Prometheus metrics (/metrics) and a health check (/healthz,
+    /// 503 while writes fail) on HOST:PORT, or off
+    #[arg(long, value_name = "HOST:PORT|off", default_value = dafka_cli::metrics::STORE_METRICS,
+        value_parser = dafka_cli::metrics::parse_metrics)]
+    metrics: metrics::MetricsAddr,
 }
 
 fn main() -> ExitCode {
@@ -69,6 +76,16 @@ fn main() -> ExitCode {
             store.id(),
             cfg.store.db.display()
         );
+        let _metrics = match &cli.metrics.0 {
+            Some(addr) => {
+                let seen = store.observed();
+                let mut registry = metrics::node_registry(store.stats());
+                registry.register_collector(Box::new(metrics::StoreCollector::new(seen.clone())));
+                let health = Box::new(move || seen.health());
+                Some(metrics::serve("dafka_stored", addr, registry, health)?)
+            }
+            None => None,
+        };
         let _ = stop.recv();
         store.stop();
         Ok(ExitCode::SUCCESS)

@@ -2,7 +2,9 @@
 
 use clap::Parser;
 use dafka::{Section, Tower, TowerConfig};
-use dafka_cli::{init_daemon_logging, interrupted, load_config, main_with, parse, with_default};
+use dafka_cli::{
+    init_daemon_logging, interrupted, load_config, main_with, metrics, parse, with_default,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,6 +25,11 @@ struct Cli {
     /// Log what the tower does
     #[arg(short = 'v', long)]
     verbose: bool,
+    /// Serve Prometheus metrics (/metrics) and a health check (/healthz)
+    /// on HOST:PORT, or off
+    #[arg(long, value_name = "HOST:PORT|off", default_value = dafka_cli::metrics::TOWER_METRICS,
+        value_parser = dafka_cli::metrics::parse_metrics)]
+    metrics: metrics::MetricsAddr,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +48,18 @@ fn main() -> ExitCode {
         let tower = Tower::start(&cfg.tower)?;
         let (input, output) = tower.endpoints();
         eprintln!("dafka_towerd: beacons in on {input}, out on {output}");
+        let _metrics = match &cli.metrics.0 {
+            Some(addr) => {
+                let registry = metrics::node_registry(tower.stats());
+                Some(metrics::serve(
+                    "dafka_towerd",
+                    addr,
+                    registry,
+                    Box::new(|| Ok(())),
+                )?)
+            }
+            None => None,
+        };
         let _ = stop.recv();
         tower.stop();
         Ok(ExitCode::SUCCESS)

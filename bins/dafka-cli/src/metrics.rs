@@ -1,0 +1,140 @@
+//! The daemons' `--metrics`: what a store and a tower report, served by
+//! `dafka-metrics`.
+
+use dafka_metrics::{
+    gauge, gauge_family, histogram, Collector, DescriptorEncoder, HealthCheck, MetricsServer,
+    NodeCollector, Registry,
+};
+use dafka_store::Observed;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Where `dafka_stored` serves metrics unless told otherwise.
+pub const STORE_METRICS: &str = "127.0.0.1:7581";
+/// Where `dafka_towerd` serves metrics unless told otherwise.
+pub const TOWER_METRICS: &str = "127.0.0.1:7580";
+
+/// Where to serve metrics: an address, or none (`off`).
+#[derive(Clone, Debug)]
+pub struct MetricsAddr(pub Option<String>);
+
+/// `--metrics ADDR`: an address, or `off` (a clap value parser).
+pub fn parse_metrics(s: &str) -> Result<MetricsAddr, String> {
+    if s == "off" {
+        return Ok(MetricsAddr(None));
+    }
+    s.parse::<std::net::SocketAddr>()
+        .map(|_| MetricsAddr(Some(s.to_string())))
+        .map_err(|_| format!("'{s}' is not HOST:PORT (an IP address and a port, 0 for any) or off"))
+}
+
+/// Serves a node's metrics on `addr` and says where on stderr.
+pub fn serve(
+    tool: &str,
+    addr: &str,
+    registry: Registry,
+    health: HealthCheck,
+) -> anyhow::Result<MetricsServer> {
+    let server = MetricsServer::start(addr, registry, health)?;
+    eprintln!("{tool}: metrics on http://{}/metrics", server.addr());
+    Ok(server)
+}
+
+/// A registry with the node counters every role has.
+pub fn node_registry(stats: Arc<dafka::NodeStats>) -> Registry {
+    let mut r = Registry::default();
+    r.register_collector(Box::new(NodeCollector::new(stats)));
+    r
+}
+
+/// A store's own metrics: per partition head, log start and bytes, write
+/// latency, write health and the size of its directory.
+#[derive(Debug)]
+pub struct StoreCollector {
+    seen: Arc<Observed>,
+}
+
+impl StoreCollector {
+    /// Reads `seen` at each scrape.
+    pub fn new(seen: Arc<Observed>) -> Self {
+        StoreCollector { seen }
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    })
+}
+
+fn signed(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let parts = self.seen.partitions();
+        let labels: Vec<[(&str, String); 2]> = parts
+            .iter()
+            .map(|p| {
+                [
+                    ("topic", p.topic.clone()),
+                    ("partition", p.partition.to_string()),
+                ]
+            })
+            .collect();
+        let each = |f: fn(&dafka_store::StoredHead) -> u64| {
+            labels
+                .iter()
+                .zip(&parts)
+                .map(move |(l, p)| (&l[..], signed(f(p))))
+        };
+        gauge_family(
+            &mut enc,
+            "dafka_store_partition_head",
+            "Highest offset stored, per partition",
+            each(|p| p.offset),
+        )?;
+        gauge_family(
+            &mut enc,
+            "dafka_store_partition_log_start",
+            "Lowest offset held (retention deleted what is below), per partition",
+            each(|p| p.log_start),
+        )?;
+        gauge_family(
+            &mut enc,
+            "dafka_store_partition_bytes",
+            "Bytes held, per partition",
+            each(|p| p.bytes),
+        )?;
+        gauge(
+            &mut enc,
+            "dafka_store_partitions",
+            "Partitions held",
+            signed(parts.len() as u64),
+        )?;
+        histogram(
+            &mut enc,
+            "dafka_store_write_seconds",
+            "Time to write a batch of records, fsync included",
+            &self.seen.write_latency,
+        )?;
+        gauge(
+            &mut enc,
+            "dafka_store_healthy",
+            "1 while writes succeed, 0 while they fail (nothing is ACKed then)",
+            i64::from(self.seen.health().is_ok()),
+        )?;
+        gauge(
+            &mut enc,
+            "dafka_store_db_bytes",
+            "Bytes in the database directory (RocksDB tables and logs)",
+            signed(dir_bytes(&self.seen.db)),
+        )
+    }
+}

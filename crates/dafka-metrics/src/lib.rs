@@ -1,0 +1,235 @@
+//! Prometheus metrics and a health check over HTTP for Dafka nodes.
+//!
+//! [`MetricsServer`] serves two routes on a thread of its own:
+//! `GET /metrics` (the OpenMetrics text of a [`Registry`], encoded by
+//! `prometheus-client`) and `GET /healthz` (`200 ok`, or `503` and the
+//! reason while the node is unhealthy). Anything else is a 404; a request
+//! that is not HTTP gets tiny_http's 400 and the server goes on.
+//!
+//! Values are read when scraped: collectors ([`NodeCollector`] and the
+//! roles' own) look at the counters nodes keep anyway, so metrics cost the
+//! data path nothing.
+
+use dafka_protocol::stats::{LatencyBuckets, NodeStats};
+use prometheus_client::encoding::{EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use thiserror::Error;
+
+pub use prometheus_client::collector::Collector;
+/// What a [`Collector`] writes its metrics to.
+pub type DescriptorEncoder<'a> = prometheus_client::encoding::DescriptorEncoder<'a>;
+pub use prometheus_client::registry::Registry;
+
+/// Why the metrics server could not start.
+#[derive(Debug, Error)]
+pub enum MetricsError {
+    /// The address does not parse or cannot be bound (in use, not ours).
+    #[error("cannot serve metrics on {addr}: {reason}")]
+    Bind {
+        /// The address given.
+        addr: String,
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+/// Whether the node is well: `Err(why)` makes `/healthz` answer 503.
+pub type HealthCheck = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// A running metrics endpoint; stops when dropped.
+pub struct MetricsServer {
+    server: Arc<tiny_http::Server>,
+    addr: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl MetricsServer {
+    /// Serves `registry` and `health` on `addr` (`HOST:PORT`; port 0 picks
+    /// a free one: see [`MetricsServer::addr`]).
+    pub fn start(
+        addr: &str,
+        registry: Registry,
+        health: HealthCheck,
+    ) -> Result<Self, MetricsError> {
+        let bind_err = |reason: String| MetricsError::Bind {
+            addr: addr.to_string(),
+            reason,
+        };
+        let sock: SocketAddr = addr
+            .parse()
+            .map_err(|_| bind_err("not an address like 127.0.0.1:7581 or [::1]:7581".into()))?;
+        let server = tiny_http::Server::http(sock).map_err(|e| bind_err(e.to_string()))?;
+        let bound = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| bind_err("not an IP socket".into()))?;
+        let server = Arc::new(server);
+        let serving = server.clone();
+        let thread = std::thread::Builder::new()
+            .name("dafka-metrics".into())
+            .spawn(move || serve(&serving, &registry, &health))
+            .map_err(|e| bind_err(format!("no thread: {e}")))?;
+        Ok(MetricsServer {
+            server,
+            addr: bound,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address served.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(server: &tiny_http::Server, registry: &Registry, health: &HealthCheck) {
+    for req in server.incoming_requests() {
+        let get = *req.method() == tiny_http::Method::Get;
+        let path = req.url().split('?').next().unwrap_or_default().to_string();
+        let (status, body, kind) = match (get, path.as_str()) {
+            (true, "/metrics") => {
+                let mut text = String::new();
+                match prometheus_client::encoding::text::encode(&mut text, registry) {
+                    Ok(()) => (200, text, OPENMETRICS),
+                    Err(_) => (500, "could not encode the metrics\n".into(), "text/plain"),
+                }
+            }
+            (true, "/healthz") => match health() {
+                Ok(()) => (200, "ok\n".into(), "text/plain"),
+                Err(why) => (503, format!("unhealthy: {why}\n"), "text/plain"),
+            },
+            (true, _) => (404, "try /metrics or /healthz\n".into(), "text/plain"),
+            (false, _) => (405, "GET only\n".into(), "text/plain"),
+        };
+        let mut resp = tiny_http::Response::from_string(body).with_status_code(status);
+        if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", kind) {
+            resp = resp.with_header(h);
+        }
+        // A client that went away is its business.
+        let _ = req.respond(resp);
+    }
+}
+
+/// Writes one counter.
+pub fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(value);
+    c.encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
+}
+
+/// Writes one gauge.
+pub fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(value);
+    g.encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// Writes a gauge with one value per label set.
+pub fn gauge_family<'a>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    values: impl IntoIterator<Item = (&'a [(&'a str, String)], i64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in values {
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ConstGauge::new(v).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// Writes a latency histogram in seconds.
+pub fn histogram(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    h: &LatencyBuckets,
+) -> Result<(), std::fmt::Error> {
+    let (buckets, sum, count) = h.snapshot();
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    m.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+}
+
+/// The counters every node keeps (messages, FETCHes, malformed input,
+/// peers), for any role.
+#[derive(Debug)]
+pub struct NodeCollector {
+    stats: Arc<NodeStats>,
+}
+
+impl NodeCollector {
+    /// Reads `stats` at each scrape.
+    pub fn new(stats: Arc<NodeStats>) -> Self {
+        NodeCollector { stats }
+    }
+}
+
+impl Collector for NodeCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.stats;
+        let get = NodeStats::get;
+        counter(
+            &mut enc,
+            "dafka_messages_received",
+            "Valid messages received",
+            get(&s.received),
+        )?;
+        counter(
+            &mut enc,
+            "dafka_messages_sent",
+            "Messages sent",
+            get(&s.sent),
+        )?;
+        counter(
+            &mut enc,
+            "dafka_fetches_sent",
+            "FETCHes sent: gaps found and asked for",
+            get(&s.fetches),
+        )?;
+        counter(
+            &mut enc,
+            "dafka_malformed_messages",
+            "Messages dropped because they did not decode",
+            get(&s.malformed),
+        )?;
+        counter(
+            &mut enc,
+            "dafka_subscriptions_refused",
+            "Peer subscriptions refused (unknown shape or past the limit)",
+            get(&s.subscriptions_refused),
+        )?;
+        counter(
+            &mut enc,
+            "dafka_twin_beacons",
+            "Beacons of another node carrying this node's id",
+            get(&s.twins),
+        )?;
+        let peers = i64::try_from(s.peers()).unwrap_or(i64::MAX);
+        gauge(&mut enc, "dafka_peers", "Peers connected now", peers)
+    }
+}
