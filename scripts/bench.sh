@@ -188,6 +188,8 @@ stop_cluster
 say "time index: $index_count records in one partition"
 index=$("$bin/dafka_perf_time_index" --db "$work/index-db" --json "$index_count")
 rm -rf "$work/index-db"
+say "metrics: a store's /metrics with 10,000 partitions"
+metrics=$(RUST_LOG=error "$bin/dafka_perf_metrics" --json 10000)
 
 echo
 echo "Dafka benchmarks ($(nproc) cores, $(uname -m), quick=${BENCH_QUICK:-0}); fsync=always"
@@ -201,6 +203,8 @@ echo "producer with a state directory, ACKed msg/s:"
 for r in "${spool_rows[@]}"; do echo "$r"; done
 printf 'time lookup in %s records (ms): first after open %.1f, p50 %.2f, p99 %.2f, max %.1f\n' \
     "$index_count" "$(jget "$index" first_ms)" "$(jget "$index" p50_ms)" "$(jget "$index" p99_ms)" "$(jget "$index" max_ms)"
+printf '/metrics with 10,000 partitions (ms): p50 %.1f, max %.1f (%s bytes)\n' \
+    "$(jget "$metrics" p50_ms)" "$(jget "$metrics" max_ms)" "$(jget "$metrics" body_bytes)"
 printf 'join (ms): live median %.1f max %.1f; from store median %.1f max %.1f\n' \
     "$(jget "$join" live_ms_median)" "$(jget "$join" live_ms_max)" \
     "$(jget "$join" store_ms_median)" "$(jget "$join" store_ms_max)"
