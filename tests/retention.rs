@@ -5,24 +5,11 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 use support::*;
 
 const LIMIT: u64 = 4 << 20;
 const LINE: usize = 1000;
-
-fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
-}
 
 /// Line `i`: its number, then hex that compresses about as little as real
 /// data would.
@@ -66,14 +53,14 @@ fn a_store_under_a_size_limit_stays_near_it_and_readers_start_at_the_log_start()
             produce(&t, "big", &lines, &spool).success(),
             "round {round}"
         );
-        peak = peak.max(dir_size(db.path()));
+        peak = peak.max(dafka_cli::metrics::dir_bytes(db.path()));
     }
     // The compactions catch up: the directory ends near the limit.
     let deadline = Instant::now() + TIMEOUT;
-    let mut size = dir_size(db.path());
+    let mut size = dafka_cli::metrics::dir_bytes(db.path());
     while size > 2 * LIMIT && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        size = dir_size(db.path());
+        size = dafka_cli::metrics::dir_bytes(db.path());
     }
     eprintln!(
         "wrote {} bytes; data directory peak {peak}, now {size}",

@@ -61,7 +61,8 @@ impl StoreCollector {
     }
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
+/// Bytes in the files of `dir` (not its subdirectories).
+pub fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir).map_or(0, |entries| {
         entries
             .filter_map(Result::ok)

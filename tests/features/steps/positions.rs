@@ -42,6 +42,11 @@ fn get_positions_at(w: &mut Mesh, time: u64, topic: String) {
 
 #[when(expr = "the scripted store says time {int} is at offset {int}")]
 fn says_time(w: &mut Mesh, time: u64, offset: u64) {
+    store_answers(w, String::new(), Some(time), offset);
+}
+
+/// The scripted store's DIRECT-POSITIONS: the stored partition at `offset`.
+fn store_answers(w: &mut Mesh, name: String, from_time_ms: Option<u64>, offset: u64) {
     let to = w.consumer().id();
     let store = w.peer().id();
     let position = Position {
@@ -53,11 +58,11 @@ fn says_time(w: &mut Mesh, time: u64, offset: u64) {
         .send(&Message::DirectPositions {
             to,
             store,
-            name: String::new(),
+            name,
             topics: vec!["hello".into()],
             positions: vec![position],
             more: false,
-            from_time_ms: Some(time),
+            from_time_ms,
         })
         .expect("send");
 }
@@ -79,24 +84,7 @@ fn get_positions(w: &mut Mesh, name: String, topic: String) {
 #[given(expr = "the scripted store says {string} is at offset {int}")]
 #[when(expr = "the scripted store says {string} is at offset {int}")]
 fn says_position(w: &mut Mesh, name: String, offset: u64) {
-    let to = w.consumer().id();
-    let store = w.peer().id();
-    let position = Position {
-        topic: "hello".into(),
-        partition: w.partition,
-        offset,
-    };
-    w.peer()
-        .send(&Message::DirectPositions {
-            to,
-            store,
-            name,
-            topics: vec!["hello".into()],
-            positions: vec![position],
-            more: false,
-            from_time_ms: None,
-        })
-        .expect("send");
+    store_answers(w, name, None, offset);
 }
 
 #[when(expr = "the application commits offset {int} of the stored partition")]

@@ -69,7 +69,8 @@ fn main() -> ExitCode {
         let seen = store.observed();
         let mut registry = node_registry(store.stats());
         registry.register_collector(Box::new(StoreCollector::new(seen.clone())));
-        let server = MetricsServer::start("127.0.0.1:0", registry, Box::new(move || seen.health()))?;
+        let server =
+            MetricsServer::start("127.0.0.1:0", registry, Box::new(move || seen.health()))?;
         let addr = server.addr().to_string();
         let want = cli.partitions as usize;
         let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -78,8 +79,14 @@ fn main() -> ExitCode {
             let t0 = Instant::now();
             let text = scrape(&addr)?;
             hist.saturating_record(t0.elapsed().as_micros() as u64);
-            let heads = text.lines().filter(|l| l.starts_with("dafka_store_partition_head{")).count();
-            anyhow::ensure!(heads == want, "the store reported {heads} of {want} partitions");
+            let heads = text
+                .lines()
+                .filter(|l| l.starts_with("dafka_store_partition_head{"))
+                .count();
+            anyhow::ensure!(
+                heads == want,
+                "the store reported {heads} of {want} partitions"
+            );
             bytes = text.len();
         }
         let ms = |us: u64| us as f64 / 1000.0;

@@ -386,16 +386,7 @@ fn a_partition_query_is_answered_with_its_head_or_empty() {
 fn a_fetch_the_database_cannot_read_is_answered_unreadable() {
     let mut s = store_holding(3);
     s.storage_mut().fail_reads = true;
-    feed(
-        &mut s,
-        Message::Fetch(Fetch {
-            topic: "t".into(),
-            partition: P,
-            offset: 1,
-            count: 10,
-            sender: C,
-        }),
-    );
+    feed(&mut s, fetch_from(1));
     let got = sent(&mut s);
     assert!(
         matches!(&got[..], [Message::DirectHead { to: C, head, state: HeadState::Unreadable { from: 1, reason }, .. }]
@@ -675,20 +666,22 @@ fn a_fetch_below_the_log_start_is_told_so_before_the_records() {
     s.on_timeout(t0 + Duration::from_millis(5));
     sent(&mut s);
     assert_eq!(s.core().log_start("t", &P), 4);
-    feed(
-        &mut s,
-        Message::Fetch(Fetch {
-            topic: "t".into(),
-            partition: P,
-            offset: 1,
-            count: 10,
-            sender: C,
-        }),
-    );
+    feed(&mut s, fetch_from(1));
     let got = sent(&mut s);
     assert!(
         matches!(&got[0], Message::DirectHead { to: C, head, log_start: 4, state: HeadState::Holds, .. } if head.offset == 4),
         "{got:?}"
     );
     assert!(matches!(&got[1..], [Message::DirectRecord { record, .. }] if record.offset == 4));
+}
+
+/// A scripted consumer's FETCH of ten records from `offset`.
+fn fetch_from(offset: u64) -> Message {
+    Message::Fetch(Fetch {
+        topic: "t".into(),
+        partition: P,
+        offset,
+        count: 10,
+        sender: C,
+    })
 }
