@@ -201,12 +201,7 @@ fn client_told(w: &mut Mesh, name: String, offset: u64, partition: String) {
         } if *n == name => Some(positions.clone()),
         _ => None,
     });
-    let want = Position {
-        topic: "hello".into(),
-        partition,
-        offset,
-    };
-    assert_eq!(got, vec![want]);
+    assert_eq!(got, vec![hello_at(partition, offset)]);
 }
 
 #[then(expr = "the scripted consumer is told {string} has no position in {string}")]
@@ -252,10 +247,14 @@ fn client_told_time(w: &mut Mesh, time: u64, offset: u64) {
         } if *t == time => Some(positions.clone()),
         _ => None,
     });
-    let want = Position {
+    assert_eq!(got, vec![hello_at(partition, offset)]);
+}
+
+/// A position in the scenarios' topic.
+fn hello_at(partition: dafka_proto::NodeId, offset: u64) -> Position {
+    Position {
         topic: "hello".into(),
         partition,
         offset,
-    };
-    assert_eq!(got, vec![want]);
+    }
 }
