@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// The metrics address a daemon printed.
@@ -41,15 +41,11 @@ fn get(addr: &str, path: &str) -> (u16, String) {
 /// Waits until `GET /metrics` shows a line starting with `prefix`, and
 /// returns that line.
 fn await_metric(addr: &str, prefix: &str) -> String {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
+    poll_until(prefix, || {
         let (_, body) = get(addr, "/metrics");
-        if let Some(l) = body.lines().find(|l| l.starts_with(prefix)) {
-            return l.to_string();
-        }
-        assert!(Instant::now() < deadline, "no {prefix} in:\n{body}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        let line = body.lines().find(|l| l.starts_with(prefix));
+        line.map(str::to_string).ok_or(body)
+    })
 }
 
 #[test]
@@ -187,19 +183,13 @@ fn a_full_disk_makes_the_store_unhealthy_until_space_returns_and_loses_nothing_a
         .map(|i| format!("during-{i}-{}", "y".repeat(900)))
         .collect();
     p.write_lines(&lines);
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        let (status, body) = get(&addr, "/healthz");
-        if status == 503 {
-            assert!(body.contains("unhealthy"), "{body}");
-            break;
+    let body = poll_until("unhealthy while the disk is full", || {
+        match get(&addr, "/healthz") {
+            (503, body) => Ok(body),
+            (status, body) => Err(format!("{status} {body}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "never unhealthy: {status} {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
+    assert!(body.contains("unhealthy"), "{body}");
     // Space returns: the store recovers by itself and the producer's
     // records are ACKed.
     std::fs::remove_file(&filler).expect("free the disk");
@@ -208,11 +198,10 @@ fn a_full_disk_makes_the_store_unhealthy_until_space_returns_and_loses_nothing_a
         p.wait(TIMEOUT).success(),
         "every record ACKed once space returned"
     );
-    let deadline = Instant::now() + TIMEOUT;
-    while get(&addr, "/healthz").0 != 200 {
-        assert!(Instant::now() < deadline, "never healthy again");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until("healthy again", || match get(&addr, "/healthz") {
+        (200, _) => Ok(()),
+        (status, body) => Err(format!("{status} {body}")),
+    });
     // Each producer's partition holds all it was told was ACKed, in order.
     let parts = read_all(&t, "disk");
     let mut got: Vec<Vec<String>> = parts

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
 use support::*;
 
 const LIMIT: u64 = 4 << 20;
@@ -56,12 +55,12 @@ fn a_store_under_a_size_limit_stays_near_it_and_readers_start_at_the_log_start()
         peak = peak.max(dafka_cli::metrics::dir_bytes(db.path()));
     }
     // The compactions catch up: the directory ends near the limit.
-    let deadline = Instant::now() + TIMEOUT;
-    let mut size = dafka_cli::metrics::dir_bytes(db.path());
-    while size > 2 * LIMIT && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        size = dafka_cli::metrics::dir_bytes(db.path());
-    }
+    let size = poll_until("the data directory near the limit", || {
+        let size = dafka_cli::metrics::dir_bytes(db.path());
+        (size <= 2 * LIMIT)
+            .then_some(size)
+            .ok_or(format!("{size} bytes"))
+    });
     eprintln!(
         "wrote {} bytes; data directory peak {peak}, now {size}",
         count * LINE as u64

@@ -3,7 +3,8 @@
 //! Every process gets ephemeral loopback ports (the tower binds
 //! `tcp://127.0.0.1:*` and prints what it got), fast timers through
 //! `DAFKA_*` variables, and is killed when its handle drops. Waiting is for
-//! events (a line of output, an exit) under a timeout; nothing sleeps.
+//! events (a line of output, an exit) under a timeout; only `poll_until`
+//! pauses, for state that sends no event.
 #![allow(dead_code)]
 
 use crossbeam_channel::{unbounded, Receiver};
@@ -378,5 +379,20 @@ pub fn assert_exactly(parts: &BTreeMap<String, Partition>, want: &[String]) {
     assert_eq!(got.len(), want.len(), "record count");
     for (i, ((off, text), w)) in got.iter().zip(want).enumerate() {
         assert_eq!((*off, text), (i as u64, w), "record {i}");
+    }
+}
+
+/// Probes until `probe` gives a value, every 100 ms, for at most
+/// [`TIMEOUT`]; panics naming `what` with the last probe's words. For
+/// state with no event to await (an HTTP endpoint, a directory's size);
+/// the only place the tests pause.
+pub fn poll_until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => panic!("{what}: {last}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
     }
 }
