@@ -89,6 +89,23 @@ fn a_store_reports_its_partitions_and_health_and_survives_garbage() {
     assert!(err.contains("cannot serve metrics on"), "{err}");
 }
 
+/// A console consumer with `--metrics` reports each partition's position,
+/// head and lag.
+#[test]
+fn a_console_consumer_reports_its_lag_per_partition() {
+    let (_tower, t) = tower();
+    let db = tempfile::tempdir().expect("db");
+    let _store = store(&t, db.path());
+    assert!(produce(&t, "lag", &numbered("x", 5), &[]).success());
+    let c = consumer(&t, "lag", &["--from-beginning", "--metrics", "127.0.0.1:0"]);
+    let addr = metrics_addr(&c);
+    assert_eq!(c.stdout_lines(5, TIMEOUT), numbered("x", 5));
+    let lag = await_metric(&addr, "dafka_consumer_lag{topic=\"lag\"");
+    assert!(lag.ends_with(" 0"), "{lag}");
+    let pos = await_metric(&addr, "dafka_consumer_position{topic=\"lag\"");
+    assert!(pos.ends_with(" 5"), "{pos}");
+}
+
 /// A small tmpfs, removed when dropped.
 struct Tmpfs(tempfile::TempDir);
 

@@ -139,3 +139,67 @@ impl Collector for StoreCollector {
         )
     }
 }
+
+/// A consumer's metrics: per partition the next offset it delivers, the
+/// last known to exist, the lag between them, and (with a name) the
+/// committed position. Asked of the consumer at each scrape.
+#[derive(Debug)]
+pub struct ConsumerCollector {
+    probe: dafka::ConsumerProbe,
+}
+
+impl ConsumerCollector {
+    /// Asks through `probe` at each scrape.
+    pub fn new(probe: dafka::ConsumerProbe) -> Self {
+        ConsumerCollector { probe }
+    }
+}
+
+impl Collector for ConsumerCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let parts = self
+            .probe
+            .positions(std::time::Duration::from_secs(1))
+            .unwrap_or_default();
+        let labels: Vec<[(&str, String); 2]> = parts
+            .iter()
+            .map(|p| {
+                [
+                    ("topic", p.topic.clone()),
+                    ("partition", p.partition.to_string()),
+                ]
+            })
+            .collect();
+        let rows = |f: &dyn Fn(&dafka::PartitionPosition) -> Option<u64>| {
+            labels
+                .iter()
+                .zip(&parts)
+                .filter_map(|(l, p)| f(p).map(|v| (&l[..], signed(v))))
+                .collect::<Vec<_>>()
+        };
+        gauge_family(
+            &mut enc,
+            "dafka_consumer_position",
+            "Next offset the consumer delivers, per partition",
+            rows(&|p| Some(p.position)),
+        )?;
+        gauge_family(
+            &mut enc,
+            "dafka_consumer_head",
+            "Last offset known to exist, per partition",
+            rows(&|p| p.head),
+        )?;
+        gauge_family(
+            &mut enc,
+            "dafka_consumer_lag",
+            "Records known to exist and not yet delivered, per partition",
+            rows(&|p| Some(p.lag())),
+        )?;
+        gauge_family(
+            &mut enc,
+            "dafka_consumer_committed",
+            "Position committed under the consumer's name, per partition",
+            rows(&|p| p.committed),
+        )
+    }
+}

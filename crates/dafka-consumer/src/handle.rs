@@ -62,6 +62,24 @@ enum Command {
     AtEnd(Sender<bool>),
 }
 
+/// Asks a running consumer where its partitions stand, from any thread.
+/// It does not wake the consumer: the answer comes on its next turn (at
+/// the latest its next timer, a fraction of a second), which is soon
+/// enough for metrics and keeps the consumer's wake-up socket its own.
+#[derive(Clone, Debug)]
+pub struct ConsumerProbe {
+    tx: Sender<Command>,
+}
+
+impl ConsumerProbe {
+    /// As [`Consumer::positions`]; `None` once the consumer stopped.
+    pub fn positions(&self, timeout: Duration) -> Option<Vec<PartitionPosition>> {
+        let (tx, rx) = bounded(1);
+        self.tx.send(Command::Positions(tx)).ok()?;
+        rx.recv_timeout(timeout).ok()
+    }
+}
+
 /// A consumer of one or more topics.
 ///
 /// ```no_run
@@ -293,6 +311,14 @@ impl Consumer {
         let (tx, rx) = bounded(1);
         self.command(Command::Positions(tx)).ok()?;
         rx.recv_timeout(timeout).ok()
+    }
+
+    /// A handle another thread (a metrics endpoint) may keep to ask where
+    /// the partitions stand.
+    pub fn probe(&self) -> ConsumerProbe {
+        ConsumerProbe {
+            tx: self.tx.clone(),
+        }
     }
 
     /// The channel records arrive on, for `crossbeam_channel::select!`.

@@ -18,4 +18,4 @@ pub use crate::config::{ConsumerConfig, OffsetReset};
 pub use crate::core::{
     ConsumerCommand, ConsumerCore, ConsumerDelivery, ConsumerOutput, Gap, PartitionPosition,
 };
-pub use handle::{Consumer, ConsumerError};
+pub use handle::{Consumer, ConsumerError, ConsumerProbe};

@@ -38,7 +38,9 @@ mod config;
 pub use bytes::Bytes;
 pub use config::{Config, ConfigError, Section};
 pub use crossbeam_channel::{select, Receiver, RecvTimeoutError};
-pub use dafka_consumer::{Consumer, ConsumerConfig, ConsumerError, Gap, OffsetReset};
+pub use dafka_consumer::{
+    Consumer, ConsumerConfig, ConsumerError, ConsumerProbe, Gap, OffsetReset, PartitionPosition,
+};
 pub use dafka_producer::{
     CloseReport, Content, Producer, ProducerConfig, ProducerError, ProducerRecord, RecordTooLarge,
     SpoolFsync,

@@ -50,6 +50,11 @@ struct Cli {
     /// after the last line it wrote out
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Serve Prometheus metrics (/metrics: position, head, lag and
+    /// committed position per partition) and /healthz on HOST:PORT
+    #[arg(long, value_name = "HOST:PORT|off", default_value = "off",
+        value_parser = dafka_cli::metrics::parse_metrics)]
+    metrics: dafka_cli::metrics::MetricsAddr,
     /// Exit after this many records
     #[arg(allow_negative_numbers = true, long, value_name = "N")]
     max_messages: Option<u64>,
@@ -135,6 +140,21 @@ fn main() -> ExitCode {
         let stop = interrupted();
         let reader_gone = stdout_closed();
         let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
+        let _metrics = match &cli.metrics.0 {
+            Some(addr) => {
+                let mut registry = dafka_cli::metrics::node_registry(consumer.stats());
+                let lag = dafka_cli::metrics::ConsumerCollector::new(consumer.probe());
+                registry.register_collector(Box::new(lag));
+                let server = dafka_cli::metrics::serve(
+                    "dafka_console_consumer",
+                    addr,
+                    registry,
+                    Box::new(|| Ok(())),
+                )?;
+                Some(server)
+            }
+            None => None,
+        };
         match cli.partition {
             Some(p) => consumer.assign(&cli.topic, p, start)?,
             None => consumer.subscribe(&cli.topic)?,
