@@ -73,6 +73,16 @@ pub fn dir_bytes(dir: &Path) -> u64 {
     })
 }
 
+/// The labels of one partition's series.
+type PartitionLabels = [(&'static str, String); 2];
+
+fn partition_labels(topic: &str, partition: dafka::NodeId) -> PartitionLabels {
+    [
+        ("topic", topic.to_string()),
+        ("partition", partition.to_string()),
+    ]
+}
+
 fn signed(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -80,14 +90,9 @@ fn signed(v: u64) -> i64 {
 impl Collector for StoreCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let parts = self.seen.partitions();
-        let labels: Vec<[(&str, String); 2]> = parts
+        let labels: Vec<PartitionLabels> = parts
             .iter()
-            .map(|p| {
-                [
-                    ("topic", p.topic.clone()),
-                    ("partition", p.partition.to_string()),
-                ]
-            })
+            .map(|p| partition_labels(&p.topic, p.partition))
             .collect();
         let each = |f: fn(&dafka_store::StoredHead) -> u64| {
             labels
@@ -161,14 +166,9 @@ impl Collector for ConsumerCollector {
             .probe
             .positions(std::time::Duration::from_secs(1))
             .unwrap_or_default();
-        let labels: Vec<[(&str, String); 2]> = parts
+        let labels: Vec<PartitionLabels> = parts
             .iter()
-            .map(|p| {
-                [
-                    ("topic", p.topic.clone()),
-                    ("partition", p.partition.to_string()),
-                ]
-            })
+            .map(|p| partition_labels(&p.topic, p.partition))
             .collect();
         let rows = |f: &dyn Fn(&dafka::PartitionPosition) -> Option<u64>| {
             labels
