@@ -302,6 +302,7 @@ fn error_line(e: &anyhow::Error) -> String {
     line
 }
 
+pub mod admin;
 pub mod console;
 pub mod metrics;
 pub mod perf;

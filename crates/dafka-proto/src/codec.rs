@@ -270,6 +270,9 @@ fn control_body(msg: &Message) -> Vec<u8> {
         | Message::CommitAck { .. }
         | Message::GetPositions { .. }
         | Message::DirectPositions { .. } => crate::positions::encode_body(msg).unwrap_or_default(),
+        Message::GetPartitions { .. } | Message::DirectPartitions { .. } => {
+            crate::admin::encode_body(msg).unwrap_or_default()
+        }
         // Record-carrying messages are encoded in encode_run, heads in body_of.
         Message::Record(_)
         | Message::DirectRecord { .. }
@@ -313,6 +316,7 @@ fn beacon_to_pb(b: &Beacon) -> pb::Beacon {
         Role::Consumer => pb::Role::Consumer,
         Role::Store => pb::Role::Store,
         Role::Tower => pb::Role::Tower,
+        Role::Admin => pb::Role::Admin,
     };
     pb::Beacon {
         node: id_bytes(&b.node),
@@ -321,6 +325,7 @@ fn beacon_to_pb(b: &Beacon) -> pb::Beacon {
         role: role as i32,
         interval_ms: b.interval_ms,
         leaving: b.leaving,
+        age_ms: b.age_ms,
     }
 }
 
@@ -517,6 +522,9 @@ fn decode_control(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
         | MessageId::CommitAck
         | MessageId::GetPositions
         | MessageId::DirectPositions => crate::positions::decode_body(id, body)?,
+        MessageId::GetPartitions | MessageId::DirectPartitions => {
+            crate::admin::decode_body(id, body)?
+        }
         // Handled in decode_body.
         MessageId::Record | MessageId::DirectRecord | MessageId::Head | MessageId::DirectHead => {
             return Err(DecodeError::UnknownMessageId(id as u8))
@@ -668,6 +676,7 @@ fn beacon_from_pb(b: pb::Beacon) -> Result<Beacon, DecodeError> {
         Ok(pb::Role::Consumer) => Role::Consumer,
         Ok(pb::Role::Store) => Role::Store,
         Ok(pb::Role::Tower) => Role::Tower,
+        Ok(pb::Role::Admin) => Role::Admin,
         // An unknown role from a newer peer is not a reason to ignore it.
         _ => Role::Unspecified,
     };
@@ -678,5 +687,6 @@ fn beacon_from_pb(b: pb::Beacon) -> Result<Beacon, DecodeError> {
         role,
         interval_ms: b.interval_ms,
         leaving: b.leaving,
+        age_ms: b.age_ms,
     })
 }

@@ -14,6 +14,7 @@
 //! assert_eq!(decode(&frames.to_vec()).unwrap(), msg);
 //! ```
 
+mod admin;
 mod codec;
 mod error;
 pub mod limits;
@@ -34,5 +35,6 @@ pub use codec::{
 pub use error::DecodeError;
 pub use routing::MessageId;
 pub use types::{
-    meta_len, Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, Position, Record, Role,
+    meta_len, Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, PartitionState, Position,
+    Record, Role,
 };

@@ -16,6 +16,8 @@ pub const MAX_RECORD_HEADERS: usize = 256;
 /// Most positions in one COMMIT or DIRECT-POSITIONS (a consumer with more
 /// partitions commits in several messages).
 pub const MAX_POSITIONS: usize = 4096;
+/// Most partitions described in one DIRECT-PARTITIONS.
+pub const MAX_PARTITION_STATES: usize = 4096;
 /// Most topics in one CONSUMER-HELLO (and GET-POSITIONS, DIRECT-POSITIONS).
 pub const MAX_HELLO_TOPICS: usize = 4096;
 /// Most peers in one TOWER-HELLO.

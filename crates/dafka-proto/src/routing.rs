@@ -45,11 +45,15 @@ pub enum MessageId {
     GetPositions = b'P',
     /// DIRECT-POSITIONS, key: receiver id.
     DirectPositions = b'Q',
+    /// GET-PARTITIONS, key: topic + 0x00 (an empty topic: every topic).
+    GetPartitions = b'L',
+    /// DIRECT-PARTITIONS, key: receiver id.
+    DirectPartitions = b'T',
 }
 
 impl MessageId {
     /// Every id, in wire order of their letters.
-    pub const ALL: [MessageId; 15] = [
+    pub const ALL: [MessageId; 17] = [
         MessageId::Ack,
         MessageId::Beacon,
         MessageId::ConsumerHello,
@@ -58,12 +62,14 @@ impl MessageId {
         MessageId::Fetch,
         MessageId::GetHeads,
         MessageId::Head,
+        MessageId::GetPartitions,
         MessageId::Commit,
         MessageId::CommitAck,
         MessageId::GetPositions,
         MessageId::DirectPositions,
         MessageId::Record,
         MessageId::StoreHello,
+        MessageId::DirectPartitions,
         MessageId::TowerHello,
     ];
 
@@ -90,6 +96,8 @@ impl MessageId {
             MessageId::CommitAck => "COMMIT-ACK",
             MessageId::GetPositions => "GET-POSITIONS",
             MessageId::DirectPositions => "DIRECT-POSITIONS",
+            MessageId::GetPartitions => "GET-PARTITIONS",
+            MessageId::DirectPartitions => "DIRECT-PARTITIONS",
         }
     }
 
@@ -143,6 +151,8 @@ impl Message {
             Message::CommitAck { .. } => MessageId::CommitAck,
             Message::GetPositions { .. } => MessageId::GetPositions,
             Message::DirectPositions { .. } => MessageId::DirectPositions,
+            Message::GetPartitions { .. } => MessageId::GetPartitions,
+            Message::DirectPartitions { .. } => MessageId::DirectPartitions,
         }
     }
 
@@ -153,12 +163,16 @@ impl Message {
             Message::Record(r) => topic_key(id, &r.topic),
             Message::Head(h) => topic_key(id, &h.topic),
             Message::GetHeads { topic, .. } => topic_key(id, topic),
+            Message::GetPartitions { topic, .. } => {
+                topic_key(id, topic.as_deref().unwrap_or_default())
+            }
             Message::Commit { name, .. } | Message::GetPositions { name, .. } => {
                 topic_key(id, name)
             }
             Message::DirectRecord { to, .. }
             | Message::CommitAck { to, .. }
             | Message::DirectPositions { to, .. }
+            | Message::DirectPartitions { to, .. }
             | Message::DirectHead { to, .. }
             | Message::StoreHello { to, .. }
             | Message::ConsumerHello { to, .. } => node_key(id, to),

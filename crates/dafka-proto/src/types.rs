@@ -156,6 +156,8 @@ pub enum Role {
     Store,
     /// A tower.
     Tower,
+    /// An operator's tool (`dafka_admin`): asks stores, stores nothing.
+    Admin,
 }
 
 /// A node's announcement of itself to the mesh.
@@ -174,6 +176,27 @@ pub struct Beacon {
     pub interval_ms: u32,
     /// Set once, on a clean shutdown: drop this node now.
     pub leaving: bool,
+    /// In a TOWER-HELLO: milliseconds since the tower last heard this node
+    /// (0 in a node's own beacon).
+    pub age_ms: u32,
+}
+
+/// One partition as a store holds it (DIRECT-PARTITIONS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionState {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: NodeId,
+    /// The highest offset stored.
+    pub head: u64,
+    /// The lowest offset still held.
+    pub log_start: u64,
+    /// Bytes held, as stored.
+    pub bytes: u64,
+    /// Where a record different from the stored one arrived (two writers):
+    /// the store stopped storing the partition there.
+    pub conflict_at: Option<u64>,
 }
 
 /// Where a named consumer stands in a partition: every record below
@@ -306,5 +329,23 @@ pub enum Message {
         tower: NodeId,
         /// Every live peer the tower heard from.
         peers: Vec<Beacon>,
+    },
+    /// An admin tool asking every store to describe its partitions.
+    GetPartitions {
+        /// The node asking.
+        sender: NodeId,
+        /// Only this topic; every topic when `None`.
+        topic: Option<String>,
+    },
+    /// A store's answer to GET-PARTITIONS.
+    DirectPartitions {
+        /// The node that asked.
+        to: NodeId,
+        /// The store.
+        store: NodeId,
+        /// Partitions it holds (all, unless `more`).
+        partitions: Vec<PartitionState>,
+        /// More messages of this answer follow.
+        more: bool,
     },
 }

@@ -35,6 +35,7 @@ fn beacon() -> Beacon {
         role: Role::Store,
         interval_ms: 1000,
         leaving: false,
+        age_ms: 0,
     }
 }
 
@@ -109,7 +110,52 @@ fn samples() -> Vec<Message> {
             more: true,
             from_time_ms: None,
         },
+        Message::GetPartitions {
+            sender: Q,
+            topic: Some("orders".into()),
+        },
+        Message::DirectPartitions {
+            to: Q,
+            store: P,
+            partitions: vec![partition_state(Some(40)), partition_state(None)],
+            more: false,
+        },
     ]
+}
+
+fn partition_state(conflict_at: Option<u64>) -> PartitionState {
+    PartitionState {
+        topic: "orders".into(),
+        partition: P,
+        head: 41,
+        log_start: 7,
+        bytes: 4096,
+        conflict_at,
+    }
+}
+
+#[test]
+fn a_question_about_every_topic_has_an_empty_topic_key() {
+    let all = Message::GetPartitions {
+        sender: Q,
+        topic: None,
+    };
+    let frames = encode(&all);
+    assert_eq!(frames.key, b"L\0");
+    assert_eq!(decode(&frames.to_vec()), Ok(all));
+    let too_many = Message::DirectPartitions {
+        to: Q,
+        store: P,
+        partitions: vec![partition_state(None); limits::MAX_PARTITION_STATES + 1],
+        more: false,
+    };
+    assert!(matches!(
+        decode(&encode(&too_many).to_vec()),
+        Err(DecodeError::Oversize {
+            field: "partitions",
+            ..
+        })
+    ));
 }
 
 fn position(offset: u64) -> Position {

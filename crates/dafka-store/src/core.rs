@@ -140,6 +140,7 @@ impl StoreCore {
             MessageId::GetHeads,
             MessageId::Commit,
             MessageId::GetPositions,
+            MessageId::GetPartitions,
         ]
         .map(routing::any_key);
         core.outbox.extend(subs.into_iter().map(Output::Subscribe));
@@ -198,6 +199,10 @@ impl StoreCore {
                 topics,
                 from_time_ms,
             } => self.on_get_positions(name, sender, topics, from_time_ms),
+            Message::GetPartitions { sender, topic } => {
+                let work = StoreWork::Partitions { sender, topic };
+                self.outbox.push(Output::Persist(work));
+            }
             _ => {}
         }
     }
@@ -611,6 +616,7 @@ impl StoreCore {
                 positions,
             } => self.on_positions(name, sender, topics, from_time_ms, positions, now),
             StoreDone::Retained(moved) => self.on_retained(moved),
+            StoreDone::Partitions { sender, heads } => self.on_partitions(sender, heads, now),
         }
     }
 
@@ -699,6 +705,7 @@ impl Machine for StoreCore {
     }
 }
 
+mod admin;
 mod positions;
 #[cfg(test)]
 mod tests;

@@ -124,7 +124,12 @@ impl Store {
             name: "dafka-store",
             id,
             role: Role::Store,
-            wants: |r| matches!(r, Role::Producer | Role::Consumer | Role::Store),
+            wants: |r| {
+                matches!(
+                    r,
+                    Role::Producer | Role::Consumer | Role::Store | Role::Admin
+                )
+            },
             mesh,
         };
         let running = dafka_transport::spawn(spec, core, port)?;

@@ -26,6 +26,14 @@ pub enum StoreWork {
     Compare(Record),
     /// Delete what these retention rules expire now.
     Retain(Retention),
+    /// Describe the partitions held, of one topic or all (a
+    /// GET-PARTITIONS from `sender`).
+    Partitions {
+        /// The node asking.
+        sender: NodeId,
+        /// Only this topic; every topic when `None`.
+        topic: Option<String>,
+    },
     /// Keep a named consumer's positions (a COMMIT from `sender`).
     Commit {
         /// The consumer's name.
@@ -88,6 +96,13 @@ pub enum StoreDone {
         /// be read.
         positions: Result<Vec<Position>, StorageError>,
     },
+    /// The partitions held, for a GET-PARTITIONS.
+    Partitions {
+        /// The node asking.
+        sender: NodeId,
+        /// What is held, or why it cannot be read.
+        heads: Result<Vec<StoredHead>, StorageError>,
+    },
     /// Partitions whose log start retention moved, or why it failed.
     Retained(Result<Vec<StoredHead>, StorageError>),
     /// The stored record a duplicate is compared with.
@@ -140,6 +155,13 @@ pub fn execute<S: Storage + ?Sized>(storage: &mut S, work: StoreWork) -> StoreDo
                 positions: read.map(|()| all),
             }
         }
+        StoreWork::Partitions { sender, topic } => {
+            let heads = storage.heads().map(|mut hs| {
+                hs.retain(|h| topic.as_ref().is_none_or(|t| *t == h.topic));
+                hs
+            });
+            StoreDone::Partitions { sender, heads }
+        }
         StoreWork::Retain(rules) => {
             // The wall clock: retention counts from records' timestamps.
             let now_ms = std::time::SystemTime::now()
@@ -175,6 +197,10 @@ pub fn failed(work: StoreWork, why: &str) -> StoreDone {
         },
         StoreWork::Compare(record) => StoreDone::Compared { record, held: None },
         StoreWork::Retain(_) => StoreDone::Retained(Ok(Vec::new())),
+        StoreWork::Partitions { sender, .. } => StoreDone::Partitions {
+            sender,
+            heads: Err(err()),
+        },
         StoreWork::Commit { sender, seq, .. } => StoreDone::Committed {
             sender,
             seq,

@@ -74,9 +74,19 @@ impl TowerCore {
         self.peers.contains_key(node)
     }
 
-    /// Every live node's last beacon.
-    pub fn snapshot(&self) -> Vec<Beacon> {
-        self.peers.values().map(|(b, _)| b.clone()).collect()
+    /// Every live node's last beacon, each with how long ago it came
+    /// (`age_ms`), so a tool can say when a node was last heard.
+    pub fn snapshot(&self, now: Instant) -> Vec<Beacon> {
+        self.peers
+            .values()
+            .map(|(b, seen)| {
+                let age = now.saturating_duration_since(*seen).as_millis();
+                Beacon {
+                    age_ms: u32::try_from(age).unwrap_or(u32::MAX),
+                    ..b.clone()
+                }
+            })
+            .collect()
     }
 
     /// How many nodes are live.
@@ -123,7 +133,12 @@ mod tests {
             None,
             now + Duration::from_secs(3),
         );
-        assert_eq!(t.snapshot().len(), 2);
+        let ages: Vec<u32> = t
+            .snapshot(now + Duration::from_secs(4))
+            .iter()
+            .map(|b| b.age_ms)
+            .collect();
+        assert!(ages.contains(&4000) && ages.contains(&1000), "{ages:?}");
         assert_eq!(t.expire(now + Duration::from_millis(4500)).len(), 1);
         let mut bye = beacon(2, "tcp://b:1", 1);
         bye.leaving = true;

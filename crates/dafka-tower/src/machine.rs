@@ -81,7 +81,7 @@ impl Machine for TowerMachine {
             Input::Subscribed(_) => {
                 let hello = Message::TowerHello {
                     tower: self.id,
-                    peers: self.core.snapshot(),
+                    peers: self.core.snapshot(now),
                 };
                 self.outbox.push(Output::Send(hello));
             }
@@ -128,6 +128,7 @@ mod tests {
             role: Role::Store,
             interval_ms: 1000,
             leaving,
+            age_ms: 0,
         }
     }
 

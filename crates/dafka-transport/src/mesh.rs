@@ -91,6 +91,9 @@ pub struct Mesh {
     frames: Vec<zmq::Message>,
     /// Messages decoded from the last message read (one, or a run).
     decoded: Vec<Message>,
+    /// Hand beacons and TOWER-HELLOs to the machine too (an admin tool
+    /// reports who is out there; other roles need only the connections).
+    show_discovery: bool,
 }
 
 impl Mesh {
@@ -140,6 +143,7 @@ impl Mesh {
                 role,
                 interval_ms: cfg.interval as u32,
                 leaving: false,
+                age_ms: 0,
             },
             interval: cfg.interval(),
             next_beacon: now,
@@ -156,7 +160,14 @@ impl Mesh {
             )),
             frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
             decoded: Vec::new(),
+            show_discovery: false,
         })
+    }
+
+    /// From now on, the machine also sees every beacon and TOWER-HELLO
+    /// that reaches this node, as [`Input::Message`].
+    pub fn show_discovery(&mut self) {
+        self.show_discovery = true;
     }
 
     /// Peers currently connected.
@@ -291,7 +302,11 @@ impl Mesh {
         }
     }
 
-    fn read_beacons(&mut self, now: Instant) -> Result<(), MeshError> {
+    fn read_beacons<C, D>(
+        &mut self,
+        events: &mut Vec<Input<C, D>>,
+        now: Instant,
+    ) -> Result<(), MeshError> {
         loop {
             let n = match read_frames(&self.beacon_sub, &mut self.frames) {
                 Some(n) => n,
@@ -301,7 +316,11 @@ impl Mesh {
             self.tower_silence = None;
             self.decoded.clear();
             let peers = match decode_read(&self.frames, n, &mut self.decoded) {
-                Ok(()) => match self.decoded.pop() {
+                Ok(()) => match self.decoded.pop().inspect(|m| {
+                    if self.show_discovery {
+                        events.push(Input::Message(m.clone()));
+                    }
+                }) {
                     Some(Message::Beacon(b)) => vec![b],
                     Some(Message::TowerHello { peers, .. }) => peers,
                     _ => Vec::new(),
@@ -426,7 +445,7 @@ impl Transport for Mesh {
             self.read_subscriptions(events, now);
         }
         if ready[3] {
-            self.read_beacons(now)?;
+            self.read_beacons(events, now)?;
         }
         if ready[4] && self.read_tower_subscriptions() {
             self.send_beacon(now, false);

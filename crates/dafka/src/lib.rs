@@ -50,5 +50,8 @@ pub use dafka_protocol::{MeshConfig, NodeStats};
 pub use dafka_store::{Fsync, Store, StoreConfig, StoreError, WalRecoveryMode};
 pub use dafka_tower::{Tower, TowerConfig, TowerError};
 
+/// Operators' questions to a running cluster (what `dafka_admin` asks):
+/// peers, partitions held by each store, named consumers' positions.
+pub use dafka_admin as admin;
 /// The wire codec, for tools and tests that speak the protocol directly.
 pub use dafka_proto as proto;

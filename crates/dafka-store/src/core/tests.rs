@@ -685,3 +685,41 @@ fn fetch_from(offset: u64) -> Message {
         sender: C,
     })
 }
+
+fn get_partitions(topic: Option<&str>) -> Message {
+    Message::GetPartitions {
+        sender: C,
+        topic: topic.map(str::to_string),
+    }
+}
+
+#[test]
+fn an_admin_question_is_answered_from_storage_with_conflicts() {
+    let mut s = store_holding(10);
+    let other = Record {
+        content: Bytes::from_static(b"another writer"),
+        ..rec(5)
+    };
+    feed(&mut s, Message::Record(other));
+    feed(&mut s, get_partitions(None));
+    let got = sent(&mut s);
+    let [Message::DirectPartitions {
+        to: C,
+        store: ME,
+        partitions,
+        more: false,
+    }] = &got[..]
+    else {
+        panic!("one answer: {got:?}");
+    };
+    assert_eq!(partitions.len(), 1);
+    let p = &partitions[0];
+    assert_eq!((p.head, p.log_start, p.conflict_at), (9, 0, Some(5)));
+    assert!(p.bytes > 0, "bytes as stored");
+    // Another topic: an answer with none, so the asker knows it is all.
+    feed(&mut s, get_partitions(Some("other")));
+    assert!(matches!(
+        &sent(&mut s)[..],
+        [Message::DirectPartitions { partitions, more: false, .. }] if partitions.is_empty()
+    ));
+}
