@@ -88,6 +88,16 @@ Feature: Store protocol
     When a scripted consumer asks the store for the heads of "hello"
     Then the scripted consumer receives 2 DIRECT-HEADs for "hello" with offsets 2 and 4
 
+  Scenario: The store describes every partition it holds to an admin tool
+    Given a scripted producer connected to the store
+    When the scripted producer sends records 0 to 2
+    And the scripted producer sends records 0 to 0 of "other"
+    Then the store ACKs offset 0 of "other"
+    When a scripted admin asks the store for every partition
+    Then the scripted admin hears of partitions "hello" at head 2 and "other" at head 0
+    When a scripted admin asks the store for the partitions of "nothing"
+    Then the scripted admin hears of no partition
+
   Scenario: The store greets a consumer and answers its hello with heads
     Given a scripted producer connected to the store
     When the scripted producer sends records 0 to 2

@@ -708,3 +708,88 @@ fn client_heads(w: &mut Mesh, n: usize, topic: String, offsets: String) {
     assert_eq!(got.len(), n);
     assert_eq!(got, want);
 }
+
+// ---- a scripted admin tool facing a store ----
+
+fn admin(w: &mut Mesh) -> &mut TestPeer {
+    if w.client.is_none() {
+        let peer = w.join(Role::Admin);
+        peer.subscribe(&routing::node_key(MessageId::DirectPartitions, &peer.id()))
+            .expect("subscribe");
+        w.client = Some(peer);
+        let store = w.store().id();
+        // The store greets any node that listens for its hello: then both
+        // directions are connected.
+        connected_to_store(w.client.as_mut().expect("admin"), store);
+        w.client_store = Some(store);
+    }
+    w.client.as_mut().expect("admin")
+}
+
+fn admin_ask(w: &mut Mesh, topic: Option<String>) {
+    let peer = admin(w);
+    let sender = peer.id();
+    peer.send(&Message::GetPartitions { sender, topic })
+        .expect("send");
+}
+
+#[when("a scripted admin asks the store for every partition")]
+fn admin_asks_all(w: &mut Mesh) {
+    admin_ask(w, None);
+}
+
+#[when(expr = "a scripted admin asks the store for the partitions of {string}")]
+fn admin_asks_topic(w: &mut Mesh, topic: String) {
+    admin_ask(w, Some(topic));
+}
+
+/// Every partition of one answer, up to its last message.
+fn admin_answer(w: &mut Mesh) -> Vec<dafka_proto::PartitionState> {
+    let store = w.store().id();
+    let peer = w.client.as_mut().expect("admin");
+    let me = peer.id();
+    let mut all = Vec::new();
+    loop {
+        let (parts, more) = msg(peer, "DIRECT-PARTITIONS", |m| match m {
+            Message::DirectPartitions {
+                to,
+                store: s,
+                partitions,
+                more,
+            } if *to == me && *s == store => Some((partitions.clone(), *more)),
+            _ => None,
+        });
+        all.extend(parts);
+        if !more {
+            return all;
+        }
+    }
+}
+
+#[then(expr = "the scripted admin hears of partitions {}")]
+fn admin_hears(w: &mut Mesh, list: String) {
+    let mut want: Vec<(String, u64)> = list
+        .split(" and ")
+        .map(|s| {
+            let (topic, head) = s.split_once(" at head ").expect("\"topic\" at head N");
+            (
+                topic.trim_matches('"').to_string(),
+                head.parse().expect("head"),
+            )
+        })
+        .collect();
+    let answer = admin_answer(w);
+    assert!(
+        answer.iter().all(|p| p.bytes > 0 && p.log_start == 0),
+        "{answer:?}"
+    );
+    let mut got: Vec<(String, u64)> = answer.into_iter().map(|p| (p.topic, p.head)).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[then("the scripted admin hears of no partition")]
+fn admin_hears_none(w: &mut Mesh) {
+    assert_eq!(admin_answer(w), []);
+}
