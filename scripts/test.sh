@@ -6,15 +6,20 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Every rebuild leaves the previous test executables (hundreds of MB each,
 # RocksDB linked in) beside the new ones; a target directory reused across
-# runs would fill the disk. Keep the newest of each name.
+# runs would fill the disk. Keep the newest of each name. (awk without
+# interval expressions: Debian's mawk has none, and `{16}` silently
+# matched nothing, so nothing was ever deleted.)
 prune_stale() {
-    local deps="${CARGO_TARGET_DIR:-target}/debug/deps"
-    [ -d "$deps" ] || return 0
-    find "$deps" -maxdepth 1 -type f -perm -u+x -regextype posix-extended \
-        -regex '.*-[0-9a-f]{16}' -printf '%T@ %f\n' |
-        sort -rn |
-        awk '{ n = $2; sub(/-[0-9a-f]{16}$/, "", n); if (seen[n]++) print $2 }' |
-        while read -r f; do rm -f "$deps/$f"; done
+    local dir
+    for dir in deps examples; do
+        dir="${CARGO_TARGET_DIR:-target}/debug/$dir"
+        [ -d "$dir" ] || continue
+        find "$dir" -maxdepth 1 -type f -perm -u+x -regextype posix-extended \
+            -regex '.*-[0-9a-f]{16}' -printf '%T@ %f\n' |
+            sort -rn |
+            awk '{ n = $2; sub(/-[0-9a-f]+$/, "", n); if (seen[n]++) print $2 }' |
+            while read -r f; do rm -f "$dir/$f"; done
+    done
 }
 trap prune_stale EXIT
 echo "== cargo fmt --check" >&2

@@ -71,6 +71,26 @@ fn a_store_reports_its_partitions_and_health_and_survives_garbage() {
         "{body}"
     );
     assert!(get(&tower_addr, "/metrics").1.contains("dafka_peers"));
+    let records = await_metric(&addr, "dafka_records_received_total ");
+    assert!(records.ends_with(" 10"), "{records}");
+    let acks = await_metric(&addr, "dafka_messages_sent_total{kind=\"ACK\"}");
+    assert!(!acks.ends_with(" 0"), "{acks}");
+
+    // Garbage on the data socket is counted by what was wrong with it.
+    let mut mesh = dafka::MeshConfig::default();
+    (mesh.sub_address, mesh.pub_address) = (t.sub.clone(), t.pub_.clone());
+    mesh.bind = "tcp://127.0.0.1:*".into();
+    let mut peer =
+        dafka_testkit::TestPeer::join(dafka::proto::Role::Producer, &mesh).expect("join");
+    peer.expect_subscriber(TIMEOUT, b"R")
+        .expect("the store listens");
+    peer.send_raw(&[b"Rm\0", b"\x00\x00\x02", b"x"])
+        .expect("send");
+    let bad = await_metric(
+        &addr,
+        "dafka_malformed_messages_total{kind=\"bad_signature\"} 1",
+    );
+    assert!(bad.ends_with(" 1"), "{bad}");
 
     // The port in use: one line, exit 1.
     let other = tempfile::tempdir().expect("db");
@@ -104,6 +124,38 @@ fn a_console_consumer_reports_its_lag_per_partition() {
     assert!(lag.ends_with(" 0"), "{lag}");
     let pos = await_metric(&addr, "dafka_consumer_position{topic=\"lag\"");
     assert!(pos.ends_with(" 5"), "{pos}");
+}
+
+/// A console producer with `--metrics` reports what it published and what
+/// the stores ACKed.
+#[test]
+fn a_console_producer_reports_published_and_acked() {
+    let (_tower, t) = tower();
+    let db = tempfile::tempdir().expect("db");
+    let _store = store(&t, db.path());
+    let mut p = Proc::spawn(
+        "dafka_console_producer",
+        &["--metrics", "127.0.0.1:0", "acks"],
+        Some(&t),
+    );
+    let addr = metrics_addr(&p);
+    p.write_lines(numbered("x", 5));
+    poll_until("5 records ACKed", || {
+        let line = await_metric(&addr, "dafka_producer_acked{topic=\"acks\"");
+        line.ends_with(" 5").then_some(()).ok_or(line)
+    });
+    let unacked = await_metric(&addr, "dafka_producer_unacked{topic=\"acks\"");
+    assert!(unacked.ends_with(" 0"), "{unacked}");
+    // Live, and again for any FETCH a store sent.
+    let sent = await_metric(&addr, "dafka_records_sent_total ");
+    let n: u64 = sent
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(n >= 5, "{sent}");
+    p.close_stdin();
+    assert!(p.wait(TIMEOUT).success());
 }
 
 /// A small tmpfs, removed when dropped.

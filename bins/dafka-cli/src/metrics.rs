@@ -47,6 +47,54 @@ pub fn node_registry(stats: Arc<dafka::NodeStats>) -> Registry {
     r
 }
 
+/// A producer's standing: records published, ACKed by a quorum, and not
+/// yet ACKed, labelled with its topic and partition.
+pub struct ProducerCollector {
+    probe: dafka::ProducerProbe,
+}
+
+impl ProducerCollector {
+    /// Reads `probe` at each scrape.
+    pub fn new(probe: dafka::ProducerProbe) -> Self {
+        ProducerCollector { probe }
+    }
+}
+
+impl std::fmt::Debug for ProducerCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerCollector")
+            .field("partition", &self.probe.partition())
+            .finish()
+    }
+}
+
+impl Collector for ProducerCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let labels = partition_labels(self.probe.topic(), self.probe.partition());
+        let (published, acked) = (self.probe.published(), self.probe.acked());
+        for (name, help, v) in [
+            (
+                "dafka_producer_published",
+                "Records published (the next offset)",
+                published,
+            ),
+            (
+                "dafka_producer_acked",
+                "Every offset below this is ACKed by min_acks stores",
+                acked,
+            ),
+            (
+                "dafka_producer_unacked",
+                "Records published and not yet ACKed by min_acks stores",
+                published.saturating_sub(acked),
+            ),
+        ] {
+            gauge_family(&mut enc, name, help, [(&labels[..], signed(v))])?;
+        }
+        Ok(())
+    }
+}
+
 /// A store's own metrics: per partition head, log start and bytes, write
 /// latency, write health and the size of its directory.
 #[derive(Debug)]

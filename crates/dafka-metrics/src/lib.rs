@@ -10,6 +10,7 @@
 //! roles' own) look at the counters nodes keep anyway, so metrics cost the
 //! data path nothing.
 
+use dafka_proto::{DecodeError, MessageId};
 use dafka_protocol::stats::{LatencyBuckets, NodeStats};
 use prometheus_client::encoding::{EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -137,6 +138,21 @@ pub fn counter(
     c.encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
+/// Writes a counter with one value per value of the label `label`.
+pub fn counter_family<'a>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (l, v) in values {
+        ConstCounter::new(v).encode(family.encode_family(&[(label, l)])?)?;
+    }
+    Ok(())
+}
+
 /// Writes one gauge.
 pub fn gauge(
     enc: &mut DescriptorEncoder,
@@ -189,33 +205,84 @@ impl NodeCollector {
     }
 }
 
+impl NodeCollector {
+    fn records(&self, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.stats;
+        let get = NodeStats::get;
+        for (name, help, c) in [
+            (
+                "dafka_records_received",
+                "Records received, live and repaired",
+                &s.records_in,
+            ),
+            (
+                "dafka_record_bytes_received",
+                "Content bytes of the records received",
+                &s.record_bytes_in,
+            ),
+            (
+                "dafka_records_repaired",
+                "Records received in answer to FETCHes (gaps repaired)",
+                &s.records_repaired,
+            ),
+            (
+                "dafka_records_sent",
+                "Records sent, live and in answer to FETCHes",
+                &s.records_out,
+            ),
+            (
+                "dafka_record_bytes_sent",
+                "Content bytes of the records sent",
+                &s.record_bytes_out,
+            ),
+        ] {
+            counter(enc, name, help, get(c))?;
+        }
+        Ok(())
+    }
+}
+
 impl Collector for NodeCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.stats;
         let get = NodeStats::get;
-        counter(
+        let by_id = |c: &[std::sync::atomic::AtomicU64]| {
+            MessageId::ALL
+                .into_iter()
+                .map(|id| (id.name(), get(&c[id.index()])))
+                .collect::<Vec<_>>()
+        };
+        counter_family(
             &mut enc,
             "dafka_messages_received",
-            "Valid messages received",
-            get(&s.received),
+            "Valid messages received, by kind (a run of records is one message)",
+            "kind",
+            by_id(&s.received_by_kind),
         )?;
-        counter(
+        counter_family(
             &mut enc,
             "dafka_messages_sent",
-            "Messages sent",
-            get(&s.sent),
+            "Messages sent, by kind",
+            "kind",
+            by_id(&s.sent_by_kind),
         )?;
+        self.records(&mut enc)?;
         counter(
             &mut enc,
             "dafka_fetches_sent",
             "FETCHes sent: gaps found and asked for",
             get(&s.fetches),
         )?;
-        counter(
+        let malformed = DecodeError::KINDS
+            .into_iter()
+            .zip(&s.malformed_by_kind)
+            .map(|(k, c)| (k, get(c)));
+        counter_family(
             &mut enc,
             "dafka_malformed_messages",
-            "Messages dropped because they did not decode",
-            get(&s.malformed),
+            "Messages dropped because they did not decode, by what was wrong",
+            "kind",
+            malformed,
         )?;
         counter(
             &mut enc,

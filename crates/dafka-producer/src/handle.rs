@@ -93,6 +93,46 @@ struct Shared {
     parked: AtomicBool,
 }
 
+fn acked(shared: &Shared) -> u64 {
+    shared.progress.lock().map(|p| p.acked).unwrap_or(0)
+}
+
+fn published(next: &Mutex<Writer>) -> u64 {
+    next.lock().map(|w| w.next).unwrap_or(0)
+}
+
+/// Where a producer stands, readable from any thread while the producer
+/// works ([`Producer::probe`]).
+#[derive(Clone)]
+pub struct ProducerProbe {
+    topic: String,
+    partition: NodeId,
+    next: Arc<Mutex<Writer>>,
+    shared: Arc<Shared>,
+}
+
+impl ProducerProbe {
+    /// The producer's topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Its partition.
+    pub fn partition(&self) -> NodeId {
+        self.partition
+    }
+
+    /// The next offset it will give a record: records published so far.
+    pub fn published(&self) -> u64 {
+        published(&self.next)
+    }
+
+    /// Every offset below this is ACKed by `min_acks` stores.
+    pub fn acked(&self) -> u64 {
+        acked(&self.shared)
+    }
+}
+
 /// A producer of one partition of one topic.
 ///
 /// ```no_run
@@ -311,7 +351,18 @@ impl Producer {
 
     /// Every offset below this is ACKed by `min_acks` stores.
     pub fn acked(&self) -> u64 {
-        self.shared.progress.lock().map(|p| p.acked).unwrap_or(0)
+        acked(&self.shared)
+    }
+
+    /// A handle any thread may keep to read this producer's progress (for
+    /// metrics), without holding the producer itself.
+    pub fn probe(&self) -> ProducerProbe {
+        ProducerProbe {
+            topic: self.topic.clone(),
+            partition: self.id,
+            next: self.next.clone(),
+            shared: self.shared.clone(),
+        }
     }
 
     /// Delivery reports: each value says every offset below it is now
@@ -323,7 +374,7 @@ impl Producer {
     }
 
     fn published(&self) -> u64 {
-        self.next.lock().map(|w| w.next).unwrap_or(0)
+        published(&self.next)
     }
 
     /// Waits until every record published so far is ACKed by `min_acks`

@@ -22,5 +22,5 @@ pub use crate::core::{
     ClaimOutcome, ProducerCommand, ProducerCore, ProducerOutput, ProducerReport,
 };
 pub use content::Content;
-pub use handle::{CloseReport, Producer, ProducerError};
+pub use handle::{CloseReport, Producer, ProducerError, ProducerProbe};
 pub use record::{now_ms, ProducerRecord, RecordTooLarge};

@@ -77,3 +77,43 @@ pub enum DecodeError {
     #[error("a run of {0} records: decode it with decode_all")]
     Run(usize),
 }
+
+impl DecodeError {
+    /// Every kind of fault, as [`DecodeError::kind`] names it: the labels
+    /// of a per-kind counter.
+    pub const KINDS: [&'static str; 11] = [
+        "empty",
+        "unknown_id",
+        "frame_count",
+        "short_header",
+        "bad_signature",
+        "version",
+        "malformed_body",
+        "oversize",
+        "invalid_field",
+        "routing_mismatch",
+        "run",
+    ];
+
+    /// This fault's place in [`DecodeError::KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            DecodeError::Empty => 0,
+            DecodeError::UnknownMessageId(_) => 1,
+            DecodeError::FrameCount { .. } => 2,
+            DecodeError::ShortHeader { .. } => 3,
+            DecodeError::BadSignature(_) => 4,
+            DecodeError::UnsupportedVersion(..) => 5,
+            DecodeError::MalformedBody { .. } => 6,
+            DecodeError::Oversize { .. } => 7,
+            DecodeError::InvalidField { .. } => 8,
+            DecodeError::RoutingMismatch { .. } => 9,
+            DecodeError::Run(_) => 10,
+        }
+    }
+
+    /// A short name of this kind of fault, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        Self::KINDS[self.kind_index()]
+    }
+}

@@ -73,6 +73,30 @@ impl MessageId {
         MessageId::TowerHello,
     ];
 
+    /// This id's place in [`MessageId::ALL`]: an index for per-kind
+    /// counters.
+    pub fn index(self) -> usize {
+        match self {
+            MessageId::Ack => 0,
+            MessageId::Beacon => 1,
+            MessageId::ConsumerHello => 2,
+            MessageId::DirectRecord => 3,
+            MessageId::DirectHead => 4,
+            MessageId::Fetch => 5,
+            MessageId::GetHeads => 6,
+            MessageId::Head => 7,
+            MessageId::GetPartitions => 8,
+            MessageId::Commit => 9,
+            MessageId::CommitAck => 10,
+            MessageId::GetPositions => 11,
+            MessageId::DirectPositions => 12,
+            MessageId::Record => 13,
+            MessageId::StoreHello => 14,
+            MessageId::DirectPartitions => 15,
+            MessageId::TowerHello => 16,
+        }
+    }
+
     /// The id for a byte, if it names one.
     pub fn from_byte(b: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|id| *id as u8 == b)

@@ -222,6 +222,13 @@ fn frames_of(f: &Frames) -> Vec<Vec<u8>> {
 }
 
 #[test]
+fn every_message_id_has_its_own_index() {
+    for (i, id) in MessageId::ALL.into_iter().enumerate() {
+        assert_eq!(id.index(), i, "{id:?}");
+    }
+}
+
+#[test]
 fn every_message_type_round_trips() {
     let samples = samples();
     assert_eq!(

@@ -1,5 +1,6 @@
 //! Counters a node keeps about its traffic, readable from any thread.
 
+use dafka_proto::{DecodeError, MessageId};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,24 @@ pub struct NodeStats {
     /// Subscriptions a peer sent that the protocol never uses, or past the
     /// limit: refused, so they cost no memory.
     pub subscriptions_refused: AtomicU64,
+    /// Valid messages received, by [`MessageId::index`].
+    pub received_by_kind: [AtomicU64; MessageId::ALL.len()],
+    /// Messages sent, by [`MessageId::index`].
+    pub sent_by_kind: [AtomicU64; MessageId::ALL.len()],
+    /// Malformed messages dropped, by [`DecodeError::kind_index`].
+    pub malformed_by_kind: [AtomicU64; DecodeError::KINDS.len()],
+    /// Records received (in RECORDs and DIRECT-RECORDs), and their content
+    /// bytes.
+    pub records_in: AtomicU64,
+    /// Content bytes of the records received.
+    pub record_bytes_in: AtomicU64,
+    /// Records received in DIRECT-RECORDs: answers to FETCHes, that is,
+    /// gaps repaired (a store's or producer's view: records served).
+    pub records_repaired: AtomicU64,
+    /// Records sent, and their content bytes.
+    pub records_out: AtomicU64,
+    /// Content bytes of the records sent.
+    pub record_bytes_out: AtomicU64,
 }
 
 impl NodeStats {
@@ -55,6 +74,13 @@ impl NodeStats {
     /// Adds one to a counter.
     pub fn bump(c: &AtomicU64) {
         c.fetch_add(1, Relaxed);
+    }
+
+    /// Adds `n` to a counter.
+    pub fn add(c: &AtomicU64, n: u64) {
+        if n > 0 {
+            c.fetch_add(n, Relaxed);
+        }
     }
 }
 

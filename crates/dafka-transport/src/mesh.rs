@@ -196,6 +196,9 @@ impl Mesh {
         match res {
             Ok(()) => {
                 NodeStats::bump(&self.stats.sent);
+                if let Some(id) = f.key.first().and_then(|b| MessageId::from_byte(*b)) {
+                    NodeStats::bump(&self.stats.sent_by_kind[id.index()]);
+                }
                 Ok(())
             }
             // XPUB reports EAGAIN only with XPUB_NODROP; treat it as a drop.
@@ -213,28 +216,37 @@ impl Mesh {
 
     fn read_data<C, D>(&mut self, events: &mut Vec<Input<C, D>>, now: Instant) {
         let mut bytes = 0;
+        let mut records = RecordCount::default();
         for _ in 0..READ_BATCH {
             if bytes >= READ_BATCH_BYTES {
-                return;
+                break;
             }
             let n = match read_frames(&self.data_sub, &mut self.frames) {
                 Some(n) => n,
-                None => return,
+                None => break,
             };
             bytes += self.frames.iter().take(n).map(|f| f.len()).sum::<usize>();
             self.decoded.clear();
             match decode_read(&self.frames, n, &mut self.decoded) {
                 Ok(()) => {
                     NodeStats::bump(&self.stats.received);
+                    if let Some(m) = self.decoded.first() {
+                        NodeStats::bump(&self.stats.received_by_kind[m.id().index()]);
+                    }
+                    records.count(&self.decoded);
                     events.extend(self.decoded.drain(..).map(Input::Message));
                 }
                 Err(e) => self.malformed(&e, now),
             }
         }
+        // Added once per read, not per record: the counters are shared
+        // with the threads that scrape them.
+        records.add_to(&self.stats);
     }
 
     fn malformed(&mut self, e: &dafka_proto::DecodeError, now: Instant) {
         NodeStats::bump(&self.stats.malformed);
+        NodeStats::bump(&self.stats.malformed_by_kind[e.kind_index()]);
         if let Some(suppressed) = self.warn.allow(now) {
             tracing::warn!(error = %e, suppressed, "dropped a malformed message");
         }
@@ -481,8 +493,15 @@ impl Transport for Mesh {
 
     /// Publishes the records waiting in `run` as one message, if any.
     fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
+        let n = run.len() as u64;
         match run.take() {
-            Some(f) => self.send_frames(&f),
+            Some(f) => {
+                self.send_frames(&f)?;
+                NodeStats::add(&self.stats.records_out, n);
+                let bytes = f.content.as_ref().map_or(0, |c| c.len() as u64);
+                NodeStats::add(&self.stats.record_bytes_out, bytes);
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -503,6 +522,35 @@ impl Transport for Mesh {
 
     fn stats(&self) -> Arc<NodeStats> {
         self.stats.clone()
+    }
+}
+
+/// Records received in one read of the data socket, counted locally.
+#[derive(Default)]
+struct RecordCount {
+    records: u64,
+    bytes: u64,
+    repaired: u64,
+}
+
+impl RecordCount {
+    fn count(&mut self, decoded: &[Message]) {
+        for m in decoded {
+            let (r, direct) = match m {
+                Message::Record(r) => (r, false),
+                Message::DirectRecord { record, .. } => (record, true),
+                _ => return,
+            };
+            self.records += 1;
+            self.bytes += r.content.len() as u64;
+            self.repaired += u64::from(direct);
+        }
+    }
+
+    fn add_to(&self, stats: &NodeStats) {
+        NodeStats::add(&stats.records_in, self.records);
+        NodeStats::add(&stats.record_bytes_in, self.bytes);
+        NodeStats::add(&stats.records_repaired, self.repaired);
     }
 }
 

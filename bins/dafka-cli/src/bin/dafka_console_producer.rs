@@ -56,6 +56,12 @@ struct Cli {
     /// there
     #[arg(long)]
     skip_bad_lines: bool,
+    /// Serve Prometheus metrics (/metrics: records published, ACKed and
+    /// waiting for ACKs, records and messages sent) and /healthz on
+    /// HOST:PORT
+    #[arg(long, value_name = "HOST:PORT|off", default_value = "off",
+        value_parser = dafka_cli::metrics::parse_metrics)]
+    metrics: dafka_cli::metrics::MetricsAddr,
     /// A Kafka console producer property: parse.key=true (lines are KEY,
     /// separator, content) or key.separator=SEP (a tab by default; \t also
     /// means a tab). Repeatable
@@ -91,6 +97,21 @@ fn main() -> ExitCode {
         cfg.validate()?;
         let stop = interrupted();
         let producer = Producer::new(&cli.topic, &cfg.producer, &cfg.beacon)?;
+        let _metrics = match &cli.metrics.0 {
+            Some(addr) => {
+                let mut registry = dafka_cli::metrics::node_registry(producer.stats());
+                let standing = dafka_cli::metrics::ProducerCollector::new(producer.probe());
+                registry.register_collector(Box::new(standing));
+                let server = dafka_cli::metrics::serve(
+                    "dafka_console_producer",
+                    addr,
+                    registry,
+                    Box::new(|| Ok(())),
+                )?;
+                Some(server)
+            }
+            None => None,
+        };
         let lines = read_lines();
         let format = LineFormat::new(&cli.properties, &cli.headers);
         let mut bad_line = None;
