@@ -25,6 +25,20 @@ fn line(i: u64) -> String {
     s
 }
 
+/// The files of a directory and their sizes, for a message.
+fn files(dir: &std::path::Path) -> String {
+    let files: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let len = e.metadata().ok()?.len();
+            Some(format!("{} {len}", e.file_name().to_string_lossy()))
+        })
+        .collect();
+    files.join(", ")
+}
+
 #[test]
 fn a_store_under_a_size_limit_stays_near_it_and_readers_start_at_the_log_start() {
     let (_tower, t) = tower();
@@ -59,11 +73,12 @@ fn a_store_under_a_size_limit_stays_near_it_and_readers_start_at_the_log_start()
         let size = dafka_cli::metrics::dir_bytes(db.path());
         (size <= 2 * LIMIT)
             .then_some(size)
-            .ok_or(format!("{size} bytes"))
+            .ok_or_else(|| format!("{size} bytes: {}", files(db.path())))
     });
     eprintln!(
-        "wrote {} bytes; data directory peak {peak}, now {size}",
-        count * LINE as u64
+        "wrote {} bytes; data directory peak {peak}, now {size}: {}",
+        count * LINE as u64,
+        files(db.path())
     );
     assert!(size <= 2 * LIMIT, "the data directory holds {size} bytes");
 

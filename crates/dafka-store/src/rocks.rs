@@ -87,6 +87,18 @@ pub struct RocksStorage {
     compactor: Compactor,
 }
 
+/// Writes every column family's memtable to a table file, so that no
+/// write-ahead log file is needed any more.
+pub(crate) fn flush_all(db: &DB) -> Result<(), StorageError> {
+    db.flush().map_err(io("flush"))?;
+    for cf in [HEADS_CF, POSITIONS_CF, TIMES_CF, SIZES_CF] {
+        if let Some(cf) = db.cf_handle(cf) {
+            db.flush_cf(cf).map_err(io("flush"))?;
+        }
+    }
+    Ok(())
+}
+
 impl RocksStorage {
     /// Opens the database in `dir`, creating it only if `dir` is missing or
     /// empty, syncing writes as `sync` says and recovering as `recovery`
@@ -158,13 +170,7 @@ impl RocksStorage {
     /// cleanly leaves nothing for the next start to replay from its
     /// write-ahead log (a faster restart).
     pub fn flush(&self) -> Result<(), StorageError> {
-        self.db.flush().map_err(io("flush"))?;
-        for cf in [HEADS_CF, POSITIONS_CF, TIMES_CF, SIZES_CF] {
-            if let Some(cf) = self.db.cf_handle(cf) {
-                self.db.flush_cf(cf).map_err(io("flush"))?;
-            }
-        }
-        Ok(())
+        flush_all(&self.db)
     }
 
     /// The store's id, made by `new` and kept in the database the first

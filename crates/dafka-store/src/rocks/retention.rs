@@ -122,13 +122,23 @@ impl Compactor {
         let thread = std::thread::Builder::new()
             .name("dafka-compact".into())
             .spawn(move || {
-                for (from, to) in rx {
-                    // Whole files inside the range go at once; the rest is
-                    // rewritten without the deleted keys.
-                    if let Err(e) = db.delete_file_in_range(&from, &to) {
-                        tracing::warn!(error = %e, "could not delete files of a range retention deleted; compaction will");
+                while let Ok(first) = rx.recv() {
+                    let ranges: Vec<_> = std::iter::once(first).chain(rx.try_iter()).collect();
+                    // Deleted records may still sit in memtables, and the
+                    // write-ahead log files holding them stay until every
+                    // column family (the small ones too) has flushed them:
+                    // without writes coming, nothing else would.
+                    if let Err(e) = super::flush_all(&db) {
+                        tracing::warn!(error = %e, "could not flush after retention; the space comes back with the next flush");
                     }
-                    db.compact_range(Some(&from), Some(&to));
+                    for (from, to) in ranges {
+                        // Whole files inside the range go at once; the
+                        // rest is rewritten without the deleted keys.
+                        if let Err(e) = db.delete_file_in_range(&from, &to) {
+                            tracing::warn!(error = %e, "could not delete files of a range retention deleted; compaction will");
+                        }
+                        db.compact_range(Some(&from), Some(&to));
+                    }
                 }
             })
             .ok();
