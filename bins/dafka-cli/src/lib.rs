@@ -269,8 +269,8 @@ impl Silence {
     }
 
     /// Warns if it is time and the node still has no peer.
-    pub fn check(&mut self, stats: &dafka::NodeStats) {
-        if self.warned || self.since.elapsed() < SILENCE_WARNING || stats.peers() > 0 {
+    pub fn check(&mut self, peers: u64) {
+        if self.warned || self.since.elapsed() < SILENCE_WARNING || peers > 0 {
             return;
         }
         self.warned = true;

@@ -42,56 +42,72 @@ pub fn serve(
 
 /// A registry with the node counters every role has.
 pub fn node_registry(stats: Arc<dafka::NodeStats>) -> Registry {
+    nodes_registry(vec![stats])
+}
+
+/// A registry with the summed counters of several nodes (a producer's
+/// partitions).
+pub fn nodes_registry(nodes: Vec<Arc<dafka::NodeStats>>) -> Registry {
     let mut r = Registry::default();
-    r.register_collector(Box::new(NodeCollector::new(stats)));
+    r.register_collector(Box::new(NodeCollector::summed(nodes)));
     r
 }
 
-/// A producer's standing: records published, ACKed by a quorum, and not
-/// yet ACKed, labelled with its topic and partition.
+/// A producer's standing per partition: records published, ACKed by a
+/// quorum, and not yet ACKed.
 pub struct ProducerCollector {
-    probe: dafka::ProducerProbe,
+    probes: Vec<dafka::ProducerProbe>,
 }
 
 impl ProducerCollector {
-    /// Reads `probe` at each scrape.
-    pub fn new(probe: dafka::ProducerProbe) -> Self {
-        ProducerCollector { probe }
+    /// Reads `probes` (one per partition) at each scrape.
+    pub fn new(probes: Vec<dafka::ProducerProbe>) -> Self {
+        ProducerCollector { probes }
     }
 }
 
 impl std::fmt::Debug for ProducerCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProducerCollector")
-            .field("partition", &self.probe.partition())
+            .field("partitions", &self.probes.len())
             .finish()
     }
 }
 
 impl Collector for ProducerCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let labels = partition_labels(self.probe.topic(), self.probe.partition());
-        let (published, acked) = (self.probe.published(), self.probe.acked());
-        for (name, help, v) in [
-            (
-                "dafka_producer_published",
-                "Records published (the next offset)",
-                published,
-            ),
-            (
-                "dafka_producer_acked",
-                "Every offset below this is ACKed by min_acks stores",
-                acked,
-            ),
-            (
-                "dafka_producer_unacked",
-                "Records published and not yet ACKed by min_acks stores",
-                published.saturating_sub(acked),
-            ),
-        ] {
-            gauge_family(&mut enc, name, help, [(&labels[..], signed(v))])?;
-        }
-        Ok(())
+        let labels: Vec<PartitionLabels> = self
+            .probes
+            .iter()
+            .map(|p| partition_labels(p.topic(), p.partition()))
+            .collect();
+        let standing: Vec<(u64, u64)> = self
+            .probes
+            .iter()
+            .map(|p| (p.published(), p.acked()))
+            .collect();
+        let rows = |f: fn(&(u64, u64)) -> u64| {
+            labels
+                .iter()
+                .zip(&standing)
+                .map(move |(l, s)| (&l[..], signed(f(s))))
+        };
+        let published = "Records published (the next offset)";
+        gauge_family(
+            &mut enc,
+            "dafka_producer_published",
+            published,
+            rows(|s| s.0),
+        )?;
+        let acked = "Every offset below this is ACKed by min_acks stores";
+        gauge_family(&mut enc, "dafka_producer_acked", acked, rows(|s| s.1))?;
+        let unacked = "Records published and not yet ACKed by min_acks stores";
+        gauge_family(
+            &mut enc,
+            "dafka_producer_unacked",
+            unacked,
+            rows(|s| s.0.saturating_sub(s.1)),
+        )
     }
 }
 

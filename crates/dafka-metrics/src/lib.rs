@@ -195,19 +195,30 @@ pub fn histogram(
 /// peers), for any role.
 #[derive(Debug)]
 pub struct NodeCollector {
-    stats: Arc<NodeStats>,
+    nodes: Vec<Arc<NodeStats>>,
 }
 
 impl NodeCollector {
     /// Reads `stats` at each scrape.
     pub fn new(stats: Arc<NodeStats>) -> Self {
-        NodeCollector { stats }
+        Self::summed(vec![stats])
+    }
+
+    /// Reads the sum of several nodes' counters at each scrape (the nodes
+    /// of a producer's partitions); `dafka_peers` is then their sum too.
+    pub fn summed(nodes: Vec<Arc<NodeStats>>) -> Self {
+        NodeCollector { nodes }
+    }
+
+    fn totals(&self) -> NodeStats {
+        let total = NodeStats::default();
+        self.nodes.iter().for_each(|n| total.absorb(n));
+        total
     }
 }
 
 impl NodeCollector {
-    fn records(&self, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let s = &self.stats;
+    fn records(s: &NodeStats, enc: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let get = NodeStats::get;
         for (name, help, c) in [
             (
@@ -244,7 +255,8 @@ impl NodeCollector {
 
 impl Collector for NodeCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let s = &self.stats;
+        let totals = self.totals();
+        let s = &totals;
         let get = NodeStats::get;
         let by_id = |c: &[std::sync::atomic::AtomicU64]| {
             MessageId::ALL
@@ -266,7 +278,7 @@ impl Collector for NodeCollector {
             "kind",
             by_id(&s.sent_by_kind),
         )?;
-        self.records(&mut enc)?;
+        Self::records(s, &mut enc)?;
         counter(
             &mut enc,
             "dafka_fetches_sent",

@@ -23,6 +23,10 @@ pub enum SpoolFsync {
     Interval,
 }
 
+/// Most partitions one producer owns: each is a node with its own sockets
+/// and thread.
+pub const MAX_PARTITIONS: usize = 256;
+
 /// Producer settings.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -60,6 +64,11 @@ pub struct ProducerConfig {
     /// waits for the stores to say where the partition stands before it
     /// refuses to publish.
     pub claim_timeout: u64,
+    /// Partitions a [`crate::TopicProducer`] owns of its topic, each with
+    /// its own id, offsets and spool (`state_dir/p0`, `p1`, …). A record
+    /// with a key goes to the partition its key hashes to, so one key's
+    /// records stay in order; without a key, round robin.
+    pub partitions: usize,
 }
 
 impl Default for ProducerConfig {
@@ -75,6 +84,7 @@ impl Default for ProducerConfig {
             spool_fsync: SpoolFsync::Never,
             spool_fsync_interval: 100,
             claim_timeout: 10_000,
+            partitions: 1,
         }
     }
 }
@@ -113,6 +123,24 @@ impl ProducerConfig {
             return Err(ConfigError::new(
                 "producer.claim_timeout",
                 "must be at least 1 ms",
+            ));
+        }
+        if self.partitions == 0 {
+            return Err(ConfigError::new(
+                "producer.partitions",
+                "must be at least 1",
+            ));
+        }
+        if self.partitions > MAX_PARTITIONS {
+            return Err(ConfigError::new(
+                "producer.partitions",
+                format!("at most {MAX_PARTITIONS} (each is a node of its own on the mesh)"),
+            ));
+        }
+        if self.partitions > 1 && !self.id.is_empty() {
+            return Err(ConfigError::new(
+                "producer.id",
+                "names one partition: it cannot be used with producer.partitions above 1",
             ));
         }
         self.partition_id()?;

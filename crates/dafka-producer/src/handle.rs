@@ -175,6 +175,10 @@ impl Producer {
         // Checked once, before anything is opened.
         validate_topic(topic).map_err(ProducerError::Topic)?;
         cfg.validate()?;
+        if cfg.partitions != 1 {
+            let why = "a Producer writes one partition: use TopicProducer for several";
+            return Err(ConfigError::new("producer.partitions", why).into());
+        }
         mesh.validate()?;
         if cfg.state_dir.is_empty() {
             let rec = Recovered {

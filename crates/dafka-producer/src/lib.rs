@@ -1,7 +1,8 @@
-//! The Dafka producer: publishes records to one partition of one topic.
+//! The Dafka producer: publishes records to partitions of one topic.
 //!
 //! Each [`Producer`] owns exactly one partition, named by its node id, with
-//! offsets from 0. Records go straight to consumers and stores over ZeroMQ;
+//! offsets from 0; a [`TopicProducer`] owns several, each a `Producer`, and
+//! picks one per record by its key (or in turn). Records go straight to consumers and stores over ZeroMQ;
 //! the producer keeps each one until `min_acks` stores have ACKed it, and
 //! answers FETCHes for those it still keeps.
 //!
@@ -16,6 +17,7 @@ mod core;
 mod handle;
 mod record;
 pub mod spool;
+mod topic;
 
 pub use crate::config::{ProducerConfig, SpoolFsync};
 pub use crate::core::{
@@ -24,3 +26,4 @@ pub use crate::core::{
 pub use content::Content;
 pub use handle::{CloseReport, Producer, ProducerError, ProducerProbe};
 pub use record::{now_ms, ProducerRecord, RecordTooLarge};
+pub use topic::{partition_for_key, Sent, TopicProducer};

@@ -76,6 +76,35 @@ impl NodeStats {
         c.fetch_add(1, Relaxed);
     }
 
+    /// Adds every counter of `other` to this one's: the totals of a node
+    /// made of several (a producer of several partitions).
+    pub fn absorb(&self, other: &NodeStats) {
+        let pairs = [
+            (&self.received, &other.received),
+            (&self.sent, &other.sent),
+            (&self.fetches, &other.fetches),
+            (&self.malformed, &other.malformed),
+            (&self.peers_joined, &other.peers_joined),
+            (&self.peers_left, &other.peers_left),
+            (&self.twins, &other.twins),
+            (&self.subscriptions_refused, &other.subscriptions_refused),
+            (&self.records_in, &other.records_in),
+            (&self.record_bytes_in, &other.record_bytes_in),
+            (&self.records_repaired, &other.records_repaired),
+            (&self.records_out, &other.records_out),
+            (&self.record_bytes_out, &other.record_bytes_out),
+        ];
+        let arrays = [
+            (&self.received_by_kind[..], &other.received_by_kind[..]),
+            (&self.sent_by_kind[..], &other.sent_by_kind[..]),
+            (&self.malformed_by_kind[..], &other.malformed_by_kind[..]),
+        ];
+        let flat = arrays.into_iter().flat_map(|(a, b)| a.iter().zip(b));
+        for (mine, theirs) in pairs.into_iter().chain(flat) {
+            Self::add(mine, Self::get(theirs));
+        }
+    }
+
     /// Adds `n` to a counter.
     pub fn add(c: &AtomicU64, n: u64) {
         if n > 0 {

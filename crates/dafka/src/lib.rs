@@ -42,8 +42,8 @@ pub use dafka_consumer::{
     Consumer, ConsumerConfig, ConsumerError, ConsumerProbe, Gap, OffsetReset, PartitionPosition,
 };
 pub use dafka_producer::{
-    CloseReport, Content, Producer, ProducerConfig, ProducerError, ProducerProbe, ProducerRecord,
-    RecordTooLarge, SpoolFsync,
+    partition_for_key, CloseReport, Content, Producer, ProducerConfig, ProducerError,
+    ProducerProbe, ProducerRecord, RecordTooLarge, Sent, SpoolFsync, TopicProducer,
 };
 pub use dafka_proto::{NodeId, Record};
 pub use dafka_protocol::{MeshConfig, NodeStats};

@@ -191,7 +191,7 @@ fn main() -> ExitCode {
                 recv(consumer.records()) -> r => match r { Ok(r) => r, Err(_) => break },
                 recv(stop) -> _ => break,
                 recv(reader_gone) -> _ => break,
-                recv(tick) -> _ => { silence.check(&consumer.stats()); continue }
+                recv(tick) -> _ => { silence.check(consumer.stats().peers()); continue }
                 recv(end_check) -> _ => {
                     // Asked with nothing waiting; the answer comes after any
                     // record delivered before it, so look again.

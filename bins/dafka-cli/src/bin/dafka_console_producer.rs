@@ -4,7 +4,7 @@ use clap::Parser;
 use crossbeam_channel::select;
 use dafka::proto::limits::MAX_CONTENT_LEN;
 use dafka::Section;
-use dafka::{Producer, ProducerConfig, ProducerError};
+use dafka::{ProducerConfig, ProducerError, TopicProducer};
 use dafka_cli::console::{parse_header, parse_property, LineFormat, Property};
 use dafka_cli::{init_logging, interrupted, main_with, parse, with_default, NodeArgs, Silence};
 use std::io::BufRead;
@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 /// line over the 64 MiB record limit stops it (exit 1), and a line without
 /// the key separator under parse.key (exit 2), nothing from that line on
 /// published, unless --skip-bad-lines.
+///
+/// With --partitions N it owns N partitions of the topic: a line with a
+/// key goes to the partition its key hashes to (one key's lines stay in
+/// order), a line without one to the next partition in turn.
 ///
 /// With --state-dir, records are spooled there until acknowledged and
 /// survive a crash of the producer (kill -9 included); they survive a power
@@ -62,6 +66,12 @@ struct Cli {
     #[arg(long, value_name = "HOST:PORT|off", default_value = "off",
         value_parser = dafka_cli::metrics::parse_metrics)]
     metrics: dafka_cli::metrics::MetricsAddr,
+    /// Partitions to own of the topic, each with its own id, offsets and
+    /// spool (a restart with the same --state-dir resumes them all)
+    #[arg(long, value_name = "N",
+        help = with_default("Partitions to own of the topic; keyed lines go to their key's partition, others in turn",
+            ProducerConfig::default().partitions))]
+    partitions: Option<usize>,
     /// A Kafka console producer property: parse.key=true (lines are KEY,
     /// separator, content) or key.separator=SEP (a tab by default; \t also
     /// means a tab). Repeatable
@@ -88,6 +98,9 @@ fn main() -> ExitCode {
         if let Some(t) = cli.timeout_ms {
             cfg.producer.close_timeout = t;
         }
+        if let Some(n) = cli.partitions {
+            cfg.producer.partitions = n;
+        }
         if let Some(d) = cli.state_dir.clone() {
             cfg.producer.state_dir = d;
         }
@@ -96,11 +109,11 @@ fn main() -> ExitCode {
         }
         cfg.validate()?;
         let stop = interrupted();
-        let producer = Producer::new(&cli.topic, &cfg.producer, &cfg.beacon)?;
+        let producer = TopicProducer::new(&cli.topic, &cfg.producer, &cfg.beacon)?;
         let _metrics = match &cli.metrics.0 {
             Some(addr) => {
-                let mut registry = dafka_cli::metrics::node_registry(producer.stats());
-                let standing = dafka_cli::metrics::ProducerCollector::new(producer.probe());
+                let mut registry = dafka_cli::metrics::nodes_registry(producer.stats());
+                let standing = dafka_cli::metrics::ProducerCollector::new(producer.probes());
                 registry.register_collector(Box::new(standing));
                 let server = dafka_cli::metrics::serve(
                     "dafka_console_producer",
@@ -143,7 +156,7 @@ fn main() -> ExitCode {
                     Err(_) => break, // end of input
                 },
                 recv(stop) -> _ => { interrupted_once = true; break }
-                recv(tick) -> _ => silence.check(&producer.stats()),
+                recv(tick) -> _ => silence.check(producer.peers()),
             }
         }
         await_acks(&producer, &cfg, &stop, interrupted_once, &mut silence);
@@ -177,7 +190,7 @@ fn bad(what: &str, skip: bool) -> bool {
 /// records for the next start): the process exits from here, since closing
 /// the producer would wait again.
 fn await_acks(
-    producer: &Producer,
+    producer: &TopicProducer,
     cfg: &dafka::Config,
     stop: &crossbeam_channel::Receiver<()>,
     interrupted_once: bool,
@@ -193,7 +206,7 @@ fn await_acks(
     }
     let start = Instant::now();
     while producer.unacked() > 0 && start.elapsed() < timeout {
-        silence.check(&producer.stats());
+        silence.check(producer.peers());
         select! {
             recv(stop) -> _ => {
                 eprintln!(
@@ -202,8 +215,7 @@ fn await_acks(
                 );
                 std::process::exit(3);
             }
-            recv(producer.deliveries()) -> _ => {}
-            default(Duration::from_millis(100)) => {}
+            default(Duration::from_millis(20)) => {}
         }
     }
 }
