@@ -183,6 +183,24 @@ Feature: Consumer protocol
     When the scripted store answers the FETCH
     Then the consumer delivers offsets 5 to 7
 
+  Scenario: A group member reads a partition until a member that ranks it first is heard of
+    Given a consumer in group "workers" with offset reset earliest
+    And a scripted store connected to the consumer
+    When the consumer subscribes to "hello"
+    And the scripted store says "workers" is at offset 0
+    And the scripted store sends a DIRECT-HEAD for offset 2
+    # The partition is this member's (it is alone): positions are asked again.
+    Then the scripted store receives a GET-POSITIONS of "workers" for "hello"
+    When the scripted store says "workers" is at offset 0
+    And the scripted store sends a DIRECT-HEAD for offset 2
+    Then the consumer sends a FETCH from offset 0 for 3 records
+    When the scripted store answers the FETCH
+    Then the consumer delivers offsets 0 to 2
+    And the consumer says the partition is assigned to it
+    # Until its beacon arrives, both members think the partition theirs.
+    When a member of group "workers" that ranks the partition first joins
+    Then the consumer says the partition is revoked
+
   Scenario: A named consumer commits what the application processed until a store acknowledges it
     Given a consumer named "app" with offset reset earliest
     And a scripted store connected to the consumer

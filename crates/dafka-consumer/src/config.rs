@@ -54,6 +54,11 @@ pub struct ConsumerConfig {
     /// at the committed position; partitions no store holds follow
     /// `offset_reset`. 0: off.
     pub from_time: u64,
+    /// A consumer group: consumers with the same group share the
+    /// partitions of their topics, each read by one member, and commit
+    /// positions under the group's name (so `name` stays empty or equal).
+    /// Empty: no group.
+    pub group: String,
 }
 
 impl Default for ConsumerConfig {
@@ -70,6 +75,7 @@ impl Default for ConsumerConfig {
             commit_interval: 1000,
             commit_acks: 1,
             from_time: 0,
+            group: String::new(),
         }
     }
 }
@@ -103,6 +109,7 @@ impl ConsumerConfig {
                 )
             })?;
         }
+        self.validate_group()?;
         if self.commit_interval == 0 {
             return Err(ConfigError::new(
                 "consumer.commit_interval",
@@ -116,6 +123,43 @@ impl ConsumerConfig {
             ));
         }
         Ok(())
+    }
+
+    fn validate_group(&self) -> Result<(), ConfigError> {
+        if self.group.is_empty() {
+            return Ok(());
+        }
+        dafka_proto::validate_topic(&self.group).map_err(|e| {
+            ConfigError::new(
+                "consumer.group",
+                format!("{e} (group names follow the rules of topic names)"),
+            )
+        })?;
+        if !self.name.is_empty() && self.name != self.group {
+            return Err(ConfigError::new(
+                "consumer.name",
+                format!(
+                    "is {:?} and consumer.group is {:?}: a group commits under its own name (leave consumer.name empty)",
+                    self.name, self.group
+                ),
+            ));
+        }
+        if self.from_time > 0 {
+            return Err(ConfigError::new(
+                "consumer.from_time",
+                "cannot be used with consumer.group: members start where the group committed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The name positions are committed under: the group's, or the name.
+    pub fn position_name(&self) -> &str {
+        if self.group.is_empty() {
+            &self.name
+        } else {
+            &self.group
+        }
     }
 
     /// The FETCH retry interval.

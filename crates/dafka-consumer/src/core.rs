@@ -66,6 +66,20 @@ pub enum ConsumerDelivery {
     Positions(Vec<PartitionPosition>),
     /// The answer to [`ConsumerCommand::AtEnd`].
     AtEnd(bool),
+    /// The group's assignment changed.
+    Group(GroupEvent),
+}
+
+/// A change of the partitions a group member reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEvent {
+    /// These partitions are this member's now: it reads them from the
+    /// group's committed positions.
+    Assigned(Vec<(String, NodeId)>),
+    /// These partitions went to other members: records of them already
+    /// delivered may still be processed and committed (positions only move
+    /// forward), but no more come.
+    Revoked(Vec<(String, NodeId)>),
 }
 
 /// A consumer's outputs.
@@ -121,6 +135,8 @@ pub struct ConsumerCore {
     /// Stores are asked for heads because the application wants to know
     /// when it has reached the end.
     heads_wanted: bool,
+    /// The consumer's group, if it is in one.
+    group: Option<Group>,
 }
 
 impl ConsumerCore {
@@ -158,7 +174,105 @@ impl ConsumerCore {
             assigned: FastMap::default(),
             heads_heard: BTreeSet::new(),
             heads_wanted: false,
+            group: None,
             cfg,
+        }
+    }
+
+    /// Joins `consumer.group` (if set): members are dropped after
+    /// `timeout` of silence, and none is owned until the towers' list of
+    /// peers arrives or `settle` has passed.
+    pub fn join_group(&mut self, timeout: Duration, settle: Duration, now: Instant) {
+        if self.cfg.group.is_empty() {
+            return;
+        }
+        let mut g = Group::new(self.cfg.group.clone(), self.id, timeout, settle, now);
+        let topics = g.set_topics(self.topics.iter().map(String::as_str));
+        let group = g.name().to_string();
+        self.group = Some(g);
+        self.outbox.push(Output::Announce { group, topics });
+    }
+
+    /// The topic set changed: a member's beacon says so.
+    fn announce_topics(&mut self) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        let topics = g.set_topics(self.topics.iter().map(String::as_str));
+        let group = g.name().to_string();
+        self.outbox.push(Output::Announce { group, topics });
+    }
+
+    /// Whether this member reads `partition` (always, outside a group).
+    /// A partition seen for the first time may change the assignment.
+    fn group_admits(&mut self, topic: &str, partition: NodeId, now: Instant) -> bool {
+        let Some(g) = self.group.as_mut() else {
+            return true;
+        };
+        if g.note(topic, partition) {
+            self.rebalance(now);
+        }
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.owns(topic, partition))
+    }
+
+    /// Recomputes the assignment and acts on the change: a lost partition
+    /// is dropped and what was processed of it committed at once; a gained
+    /// topic's positions are loaded again (the previous owner committed
+    /// since), and the partitions start there.
+    fn rebalance(&mut self, now: Instant) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        let change = g.reassign(now);
+        let (members, owned) = (g.members().len(), g.owned().len());
+        if change.lost.is_empty() && change.gained.is_empty() {
+            return;
+        }
+        tracing::info!(group = %self.cfg.group, members, owned, gained = change.gained.len(), lost = change.lost.len(), "group assignment changed");
+        for (topic, partition) in &change.lost {
+            if let Some(ps) = self.parts.get_mut(topic) {
+                ps.remove(partition);
+            }
+        }
+        if !change.lost.is_empty() {
+            self.send_commits(now);
+            let lost = GroupEvent::Revoked(change.lost);
+            self.outbox
+                .push(Output::Deliver(ConsumerDelivery::Group(lost)));
+        }
+        if !change.gained.is_empty() {
+            let topics: BTreeSet<String> = change.gained.iter().map(|(t, _)| t.clone()).collect();
+            for t in topics {
+                self.load_positions(&t, now);
+            }
+            let gained = GroupEvent::Assigned(change.gained);
+            self.outbox
+                .push(Output::Deliver(ConsumerDelivery::Group(gained)));
+        }
+    }
+
+    /// A beacon or the towers' list: the group's members.
+    fn on_discovery(&mut self, msg: &Message, now: Instant) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        let changed = match msg {
+            Message::Beacon(b) => g.on_beacon(b, now),
+            Message::TowerHello { peers, .. } => {
+                g.settled();
+                let mut changed = true;
+                for b in peers {
+                    let age = Duration::from_millis(u64::from(b.age_ms));
+                    changed |= g.on_beacon(b, now.checked_sub(age).unwrap_or(now));
+                }
+                changed
+            }
+            _ => false,
+        };
+        if changed {
+            self.rebalance(now);
         }
     }
 
@@ -219,6 +333,7 @@ impl ConsumerCore {
         if !self.topics.insert(topic.to_string()) {
             return;
         }
+        self.announce_topics();
         for k in [MessageId::Record, MessageId::Head] {
             self.outbox
                 .push(Output::Subscribe(routing::topic_key(k, topic)));
@@ -248,6 +363,10 @@ impl ConsumerCore {
                     .push(Output::Unsubscribe(routing::topic_key(k, topic)));
             }
             self.parts.remove(topic);
+            if let Some(g) = self.group.as_mut() {
+                g.forget_topic(topic);
+            }
+            self.announce_topics();
         }
     }
 
@@ -259,6 +378,7 @@ impl ConsumerCore {
     fn on_message(&mut self, msg: Message, now: Instant) {
         match msg {
             Message::Record(r) => self.on_record(r, true, now),
+            Message::Beacon(_) | Message::TowerHello { .. } => self.on_discovery(&msg, now),
             Message::DirectRecord { to, record } if to == self.id => {
                 self.on_record(record, false, now)
             }
@@ -348,9 +468,18 @@ impl ConsumerCore {
 
     /// The partition's state, created on first sight at the offset the
     /// reset policy says (`start_latest` is where `latest` would begin).
-    fn part(&mut self, topic: &str, partition: NodeId, start_latest: u64) -> Option<&mut Tracked> {
+    fn part(
+        &mut self,
+        topic: &str,
+        partition: NodeId,
+        start_latest: u64,
+        now: Instant,
+    ) -> Option<&mut Tracked> {
         if !self.topics.contains(topic) {
             return None; // Not (or no longer) subscribed.
+        }
+        if !self.group_admits(topic, partition, now) {
+            return None; // Another member's.
         }
         let named = self.named.as_ref();
         if named.is_some_and(|n| n.is_loading(topic)) {
@@ -384,7 +513,7 @@ impl ConsumerCore {
         let mut gap_topic = None;
         // `latest` starts at the first record seen.
         let mut repaired = None;
-        if let Some(part) = self.part(&rec.topic, partition, rec.offset) {
+        if let Some(part) = self.part(&rec.topic, partition, rec.offset, now) {
             if live {
                 part.heard_live(now);
             }
@@ -411,7 +540,7 @@ impl ConsumerCore {
 
     fn on_head(&mut self, h: Head, now: Instant) {
         // `latest` starts after a head: only records published from now on.
-        let Some(part) = self.part(&h.topic, h.partition, h.offset.saturating_add(1)) else {
+        let Some(part) = self.part(&h.topic, h.partition, h.offset.saturating_add(1), now) else {
             return;
         };
         part.seq.note_head(h.offset);
@@ -430,7 +559,12 @@ impl ConsumerCore {
         };
         let mut ready = std::mem::take(&mut self.ready);
         let skipped = self
-            .part(&head.topic, head.partition, head.offset.saturating_add(1))
+            .part(
+                &head.topic,
+                head.partition,
+                head.offset.saturating_add(1),
+                now,
+            )
             .filter(|p| p.seq.next() < log_start)
             .and_then(|p| {
                 p.pacer.clear();
@@ -513,6 +647,14 @@ impl ConsumerCore {
     /// Repeats FETCHes for gaps whose answer did not come, and refreshes
     /// heads with `earliest`.
     fn timers(&mut self, now: Instant) {
+        if let Some(g) = self.group.as_mut() {
+            // A member gone silent, or the wait for the member list over.
+            let gone = g.expire(now);
+            let settling = !g.is_settled(now) || g.owned().is_empty();
+            if gone || settling {
+                self.rebalance(now);
+            }
+        }
         if now >= self.next_refresh {
             self.next_refresh = now + Duration::from_millis(self.cfg.heads_refresh);
             if self.asks_stores() {
@@ -633,7 +775,10 @@ impl Machine for ConsumerCore {
     }
 }
 
+mod group;
 mod named;
+use group::Group;
+pub use group::{assign, topics_hash, TopicPartition};
 pub use named::PartitionPosition;
 use named::{Named, PositionsAnswer};
 

@@ -2,7 +2,9 @@
 
 use crate::commits::Commits;
 use crate::config::ConsumerConfig;
-use crate::core::{ConsumerCommand, ConsumerCore, ConsumerDelivery, Gap, PartitionPosition};
+use crate::core::{
+    ConsumerCommand, ConsumerCore, ConsumerDelivery, Gap, GroupEvent, PartitionPosition,
+};
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
 use dafka_proto::{validate_topic, DecodeError, NodeId, Record, Role};
 use dafka_protocol::tuning::{BEHIND_RETRY, CONSUMER_QUEUE_BYTES, RECORD_OVERHEAD};
@@ -103,6 +105,7 @@ pub struct Consumer {
     /// A record counts as processed when the next is taken.
     auto: bool,
     commits: Arc<Commits>,
+    events: Receiver<GroupEvent>,
     closed: bool,
 }
 
@@ -111,6 +114,12 @@ impl Consumer {
     pub fn new(cfg: &ConsumerConfig, mesh: &MeshConfig) -> Result<Consumer, ConsumerError> {
         cfg.validate()?;
         mesh.validate()?;
+        // A group commits under its own name.
+        let cfg = &ConsumerConfig {
+            name: cfg.position_name().to_string(),
+            ..cfg.clone()
+        };
+        let (events_tx, events) = unbounded();
         let id = dafka_protocol::new_node_id();
         let (tx, rx) = unbounded();
         // The one buffer between the driver and the application. Unbounded
@@ -130,14 +139,20 @@ impl Consumer {
             avg_size: 0,
             queue: cfg.queue,
             closed: false,
+            events: events_tx,
         };
-        let core = ConsumerCore::new(id, cfg.clone(), Instant::now());
+        let now = Instant::now();
+        let mut core = ConsumerCore::new(id, cfg.clone(), now);
+        // Until the towers' list arrives, or two beacon intervals pass, a
+        // member owns nothing.
+        core.join_group(mesh.timeout(), 2 * mesh.interval(), now);
         let spec = NodeSpec {
             name: "dafka-consumer",
             id,
             role: Role::Consumer,
             wants: |r| matches!(r, Role::Producer | Role::Store),
             mesh,
+            show_discovery: !cfg.group.is_empty(),
         };
         let running = dafka_transport::spawn(spec, core, port)?;
         let named = !cfg.name.is_empty();
@@ -150,8 +165,19 @@ impl Consumer {
             commit_acks: cfg.commit_acks,
             auto: named && cfg.auto_commit,
             commits,
+            events,
             closed: false,
         })
+    }
+
+    /// Changes of the partitions this member of `consumer.group` reads
+    /// (nothing outside a group): [`GroupEvent::Revoked`] comes once the
+    /// partitions are lost, after what was processed of them was sent to
+    /// be committed; [`GroupEvent::Assigned`] when new ones start, from the
+    /// group's committed positions. Use with `select!` beside
+    /// [`Consumer::records`].
+    pub fn events(&self) -> &Receiver<GroupEvent> {
+        &self.events
     }
 
     /// The consumer's node id (its address on the mesh).
@@ -375,6 +401,8 @@ struct ConsumerPort {
     queue: usize,
     /// The application dropped its receiver: nobody is reading.
     closed: bool,
+    /// Group assignment changes, for the application.
+    events: Sender<GroupEvent>,
 }
 
 impl Port<ConsumerCore> for ConsumerPort {
@@ -422,6 +450,9 @@ impl Port<ConsumerCore> for ConsumerPort {
                 if let Some(reply) = self.position_replies.pop_front() {
                     let _ = reply.send(p);
                 }
+            }
+            ConsumerDelivery::Group(e) => {
+                let _ = self.events.send(e);
             }
             ConsumerDelivery::AtEnd(at_end) => {
                 if let Some(reply) = self.end_replies.pop_front() {

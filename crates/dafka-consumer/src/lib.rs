@@ -16,6 +16,7 @@ mod handle;
 
 pub use crate::config::{ConsumerConfig, OffsetReset};
 pub use crate::core::{
-    ConsumerCommand, ConsumerCore, ConsumerDelivery, ConsumerOutput, Gap, PartitionPosition,
+    assign, topics_hash, ConsumerCommand, ConsumerCore, ConsumerDelivery, ConsumerOutput, Gap,
+    GroupEvent, PartitionPosition, TopicPartition,
 };
 pub use handle::{Consumer, ConsumerError, ConsumerProbe};

@@ -249,6 +249,7 @@ impl Producer {
             role: Role::Producer,
             wants: |r| matches!(r, Role::Store | Role::Consumer),
             mesh,
+            show_discovery: false,
         };
         let running = dafka_transport::spawn(spec, core, port)?;
         Ok(Producer {

@@ -326,6 +326,8 @@ fn beacon_to_pb(b: &Beacon) -> pb::Beacon {
         interval_ms: b.interval_ms,
         leaving: b.leaving,
         age_ms: b.age_ms,
+        group: b.group.clone(),
+        topics: b.topics,
     }
 }
 
@@ -688,5 +690,19 @@ fn beacon_from_pb(b: pb::Beacon) -> Result<Beacon, DecodeError> {
         interval_ms: b.interval_ms,
         leaving: b.leaving,
         age_ms: b.age_ms,
+        group: topic_or_empty("group", b.group)?,
+        topics: b.topics,
+    })
+}
+
+/// A name that may be empty, else follows the rules of topic names.
+fn topic_or_empty(field: &'static str, n: String) -> Result<String, DecodeError> {
+    if n.is_empty() {
+        return Ok(n);
+    }
+    topic(n).map_err(|e| match e {
+        DecodeError::InvalidField { reason, .. } => DecodeError::InvalidField { field, reason },
+        DecodeError::Oversize { len, max, .. } => DecodeError::Oversize { field, len, max },
+        other => other,
     })
 }

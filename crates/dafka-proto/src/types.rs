@@ -179,6 +179,10 @@ pub struct Beacon {
     /// In a TOWER-HELLO: milliseconds since the tower last heard this node
     /// (0 in a node's own beacon).
     pub age_ms: u32,
+    /// A consumer's group (empty: none).
+    pub group: String,
+    /// A group member's topic set, hashed.
+    pub topics: u64,
 }
 
 /// One partition as a store holds it (DIRECT-PARTITIONS).

@@ -36,6 +36,8 @@ fn beacon() -> Beacon {
         interval_ms: 1000,
         leaving: false,
         age_ms: 0,
+        group: "workers".into(),
+        topics: 0xfeed,
     }
 }
 

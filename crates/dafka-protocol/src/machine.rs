@@ -38,6 +38,14 @@ pub enum Output<D, W> {
     Deliver(D),
     /// Make something durable; the driver answers with [`Input::Done`].
     Persist(W),
+    /// Say this in the node's beacon from now on (and beacon at once): a
+    /// consumer's group and its topic set, hashed.
+    Announce {
+        /// The group (empty: none).
+        group: String,
+        /// The topic set, hashed.
+        topics: u64,
+    },
 }
 
 /// A role's protocol logic.

@@ -131,6 +131,7 @@ impl Store {
                 )
             },
             mesh,
+            show_discovery: false,
         };
         let running = dafka_transport::spawn(spec, core, port)?;
         tracing::debug!(store = %id, db = %cfg.db.display(), "store up");

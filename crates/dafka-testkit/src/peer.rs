@@ -75,6 +75,12 @@ impl TestPeer {
         self.mesh.leave();
     }
 
+    /// Puts a group and topic hash in this peer's beacon (a scripted
+    /// group member) and beacons at once.
+    pub fn announce(&mut self, group: &str, topics: u64) {
+        dafka_transport::Transport::announce(&mut self.mesh, group.to_string(), topics);
+    }
+
     /// How many peers this peer is connected to.
     pub fn peers(&self) -> usize {
         self.mesh.peers()

@@ -171,6 +171,8 @@ impl<M: Machine, P: SimPort<M>> Node for Host<M, P> {
                 Output::Unsubscribe(p) => out.push(NetOut::Unsubscribe(p)),
                 Output::Deliver(d) => self.port.deliver(d),
                 Output::Persist(w) => self.port.persist(w, tick),
+                // The simulated network has no beacons.
+                Output::Announce { .. } => {}
             }
         }
     }

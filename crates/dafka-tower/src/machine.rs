@@ -128,7 +128,7 @@ mod tests {
             role: Role::Store,
             interval_ms: 1000,
             leaving,
-            age_ms: 0,
+            ..Default::default()
         }
     }
 

@@ -40,6 +40,8 @@ pub trait Transport {
     fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError>;
     /// Stops receiving messages under a routing prefix.
     fn unsubscribe(&self, prefix: &[u8]) -> Result<(), MeshError>;
+    /// Puts a group and topic hash in this node's beacon, and beacons now.
+    fn announce(&mut self, _group: String, _topics: u64) {}
     /// When the transport next needs a turn of its own (beacons).
     fn next_deadline(&self) -> Option<Instant>;
     /// Says goodbye before the driver stops.
@@ -175,7 +177,7 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
     /// records of one partition leave together as a run. Persistence is
     /// answered at once, and what the answer causes (ACKs) goes out in the
     /// same flush.
-    fn flush<T: Transport>(&mut self, mesh: &T) -> Result<(), MeshError> {
+    fn flush<T: Transport>(&mut self, mesh: &mut T) -> Result<(), MeshError> {
         loop {
             self.machine.drain(&mut self.out);
             if self.out.is_empty() {
@@ -201,6 +203,7 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
                         mesh.unsubscribe(&p)?;
                     }
                     Output::Deliver(d) => self.port.deliver(d),
+                    Output::Announce { group, topics } => mesh.announce(group, topics),
                     Output::Persist(w) => {
                         let done = self.port.persist(w);
                         let now = Instant::now();

@@ -144,6 +144,8 @@ impl Mesh {
                 interval_ms: cfg.interval as u32,
                 leaving: false,
                 age_ms: 0,
+                group: String::new(),
+                topics: 0,
             },
             interval: cfg.interval(),
             next_beacon: now,
@@ -504,6 +506,14 @@ impl Transport for Mesh {
             }
             None => Ok(()),
         }
+    }
+
+    /// Says the group and topic hash in every beacon from now on, and
+    /// beacons at once so group members learn of it without waiting.
+    fn announce(&mut self, group: String, topics: u64) {
+        self.beacon.group = group;
+        self.beacon.topics = topics;
+        self.send_beacon(Instant::now(), false);
     }
 
     /// Starts receiving messages whose routing frame starts with `prefix`.

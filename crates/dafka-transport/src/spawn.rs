@@ -39,6 +39,9 @@ pub struct NodeSpec<'a> {
     pub wants: fn(Role) -> bool,
     /// Discovery and transport settings.
     pub mesh: &'a MeshConfig,
+    /// Whether the machine sees every beacon and TOWER-HELLO (a consumer
+    /// in a group counts the group's members from them).
+    pub show_discovery: bool,
 }
 
 /// A node's driver thread, and what its handle needs of it.
@@ -88,7 +91,10 @@ where
     P: Port<M> + Send + 'static,
 {
     let ctx = zmq::Context::new();
-    let mesh = Mesh::new(&ctx, spec.id, spec.role, spec.mesh, spec.wants)?;
+    let mut mesh = Mesh::new(&ctx, spec.id, spec.role, spec.mesh, spec.wants)?;
+    if spec.show_discovery {
+        mesh.show_discovery();
+    }
     start(spec.name, ctx, mesh, machine, port)
 }
 

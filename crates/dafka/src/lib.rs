@@ -39,7 +39,8 @@ pub use bytes::Bytes;
 pub use config::{Config, ConfigError, Section};
 pub use crossbeam_channel::{select, Receiver, RecvTimeoutError};
 pub use dafka_consumer::{
-    Consumer, ConsumerConfig, ConsumerError, ConsumerProbe, Gap, OffsetReset, PartitionPosition,
+    Consumer, ConsumerConfig, ConsumerError, ConsumerProbe, Gap, GroupEvent, OffsetReset,
+    PartitionPosition,
 };
 pub use dafka_producer::{
     partition_for_key, CloseReport, Content, Producer, ProducerConfig, ProducerError,

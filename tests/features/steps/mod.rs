@@ -8,6 +8,7 @@
 mod component;
 mod discovery;
 mod faults;
+mod groups;
 mod positions;
 mod scripted;
 

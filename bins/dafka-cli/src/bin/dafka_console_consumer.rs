@@ -50,6 +50,13 @@ struct Cli {
     /// after the last line it wrote out
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Share the topic's partitions with every consumer of this group
+    /// (like Kafka's consumer groups, without a coordinator): each
+    /// partition is read by one member, positions are committed under the
+    /// group's name, and a member's partitions move to the others when it
+    /// stops or dies. Run with -v to see the assignment change
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["partition", "from_time"])]
+    group: Option<String>,
     /// Serve Prometheus metrics (/metrics: position, head, lag and
     /// committed position per partition) and /healthz on HOST:PORT
     #[arg(long, value_name = "HOST:PORT|off", default_value = "off",
@@ -129,13 +136,16 @@ fn main() -> ExitCode {
         if let Some(n) = &cli.name {
             cfg.consumer.name = n.clone();
         }
+        if let Some(g) = &cli.group {
+            cfg.consumer.group = g.clone();
+        }
         if let Some(t) = cli.from_time {
             cfg.consumer.from_time = t;
         }
         // A line counts as processed once it is flushed to standard output
         // (commits follow the flushes below), not when it is taken.
         cfg.consumer.auto_commit = false;
-        let named = !cfg.consumer.name.is_empty();
+        let named = !cfg.consumer.position_name().is_empty();
         cfg.validate()?;
         let stop = interrupted();
         let reader_gone = stdout_closed();

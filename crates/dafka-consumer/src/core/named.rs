@@ -302,7 +302,7 @@ impl ConsumerCore {
         self.release_waiters();
     }
 
-    fn send_commits(&mut self, now: Instant) {
+    pub(super) fn send_commits(&mut self, now: Instant) {
         let retry = self.cfg.fetch_retry();
         let interval = Duration::from_millis(self.cfg.commit_interval);
         let Some(named) = self.named.as_mut() else {
