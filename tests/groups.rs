@@ -91,19 +91,39 @@ fn a_producer_of_four_partitions_keeps_each_key_in_one_partition_across_a_restar
 #[derive(Default)]
 struct Worker {
     lines: Vec<(String, u64, String)>,
+    /// From its last "group assignment changed" log line: the members it
+    /// counts and the partitions it owns.
+    owns: Option<(usize, usize)>,
 }
 
 impl Worker {
     fn take(&mut self, p: &Proc) {
         for l in p.stdout.try_iter() {
+            // A worker killed mid-line leaves half a line: not a job done.
             let f: Vec<&str> = l.splitn(3, '\t').collect();
-            assert_eq!(f.len(), 3, "partition, offset, job: {l:?}");
-            let offset = f[1].parse().expect("offset");
-            self.lines.push((f[0].into(), offset, f[2].into()));
+            if let [p, o, job] = f[..] {
+                if let Ok(offset) = o.parse() {
+                    self.lines.push((p.into(), offset, job.into()));
+                }
+            }
+        }
+        for l in p.stderr.try_iter() {
+            if l.contains("group assignment changed") {
+                let field = |name: &str| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix(name))
+                        .and_then(|v| v.parse().ok())
+                };
+                if let (Some(m), Some(o)) = (field("members="), field("owned=")) {
+                    self.owns = Some((m, o));
+                }
+            }
         }
     }
 }
 
+/// A worker: a console consumer in group "workers" committing every
+/// 100 ms (so what a dead worker did and had not committed is small).
 fn worker(t: &Towers) -> Proc {
     let args = [
         "--group",
@@ -111,8 +131,14 @@ fn worker(t: &Towers) -> Proc {
         "--from-beginning",
         "--print-partition",
         "--print-offset",
+        "jobs",
     ];
-    consumer(t, "jobs", &args)
+    // Info from the consumer: each change of its assignment.
+    let env = [
+        ("DAFKA_CONSUMER__COMMIT_INTERVAL", "100"),
+        ("RUST_LOG", "warn,dafka_consumer=info"),
+    ];
+    Proc::spawn_env("dafka_console_consumer", &args, Some(t), &env)
 }
 
 /// Takes what every worker printed until `done` says enough, within the
@@ -132,6 +158,26 @@ fn drain_until(
             .then_some(())
             .ok_or(format!("{n} lines so far"))
     });
+}
+
+/// Each worker's contiguous runs of offsets per partition, for a message.
+fn ranges(workers: &[Worker]) -> String {
+    let mut out = String::new();
+    for (i, w) in workers.iter().enumerate() {
+        let mut runs: Vec<(String, u64, u64)> = Vec::new();
+        for (p, o, _) in &w.lines {
+            match runs.iter_mut().rev().find(|r| r.0 == *p) {
+                Some(r) if r.2 + 1 == *o => r.2 = *o,
+                _ => runs.push((p.clone(), *o, *o)),
+            }
+        }
+        let runs: Vec<String> = runs
+            .iter()
+            .map(|(p, a, b)| format!("{}:{a}-{b}", &p[..8]))
+            .collect();
+        out.push_str(&format!("\n  worker {}: {}", i + 1, runs.join(" ")));
+    }
+    out
 }
 
 fn distinct_jobs(workers: &[Worker]) -> usize {
@@ -175,10 +221,25 @@ fn a_worker_pool_shares_jobs_survives_a_kill_and_takes_in_a_newcomer() {
         |w| distinct_jobs(w) >= 60_000,
     );
     let w4 = worker(&t);
-    producer.write_lines(&jobs[70_000..]);
+    producer.write_lines(&jobs[70_000..85_000]);
+    // Once the three live workers agree (each counts three members, and
+    // their shares add up to the eight partitions), the rest is read
+    // under the final assignment: 3/3/2.
+    let all = [&w1, &w2, &w3, &w4];
+    drain_until(&all, &mut workers, "the group settled", |w| {
+        let live = &w[1..];
+        let agreed = live.iter().all(|w| w.owns.is_some_and(|(m, _)| m == 3));
+        let owned: usize = live.iter().filter_map(|w| w.owns).map(|(_, o)| o).sum();
+        agreed && owned == 8
+    });
+    let shares: Vec<usize> = workers[1..]
+        .iter()
+        .filter_map(|w| w.owns)
+        .map(|o| o.1)
+        .collect();
+    producer.write_lines(&jobs[85_000..]);
     producer.close_stdin();
     assert!(producer.wait(TIMEOUT).success(), "every job ACKed");
-    let all = [&w1, &w2, &w3, &w4];
     drain_until(&all, &mut workers, "every job done", |w| {
         distinct_jobs(w) == JOBS
     });
@@ -198,11 +259,21 @@ fn a_worker_pool_shares_jobs_survives_a_kill_and_takes_in_a_newcomer() {
         .filter(|(_, n)| **n > 1)
         .map(|(j, _)| *j)
         .collect();
-    let moved: std::collections::BTreeSet<&str> = readers
+    // A partition changed hands if two workers read it, or one worker's
+    // offsets of it went back (it lost it, and got it back later).
+    let mut moved: std::collections::BTreeSet<&str> = readers
         .iter()
         .filter(|(_, r)| r.len() > 1)
         .map(|(p, _)| *p)
         .collect();
+    for w in &workers {
+        let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+        for (p, o, _) in &w.lines {
+            if last.insert(p, *o).is_some_and(|before| *o <= before) {
+                moved.insert(p);
+            }
+        }
+    }
     for w in &workers {
         for (p, _, job) in &w.lines {
             if twice.contains(&job.as_str()) {
@@ -213,27 +284,14 @@ fn a_worker_pool_shares_jobs_survives_a_kill_and_takes_in_a_newcomer() {
             }
         }
     }
-    // Once stable, the three live workers share the eight partitions 3/3/2:
-    // each partition's last job was done by its final owner.
-    let mut last: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
-    for (i, w) in workers.iter().enumerate().skip(1) {
-        for (p, o, _) in &w.lines {
-            let e = last.entry(p).or_insert((*o, i));
-            if *o >= e.0 {
-                *e = (*o, i);
-            }
-        }
+    if !twice.is_empty() {
+        eprintln!("who read what: {}", ranges(&workers));
     }
-    let mut shares = [0usize; 4];
-    last.values().for_each(|(_, i)| shares[*i] += 1);
     eprintln!(
-        "jobs done twice: {} (partitions that changed hands: {}); final partitions per live worker: {:?}",
+        "jobs done twice: {} (partitions that changed hands: {}); partitions per live worker once settled: {shares:?}",
         twice.len(),
         moved.len(),
-        &shares[1..]
     );
-    assert!(
-        shares[1..].iter().all(|s| (2..=3).contains(s)),
-        "{shares:?}"
-    );
+    // Even is 8/3: every share within 25 % of it.
+    assert!(shares.iter().all(|s| (2..=3).contains(s)), "{shares:?}");
 }

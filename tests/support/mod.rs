@@ -58,6 +58,9 @@ pub struct Proc {
     pub stderr: Receiver<String>,
     exit: Receiver<ExitStatus>,
     status: Option<ExitStatus>,
+    /// The threads reading its stdout and stderr: joined once it exited,
+    /// so that every line it wrote is in `stdout` and `stderr` by then.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// The tower's endpoints, to hand to every other process.
@@ -67,9 +70,12 @@ pub struct Towers {
     pub pub_: String,
 }
 
-fn lines<R: std::io::Read + Send + 'static>(r: R, echo: Option<String>) -> Receiver<String> {
+fn lines<R: std::io::Read + Send + 'static>(
+    r: R,
+    echo: Option<String>,
+) -> (Receiver<String>, std::thread::JoinHandle<()>) {
     let (tx, rx) = unbounded();
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(r).lines().map_while(Result::ok) {
             if let Some(name) = &echo {
                 eprintln!("[{name}] {line}");
@@ -79,7 +85,7 @@ fn lines<R: std::io::Read + Send + 'static>(r: R, echo: Option<String>) -> Recei
             }
         }
     });
-    rx
+    (rx, reader)
 }
 
 impl Proc {
@@ -126,8 +132,9 @@ impl Proc {
             }
         }
         let mut child: Child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let stdout = lines(child.stdout.take().expect("stdout"), None);
-        let stderr = lines(child.stderr.take().expect("stderr"), Some(name.to_string()));
+        let (stdout, out_reader) = lines(child.stdout.take().expect("stdout"), None);
+        let (stderr, err_reader) =
+            lines(child.stderr.take().expect("stderr"), Some(name.to_string()));
         let stdin = child.stdin.take();
         let pid = child.id();
         let (tx, exit) = unbounded();
@@ -144,6 +151,7 @@ impl Proc {
             stderr,
             exit,
             status: None,
+            readers: vec![out_reader, err_reader],
         }
     }
 
@@ -193,6 +201,11 @@ impl Proc {
             .recv_timeout(timeout)
             .unwrap_or_else(|_| panic!("{} did not exit within {timeout:?}", self.name));
         self.status = Some(s);
+        // Its pipes closed when it exited: the readers end at once, and
+        // then everything it wrote is in the channels.
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
         s
     }
 

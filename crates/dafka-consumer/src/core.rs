@@ -182,11 +182,19 @@ impl ConsumerCore {
     /// Joins `consumer.group` (if set): members are dropped after
     /// `timeout` of silence, and none is owned until the towers' list of
     /// peers arrives or `settle` has passed.
-    pub fn join_group(&mut self, timeout: Duration, settle: Duration, now: Instant) {
+    /// A partition won from a member still alive starts `handover` later.
+    pub fn join_group(
+        &mut self,
+        timeout: Duration,
+        settle: Duration,
+        handover: Duration,
+        now: Instant,
+    ) {
         if self.cfg.group.is_empty() {
             return;
         }
-        let mut g = Group::new(self.cfg.group.clone(), self.id, timeout, settle, now);
+        let (name, me) = (self.cfg.group.clone(), self.id);
+        let mut g = Group::new(name, me, timeout, settle, handover, now);
         let topics = g.set_topics(self.topics.iter().map(String::as_str));
         let group = g.name().to_string();
         self.group = Some(g);
@@ -261,7 +269,7 @@ impl ConsumerCore {
         let changed = match msg {
             Message::Beacon(b) => g.on_beacon(b, now),
             Message::TowerHello { peers, .. } => {
-                g.settled();
+                g.settled(now);
                 let mut changed = true;
                 for b in peers {
                     let age = Duration::from_millis(u64::from(b.age_ms));
@@ -651,7 +659,7 @@ impl ConsumerCore {
             // A member gone silent, or the wait for the member list over.
             let gone = g.expire(now);
             let settling = !g.is_settled(now) || g.owned().is_empty();
-            if gone || settling {
+            if gone || settling || g.handover_due(now) {
                 self.rebalance(now);
             }
         }

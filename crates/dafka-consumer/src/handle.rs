@@ -145,7 +145,10 @@ impl Consumer {
         let mut core = ConsumerCore::new(id, cfg.clone(), now);
         // Until the towers' list arrives, or two beacon intervals pass, a
         // member owns nothing.
-        core.join_group(mesh.timeout(), 2 * mesh.interval(), now);
+        // A partition won from a live member starts a beacon interval
+        // later: that member has heard of the change, stopped and
+        // committed by then.
+        core.join_group(mesh.timeout(), 2 * mesh.interval(), mesh.interval(), now);
         let spec = NodeSpec {
             name: "dafka-consumer",
             id,

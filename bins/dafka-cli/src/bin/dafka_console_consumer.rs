@@ -10,7 +10,7 @@ use dafka_cli::console::{
 use dafka_cli::{init_logging, interrupted, main_with, parse, stdout_closed, NodeArgs, Silence};
 use std::io::{BufWriter, ErrorKind, Write};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Print the records of TOPIC to standard output, one per line.
 ///
@@ -196,6 +196,8 @@ fn main() -> ExitCode {
         // The idle timer runs from the last record, not from the last tick.
         let idle_after = cli.timeout_ms.map(Duration::from_millis);
         let mut idle = idle_after.map_or(never(), after);
+        let commit_every = Duration::from_millis(cfg.consumer.commit_interval);
+        let mut last_flush = Instant::now();
         while cli.max_messages.is_none_or(|m| count < m) {
             let rec = select! {
                 recv(consumer.records()) -> r => match r { Ok(r) => r, Err(_) => break },
@@ -217,7 +219,13 @@ fn main() -> ExitCode {
             if let Some(d) = idle_after {
                 idle = after(d);
             }
-            let flush = consumer.records().is_empty();
+            // Flushed (and so committed) when it has caught up, and at
+            // least every commit interval under a steady stream: otherwise
+            // a consumer that never catches up would never commit.
+            let flush = consumer.records().is_empty() || last_flush.elapsed() >= commit_every;
+            if flush {
+                last_flush = Instant::now();
+            }
             match print(cli.format, &fields, &mut out, &rec, flush) {
                 Ok(()) if named => {
                     unflushed.insert((rec.topic.clone(), rec.partition), rec);

@@ -41,6 +41,18 @@ pub(super) struct Group {
     settle_by: Option<Instant>,
     /// Members already warned about (their topic sets differ from mine).
     warned: BTreeSet<NodeId>,
+    /// The whole assignment as last computed.
+    owners: BTreeMap<TopicPartition, NodeId>,
+    /// Partitions won from a member that is still here, and when to start
+    /// them: by then it has heard of the change, stopped and committed, so
+    /// this member starts where it stopped rather than where it last
+    /// committed before.
+    waiting: BTreeMap<TopicPartition, Instant>,
+    handover: Duration,
+    /// Until then this member is new to the group: a partition it has not
+    /// assigned before may be one the others are reading (it learns the
+    /// partitions from HEADs after it joins).
+    fresh_until: Option<Instant>,
 }
 
 /// How an assignment changed.
@@ -51,11 +63,15 @@ pub(super) struct Change {
 }
 
 impl Group {
+    /// A member `me` of group `name`: members silent for `timeout` are
+    /// dropped; nothing is owned for `settle` unless the towers' list comes
+    /// first; a partition won from a live member starts `handover` later.
     pub(super) fn new(
         name: String,
         me: NodeId,
         timeout: Duration,
         settle: Duration,
+        handover: Duration,
         now: Instant,
     ) -> Self {
         Group {
@@ -68,6 +84,10 @@ impl Group {
             owned: BTreeSet::new(),
             settle_by: Some(now + settle),
             warned: BTreeSet::new(),
+            owners: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            handover,
+            fresh_until: None,
         }
     }
 
@@ -107,14 +127,16 @@ impl Group {
     }
 
     /// The towers' list arrived: the member list is known.
-    pub(super) fn settled(&mut self) {
-        self.settle_by = None;
+    pub(super) fn settled(&mut self, now: Instant) {
+        if self.settle_by.take().is_some() {
+            self.fresh_until = Some(now + 2 * self.handover);
+        }
     }
 
     /// Whether the member list is known (or waiting for it is over).
     pub(super) fn is_settled(&mut self, now: Instant) -> bool {
         if self.settle_by.is_some_and(|t| now >= t) {
-            self.settle_by = None;
+            self.settled(now);
         }
         self.settle_by.is_none()
     }
@@ -159,17 +181,47 @@ impl Group {
         }
         let members = self.members();
         let owners = assign(&members, &self.known);
-        let owned: BTreeSet<TopicPartition> = owners
-            .into_iter()
-            .filter(|(_, m)| *m == self.me)
-            .map(|(tp, _)| tp)
+        // Who held each partition before: the last assignment, or, for a
+        // member new to the group, the one the others made without it.
+        let mut before = std::mem::take(&mut self.owners);
+        if self.fresh_until.is_some_and(|t| now < t) {
+            let others: Vec<NodeId> = self.members.keys().copied().collect();
+            for (tp, m) in assign(&others, &self.known) {
+                before.entry(tp).or_insert(m);
+            }
+        }
+        let target: BTreeSet<TopicPartition> = owners
+            .iter()
+            .filter(|(_, m)| **m == self.me)
+            .map(|(tp, _)| tp.clone())
             .collect();
+        self.waiting.retain(|tp, _| target.contains(tp));
+        for tp in target.difference(&self.owned) {
+            let alive = before
+                .get(tp)
+                .is_some_and(|m| *m != self.me && self.members.contains_key(m));
+            if alive && !self.waiting.contains_key(tp) {
+                self.waiting.insert(tp.clone(), now + self.handover);
+            }
+        }
+        let due: BTreeSet<TopicPartition> = target
+            .iter()
+            .filter(|tp| self.waiting.get(*tp).is_none_or(|t| now >= *t))
+            .cloned()
+            .collect();
+        self.waiting.retain(|tp, _| !due.contains(tp));
         let change = Change {
-            gained: owned.difference(&self.owned).cloned().collect(),
-            lost: self.owned.difference(&owned).cloned().collect(),
+            gained: due.difference(&self.owned).cloned().collect(),
+            lost: self.owned.difference(&target).cloned().collect(),
         };
-        self.owned = owned;
+        self.owned = due;
+        self.owners = owners;
         change
+    }
+
+    /// Whether a partition won from a live member is due to start.
+    pub(super) fn handover_due(&self, now: Instant) -> bool {
+        self.waiting.values().any(|t| now >= *t)
     }
 
     /// The partitions owned now.
@@ -325,16 +377,38 @@ mod tests {
         }
     }
 
+    fn group(t: Instant) -> Group {
+        let s = Duration::from_secs;
+        Group::new("g".into(), id(1), s(4), s(2), s(1), t)
+    }
+
+    #[test]
+    fn a_partition_won_from_a_live_member_starts_a_handover_later() {
+        let t = Instant::now();
+        let mut g = group(t);
+        for (topic, p) in partitions(8) {
+            g.note(&topic, p);
+        }
+        let topics = g.set_topics(["jobs"].into_iter());
+        g.on_beacon(&beacon(2, "g", topics), t);
+        g.settled(t);
+        // Joining a group where member 2 read everything: what this member
+        // wins is member 2's, which is alive: it waits.
+        assert_eq!(g.reassign(t), Change::default());
+        assert!(!g.handover_due(t + Duration::from_millis(999)));
+        assert!(g.handover_due(t + Duration::from_secs(1)));
+        let c = g.reassign(t + Duration::from_secs(1));
+        assert_eq!(c.gained.len(), 4, "half of eight");
+        // Member 2 dies: its partitions start at once.
+        g.expire(t + Duration::from_secs(10));
+        let c = g.reassign(t + Duration::from_secs(10));
+        assert_eq!(c.gained.len(), 4);
+    }
+
     #[test]
     fn members_come_from_beacons_of_the_group_and_go_when_silent() {
         let t = Instant::now();
-        let mut g = Group::new(
-            "g".into(),
-            id(1),
-            Duration::from_secs(4),
-            Duration::from_secs(2),
-            t,
-        );
+        let mut g = group(t);
         let topics = g.set_topics(["jobs"].into_iter());
         assert!(g.on_beacon(&beacon(2, "g", topics), t));
         assert!(!g.on_beacon(&beacon(2, "g", topics), t), "known");
@@ -355,17 +429,11 @@ mod tests {
     #[test]
     fn nothing_is_owned_until_the_member_list_is_known() {
         let t = Instant::now();
-        let mut g = Group::new(
-            "g".into(),
-            id(1),
-            Duration::from_secs(4),
-            Duration::from_secs(2),
-            t,
-        );
+        let mut g = group(t);
         g.note("jobs", id(100));
         assert_eq!(g.reassign(t), Change::default());
         assert!(!g.owns("jobs", id(100)));
-        g.settled();
+        g.settled(t);
         let c = g.reassign(t);
         assert_eq!(c.gained, vec![("jobs".to_string(), id(100))]);
         assert!(g.owns("jobs", id(100)));
