@@ -34,11 +34,13 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     lat_count=20000
     spool_counts=(never:300000 interval:300000 always:2000)
     index_count=1000000
+    group_count=300000
 else
     counts=(100:2000000 1024:500000 65536:10000)
     lat_count=100000
     spool_counts=(never:1000000 interval:1000000 always:10000)
     index_count=10000000
+    group_count=1000000
 fi
 
 # A JSON field of a tool's one-line result.
@@ -183,6 +185,10 @@ for mc in "${spool_counts[@]}"; do
         "$bin/dafka_perf_store" "${towers[@]}" --topic "spool-$mode" --json "$n" 100)
     spool_rows+=("$(printf '100    %-22s %12.0f' "spool_fsync=$mode" "$(jget "$r" msg_per_s)")")
 done
+# A consumer group: 3 members over a producer of 8 partitions, reading a
+# stored backlog; then one member killed (defaults: beacon.timeout 4 s).
+say "group: 3 members, 8 partitions, $group_count records of 100 B; a member killed"
+group=$("$bin/dafka_perf_group" "${towers[@]}" --json "$group_count" 100)
 stop_cluster
 # --from-time: a store finding a time in one long partition.
 say "time index: $index_count records in one partition"
@@ -205,6 +211,8 @@ printf 'time lookup in %s records (ms): first after open %.1f, p50 %.2f, p99 %.2
     "$index_count" "$(jget "$index" first_ms)" "$(jget "$index" p50_ms)" "$(jget "$index" p99_ms)" "$(jget "$index" max_ms)"
 printf '/metrics with 10,000 partitions (ms): p50 %.1f, max %.1f (%s bytes)\n' \
     "$(jget "$metrics" p50_ms)" "$(jget "$metrics" max_ms)" "$(jget "$metrics" body_bytes)"
+printf 'group of 3 over 8 partitions, 100 B: %.0f msg/s from the stores (start included); a killed member'"'"'s partitions read again after %.1f s\n' \
+    "$(jget "$group" msg_per_s)" "$(jget "$group" failover_s)"
 printf 'join (ms): live median %.1f max %.1f; from store median %.1f max %.1f\n' \
     "$(jget "$join" live_ms_median)" "$(jget "$join" live_ms_max)" \
     "$(jget "$join" store_ms_median)" "$(jget "$join" store_ms_max)"
