@@ -294,4 +294,30 @@ fn a_worker_pool_shares_jobs_survives_a_kill_and_takes_in_a_newcomer() {
     );
     // Even is 8/3: every share within 25 % of it.
     assert!(shares.iter().all(|s| (2..=3).contains(s)), "{shares:?}");
+
+    // The admin tool shows the group: who reads each partition, and how
+    // far the group is (everything is done: no lag once committed).
+    let mut admin = Proc::spawn("dafka_admin", &["group", "workers", "--json"], Some(&t));
+    assert_eq!(admin.wait(TIMEOUT).code(), Some(0));
+    let out: String = admin.stdout.try_iter().collect();
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let parts = v["partitions"].as_array().expect("partitions");
+    assert_eq!(parts.len(), 8, "{v}");
+    assert!(parts.iter().all(|p| p["member"].is_string()), "{v}");
+    assert!(v["members"].as_array().is_some_and(|m| m.len() >= 3), "{v}");
+}
+
+#[test]
+fn a_bad_group_gets_one_line_naming_the_setting() {
+    let long = "g".repeat(300);
+    for (args, says) in [
+        (vec!["--group", long.as_str(), "jobs"], "consumer.group"),
+        (vec!["--group", "a", "--name", "b", "jobs"], "consumer.name"),
+    ] {
+        let mut p = Proc::spawn("dafka_console_consumer", &args, None);
+        assert_eq!(p.wait(TIMEOUT).code(), Some(1), "{args:?}");
+        let err: Vec<String> = p.stderr.try_iter().collect();
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert!(err[0].contains(says), "{err:?}");
+    }
 }

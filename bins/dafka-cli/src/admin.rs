@@ -79,6 +79,7 @@ pub fn with_towers(report: &Report, configured: &str) -> Vec<Peer> {
             "-".into()
         },
         age_ms: 0,
+        group: String::new(),
     });
     towers.chain(report.peers.iter().cloned()).collect()
 }
@@ -245,6 +246,50 @@ pub fn positions_json(rows: &[PositionRow]) -> Value {
             })
         })
         .collect()
+}
+
+/// `group NAME`: its members, then who reads each partition.
+pub fn group_table(members: &[dafka::NodeId], rows: &[view::GroupRow]) -> String {
+    let names: Vec<String> = members.iter().map(view::short).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.topic.clone(),
+                r.partition.to_string(),
+                r.member.as_ref().map_or_else(|| "-".into(), view::short),
+                or_dash(r.position),
+                r.head.to_string(),
+                or_dash(r.lag),
+            ]
+        })
+        .collect();
+    let header = ["TOPIC", "PARTITION", "MEMBER", "POSITION", "HEAD", "LAG"];
+    format!(
+        "members ({}): {}\n{}",
+        members.len(),
+        names.join(", "),
+        table(&header, &rows)
+    )
+}
+
+/// `group NAME --json`.
+pub fn group_json(members: &[dafka::NodeId], rows: &[view::GroupRow]) -> Value {
+    let partitions: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "topic": r.topic,
+                "partition": r.partition.to_string(),
+                "member": r.member.map(|m| m.to_string()),
+                "position": r.position,
+                "head": r.head,
+                "lag": r.lag,
+            })
+        })
+        .collect();
+    let members: Vec<String> = members.iter().map(ToString::to_string).collect();
+    json!({ "members": members, "partitions": partitions })
 }
 
 /// `lag NAME`.

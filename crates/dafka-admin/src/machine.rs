@@ -315,6 +315,7 @@ impl AdminMachine {
                 role: s.beacon.role,
                 endpoint: s.beacon.endpoint.clone(),
                 age_ms: now.saturating_duration_since(s.heard).as_millis() as u64,
+                group: s.beacon.group.clone(),
             })
             .collect();
         peers.sort_by_key(|p| (role_rank(p.role), p.id));

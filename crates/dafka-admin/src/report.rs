@@ -31,6 +31,8 @@ pub struct Peer {
     pub endpoint: String,
     /// Milliseconds since a tower last heard it, when the report was made.
     pub age_ms: u64,
+    /// A consumer's group (empty: none).
+    pub group: String,
 }
 
 /// One store's answers.

@@ -215,6 +215,53 @@ pub fn positions(report: &Report) -> Vec<PositionRow> {
     rows
 }
 
+/// One partition of a group's topics: who reads it and how far it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRow {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: NodeId,
+    /// The member that reads it, as the members compute it from the
+    /// members the towers know (`None`: no member is alive).
+    pub member: Option<NodeId>,
+    /// The group's committed position.
+    pub position: Option<u64>,
+    /// The partition's highest offset on any store.
+    pub head: u64,
+    /// Records still to process.
+    pub lag: Option<u64>,
+}
+
+/// A group's members (as the towers know them) and who reads each
+/// partition of the topics it committed in, with its lag.
+pub fn group(report: &Report, name: &str) -> (Vec<NodeId>, Vec<GroupRow>) {
+    let members: Vec<NodeId> = report
+        .peers
+        .iter()
+        .filter(|p| p.role == dafka_proto::Role::Consumer && p.group == name)
+        .map(|p| p.id)
+        .collect();
+    let rows = positions(report);
+    let parts: std::collections::BTreeSet<(String, NodeId)> = rows
+        .iter()
+        .map(|r| (r.topic.clone(), r.partition))
+        .collect();
+    let owners = dafka_consumer::assign(&members, &parts);
+    let rows = rows
+        .into_iter()
+        .map(|r| GroupRow {
+            member: owners.get(&(r.topic.clone(), r.partition)).copied(),
+            topic: r.topic,
+            partition: r.partition,
+            position: r.position,
+            head: r.head,
+            lag: r.lag,
+        })
+        .collect();
+    (members, rows)
+}
+
 /// The named consumer's lag per topic.
 pub fn lag(report: &Report) -> Vec<LagRow> {
     let mut rows: BTreeMap<String, LagRow> = BTreeMap::new();

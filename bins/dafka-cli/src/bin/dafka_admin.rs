@@ -51,6 +51,13 @@ enum Command {
         #[arg(value_parser = parse_name)]
         name: String,
     },
+    /// A consumer group: its members, and which member reads each
+    /// partition of its topics (as the members compute it), with the lag
+    Group {
+        /// The group's name (its members' --group)
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
     /// The lag of the consumer named NAME, per topic
     Lag {
         /// The consumer's name (its --name)
@@ -88,7 +95,7 @@ fn main() -> ExitCode {
             Command::Partitions { topic } => Question::Partitions {
                 topic: Some(topic.clone()),
             },
-            Command::Positions { name } | Command::Lag { name } => {
+            Command::Positions { name } | Command::Lag { name } | Command::Group { name } => {
                 Question::Positions { name: name.clone() }
             }
         };
@@ -143,6 +150,17 @@ fn print(cli: &Cli, report: &Report, towers: &str) -> Result<(), String> {
             (
                 show::positions_table(&rows),
                 show::positions_json(&rows),
+                none,
+            )
+        }
+        Command::Group { name } => {
+            let (members, rows) = view::group(report, name);
+            let none = (rows.is_empty() && members.is_empty()).then(|| {
+                format!("no member of group {name} is running and no store keeps a position for it")
+            });
+            (
+                show::group_table(&members, &rows),
+                show::group_json(&members, &rows),
                 none,
             )
         }

@@ -140,3 +140,20 @@ fn a_position_without_a_partition_still_shows() {
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].position, rows[0].lag), (Some(7), None));
 }
+
+#[test]
+fn a_group_row_names_the_member_the_members_would_pick() {
+    let mut r = two_stores();
+    let member = |n: u8, group: &str| crate::report::Peer {
+        id: NodeId([n; 16]),
+        role: dafka_proto::Role::Consumer,
+        endpoint: String::new(),
+        age_ms: 0,
+        group: group.into(),
+    };
+    r.peers = vec![member(7, "billing"), member(8, "other")];
+    let (members, rows) = group(&r, "billing");
+    assert_eq!(members, vec![NodeId([7; 16])], "only the group's");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|row| row.member == Some(NodeId([7; 16]))));
+}
