@@ -40,6 +40,22 @@ pub fn serve(
     Ok(server)
 }
 
+/// A client tool's metrics, if `--metrics` asked for them: the counters
+/// of `nodes` and one collector of the tool's own, always healthy.
+pub fn serve_client(
+    tool: &str,
+    addr: &MetricsAddr,
+    nodes: Vec<Arc<dafka::NodeStats>>,
+    own: Box<dyn Collector>,
+) -> anyhow::Result<Option<MetricsServer>> {
+    let Some(addr) = &addr.0 else {
+        return Ok(None);
+    };
+    let mut registry = nodes_registry(nodes);
+    registry.register_collector(own);
+    serve(tool, addr, registry, Box::new(|| Ok(()))).map(Some)
+}
+
 /// A registry with the node counters every role has.
 pub fn node_registry(stats: Arc<dafka::NodeStats>) -> Registry {
     nodes_registry(vec![stats])

@@ -150,21 +150,13 @@ fn main() -> ExitCode {
         let stop = interrupted();
         let reader_gone = stdout_closed();
         let consumer = Consumer::new(&cfg.consumer, &cfg.beacon)?;
-        let _metrics = match &cli.metrics.0 {
-            Some(addr) => {
-                let mut registry = dafka_cli::metrics::node_registry(consumer.stats());
-                let lag = dafka_cli::metrics::ConsumerCollector::new(consumer.probe());
-                registry.register_collector(Box::new(lag));
-                let server = dafka_cli::metrics::serve(
-                    "dafka_console_consumer",
-                    addr,
-                    registry,
-                    Box::new(|| Ok(())),
-                )?;
-                Some(server)
-            }
-            None => None,
-        };
+        let lag = dafka_cli::metrics::ConsumerCollector::new(consumer.probe());
+        let _metrics = dafka_cli::metrics::serve_client(
+            "dafka_console_consumer",
+            &cli.metrics,
+            vec![consumer.stats()],
+            Box::new(lag),
+        )?;
         match cli.partition {
             Some(p) => consumer.assign(&cli.topic, p, start)?,
             None => consumer.subscribe(&cli.topic)?,

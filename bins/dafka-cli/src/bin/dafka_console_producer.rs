@@ -110,21 +110,13 @@ fn main() -> ExitCode {
         cfg.validate()?;
         let stop = interrupted();
         let producer = TopicProducer::new(&cli.topic, &cfg.producer, &cfg.beacon)?;
-        let _metrics = match &cli.metrics.0 {
-            Some(addr) => {
-                let mut registry = dafka_cli::metrics::nodes_registry(producer.stats());
-                let standing = dafka_cli::metrics::ProducerCollector::new(producer.probes());
-                registry.register_collector(Box::new(standing));
-                let server = dafka_cli::metrics::serve(
-                    "dafka_console_producer",
-                    addr,
-                    registry,
-                    Box::new(|| Ok(())),
-                )?;
-                Some(server)
-            }
-            None => None,
-        };
+        let standing = dafka_cli::metrics::ProducerCollector::new(producer.probes());
+        let _metrics = dafka_cli::metrics::serve_client(
+            "dafka_console_producer",
+            &cli.metrics,
+            producer.stats(),
+            Box::new(standing),
+        )?;
         let lines = read_lines();
         let format = LineFormat::new(&cli.properties, &cli.headers);
         let mut bad_line = None;
