@@ -3,10 +3,12 @@
 # it only calls apt-get when a package is missing.
 #   libclang-dev       bindgen, for the RocksDB bindings
 #   protobuf-compiler  protoc, for prost-build
-#   g++ make           the C++ builds of RocksDB and libzmq
+#   g++ make           the C++ build of RocksDB
+#   libzmq3-dev        ZeroMQ with libsodium (CURVE), linked through the
+#                      override in .cargo/config.toml
 set -euo pipefail
 need=()
-for pkg in libclang-dev protobuf-compiler g++ make; do
+for pkg in libclang-dev protobuf-compiler g++ make libzmq3-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -650,6 +650,17 @@ fn advertised(bound: &str, host: &str) -> (String, u32) {
 mod tests {
     use super::{advertised, Mesh};
 
+    /// The libzmq linked (the system's, see .cargo/config.toml) has CURVE:
+    /// the copy zmq-sys builds from source does not.
+    #[test]
+    fn the_linked_libzmq_has_curve() {
+        assert_eq!(
+            zmq::has("curve"),
+            Some(true),
+            "libzmq without CURVE: is the system's linked?"
+        );
+    }
+
     #[test]
     fn binding_a_foreign_host_says_what_is_wrong() {
         let cfg = dafka_protocol::MeshConfig {
