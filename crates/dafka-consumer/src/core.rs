@@ -235,10 +235,14 @@ impl ConsumerCore {
         };
         let change = g.reassign(now);
         let (members, owned) = (g.members().len(), g.owned().len());
+        // Said when the partitions or the members counted change (an
+        // operator, and the tests, follow the group by these lines).
+        if g.counted(members) {
+            tracing::info!(group = %self.cfg.group, members, owned, gained = change.gained.len(), lost = change.lost.len(), "group assignment changed");
+        }
         if change.lost.is_empty() && change.gained.is_empty() {
             return;
         }
-        tracing::info!(group = %self.cfg.group, members, owned, gained = change.gained.len(), lost = change.lost.len(), "group assignment changed");
         for (topic, partition) in &change.lost {
             if let Some(ps) = self.parts.get_mut(topic) {
                 ps.remove(partition);

@@ -53,6 +53,8 @@ pub(super) struct Group {
     /// assigned before may be one the others are reading (it learns the
     /// partitions from HEADs after it joins).
     fresh_until: Option<Instant>,
+    /// The members counted when the assignment was last reported.
+    reported: Option<(usize, BTreeSet<TopicPartition>)>,
 }
 
 /// How an assignment changed.
@@ -88,6 +90,7 @@ impl Group {
             waiting: BTreeMap::new(),
             handover,
             fresh_until: None,
+            reported: None,
         }
     }
 
@@ -222,6 +225,21 @@ impl Group {
     /// Whether a partition won from a live member is due to start.
     pub(super) fn handover_due(&self, now: Instant) -> bool {
         self.waiting.values().any(|t| now >= *t)
+    }
+
+    /// Whether `members` or the partitions owned differ from what was last
+    /// reported (and so should be said now); notes them as reported.
+    pub(super) fn counted(&mut self, members: usize) -> bool {
+        let now = Some((members, self.owned.clone()));
+        if self.reported == now {
+            return false;
+        }
+        self.reported = now;
+        self.is_settled_already()
+    }
+
+    fn is_settled_already(&self) -> bool {
+        self.settle_by.is_none()
     }
 
     /// The partitions owned now.
