@@ -3,7 +3,7 @@
 mod support;
 
 use std::process::Command;
-use support::bin;
+use support::{bin, Proc, TIMEOUT};
 
 const TOOLS: [&str; 4] = [
     "dafka_towerd",
@@ -500,4 +500,29 @@ fn bad_record_flags_are_one_line_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(want), "{err}");
     }
+}
+
+#[test]
+fn keygen_writes_a_pair_once_and_keeps_the_secret_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().expect("dir");
+    let base = d.path().join("node1");
+    let base = base.to_str().expect("utf-8");
+    let mut p = Proc::spawn("dafka_keygen", &[base], None);
+    assert!(p.wait(TIMEOUT).success());
+    let public: Vec<String> = p.stdout.try_iter().collect();
+    assert_eq!(public.len(), 1);
+    assert_eq!(public[0].len(), 40, "a Z85 key: {public:?}");
+    let on_disk = std::fs::read_to_string(format!("{base}.public")).expect("public file");
+    assert_eq!(on_disk.trim(), public[0]);
+    let mode = std::fs::metadata(format!("{base}.secret"))
+        .expect("secret")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mut again = Proc::spawn("dafka_keygen", &[base], None);
+    assert_eq!(again.wait(TIMEOUT).code(), Some(1));
+    let err: Vec<String> = again.stderr.try_iter().collect();
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(err[0].contains("refusing to overwrite"), "{err:?}");
 }

@@ -304,5 +304,6 @@ fn error_line(e: &anyhow::Error) -> String {
 
 pub mod admin;
 pub mod console;
+pub mod keys;
 pub mod metrics;
 pub mod perf;
