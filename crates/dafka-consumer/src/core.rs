@@ -234,7 +234,7 @@ impl ConsumerCore {
             return;
         };
         let change = g.reassign(now);
-        let (members, owned) = (g.members().len(), g.owned().len());
+        let (members, owned) = (g.members().len(), g.owned_count());
         // Said when the partitions or the members counted change (an
         // operator, and the tests, follow the group by these lines).
         if g.counted(members) {
@@ -662,7 +662,7 @@ impl ConsumerCore {
         if let Some(g) = self.group.as_mut() {
             // A member gone silent, or the wait for the member list over.
             let gone = g.expire(now);
-            let settling = !g.is_settled(now) || g.owned().is_empty();
+            let settling = !g.is_settled(now) || g.owned_count() == 0;
             if gone || settling || g.handover_due(now) {
                 self.rebalance(now);
             }

@@ -31,10 +31,11 @@ pub(super) struct Group {
     /// Other members: when last heard, and their topic hash.
     members: BTreeMap<NodeId, (Instant, u64)>,
     timeout: Duration,
-    /// Every partition seen of the topics read, owned or not.
-    known: BTreeSet<TopicPartition>,
+    /// Every partition seen of the topics read, owned or not, by topic
+    /// (looked up per record without making a key).
+    known: ByTopic,
     /// The partitions this member owns now.
-    owned: BTreeSet<TopicPartition>,
+    owned: ByTopic,
     /// Until the member list is first known (a TOWER-HELLO, or this time
     /// passed), it owns nothing: owning everything for an instant would
     /// read what others own.
@@ -54,7 +55,7 @@ pub(super) struct Group {
     /// partitions from HEADs after it joins).
     fresh_until: Option<Instant>,
     /// The members counted when the assignment was last reported.
-    reported: Option<(usize, BTreeSet<TopicPartition>)>,
+    reported: Option<(usize, ByTopic)>,
 }
 
 /// How an assignment changed.
@@ -82,8 +83,8 @@ impl Group {
             topics: 0,
             members: BTreeMap::new(),
             timeout,
-            known: BTreeSet::new(),
-            owned: BTreeSet::new(),
+            known: ByTopic::new(),
+            owned: ByTopic::new(),
             settle_by: Some(now + settle),
             warned: BTreeSet::new(),
             owners: BTreeMap::new(),
@@ -106,8 +107,8 @@ impl Group {
 
     /// Forgets the partitions of a topic no longer read.
     pub(super) fn forget_topic(&mut self, topic: &str) {
-        self.known.retain(|(t, _)| t != topic);
-        self.owned.retain(|(t, _)| t != topic);
+        self.known.remove(topic);
+        self.owned.remove(topic);
     }
 
     /// A beacon (heard `age` ago): a member joining, staying or leaving.
@@ -155,18 +156,20 @@ impl Group {
 
     /// A partition seen; says whether it is new.
     pub(super) fn note(&mut self, topic: &str, partition: NodeId) -> bool {
-        if self
-            .known
-            .iter()
-            .any(|(t, p)| *p == partition && t == topic)
-        {
-            return false;
+        match self.known.get_mut(topic) {
+            Some(ps) => ps.insert(partition),
+            None => {
+                self.known
+                    .insert(topic.to_string(), BTreeSet::from([partition]));
+                true
+            }
         }
-        self.known.insert((topic.to_string(), partition))
     }
 
     pub(super) fn owns(&self, topic: &str, partition: NodeId) -> bool {
-        self.owned.contains(&(topic.to_string(), partition))
+        self.owned
+            .get(topic)
+            .is_some_and(|ps| ps.contains(&partition))
     }
 
     /// Every member, this one included, in id order.
@@ -183,13 +186,15 @@ impl Group {
             return Change::default();
         }
         let members = self.members();
-        let owners = assign(&members, &self.known);
+        let known = flat(&self.known);
+        let owned = flat(&self.owned);
+        let owners = assign(&members, &known);
         // Who held each partition before: the last assignment, or, for a
         // member new to the group, the one the others made without it.
         let mut before = std::mem::take(&mut self.owners);
         if self.fresh_until.is_some_and(|t| now < t) {
             let others: Vec<NodeId> = self.members.keys().copied().collect();
-            for (tp, m) in assign(&others, &self.known) {
+            for (tp, m) in assign(&others, &known) {
                 before.entry(tp).or_insert(m);
             }
         }
@@ -199,7 +204,7 @@ impl Group {
             .map(|(tp, _)| tp.clone())
             .collect();
         self.waiting.retain(|tp, _| target.contains(tp));
-        for tp in target.difference(&self.owned) {
+        for tp in target.difference(&owned) {
             let alive = before
                 .get(tp)
                 .is_some_and(|m| *m != self.me && self.members.contains_key(m));
@@ -214,10 +219,10 @@ impl Group {
             .collect();
         self.waiting.retain(|tp, _| !due.contains(tp));
         let change = Change {
-            gained: due.difference(&self.owned).cloned().collect(),
-            lost: self.owned.difference(&target).cloned().collect(),
+            gained: due.difference(&owned).cloned().collect(),
+            lost: owned.difference(&target).cloned().collect(),
         };
-        self.owned = due;
+        self.owned = nest(due);
         self.owners = owners;
         change
     }
@@ -235,17 +240,31 @@ impl Group {
             return false;
         }
         self.reported = now;
-        self.is_settled_already()
-    }
-
-    fn is_settled_already(&self) -> bool {
         self.settle_by.is_none()
     }
 
-    /// The partitions owned now.
-    pub(super) fn owned(&self) -> &BTreeSet<TopicPartition> {
-        &self.owned
+    /// How many partitions are owned now.
+    pub(super) fn owned_count(&self) -> usize {
+        self.owned.values().map(BTreeSet::len).sum()
     }
+}
+
+/// Partitions by topic.
+type ByTopic = BTreeMap<String, BTreeSet<NodeId>>;
+
+fn flat(by_topic: &ByTopic) -> BTreeSet<TopicPartition> {
+    by_topic
+        .iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+        .collect()
+}
+
+fn nest(parts: BTreeSet<TopicPartition>) -> ByTopic {
+    let mut out = ByTopic::new();
+    for (t, p) in parts {
+        out.entry(t).or_default().insert(p);
+    }
+    out
 }
 
 /// A topic set's hash (FNV-1a over the sorted names, each ended by 0x00).
@@ -458,7 +477,9 @@ mod tests {
         // Another member joins and wins the partition: it is lost here.
         let topics = g.set_topics(["jobs"].into_iter());
         let other = (2..=50u8)
-            .find(|n| assign(&[id(1), id(*n)], &g.known)[&("jobs".to_string(), id(100))] == id(*n))
+            .find(|n| {
+                assign(&[id(1), id(*n)], &flat(&g.known))[&("jobs".to_string(), id(100))] == id(*n)
+            })
             .expect("some member outranks this one");
         g.on_beacon(&beacon(other, "g", topics), t);
         assert_eq!(g.reassign(t).lost, vec![("jobs".to_string(), id(100))]);
