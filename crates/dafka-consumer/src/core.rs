@@ -662,8 +662,9 @@ impl ConsumerCore {
         if let Some(g) = self.group.as_mut() {
             // A member gone silent, or the wait for the member list over.
             let gone = g.expire(now);
-            let settling = !g.is_settled(now) || g.owned_count() == 0;
-            if gone || settling || g.handover_due(now) {
+            // Anything else that moves partitions (a beacon, a new
+            // partition) rebalances where it arrives.
+            if gone || g.settle_due(now) || g.handover_due(now) {
                 self.rebalance(now);
             }
         }

@@ -139,10 +139,18 @@ impl Group {
 
     /// Whether the member list is known (or waiting for it is over).
     pub(super) fn is_settled(&mut self, now: Instant) -> bool {
-        if self.settle_by.is_some_and(|t| now >= t) {
+        self.settle_due(now);
+        self.settle_by.is_none()
+    }
+
+    /// Whether the wait for the member list ended just now (its time
+    /// passed without a TOWER-HELLO): the moment to assign.
+    pub(super) fn settle_due(&mut self, now: Instant) -> bool {
+        let due = self.settle_by.is_some_and(|t| now >= t);
+        if due {
             self.settled(now);
         }
-        self.settle_by.is_none()
+        due
     }
 
     /// Drops members silent for the beacon timeout; says whether any went.
