@@ -125,6 +125,9 @@ impl Proc {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (k, v) in secure_env() {
+            cmd.env(k, v);
+        }
         for (k, v) in env {
             if v.is_empty() {
                 cmd.env_remove(k);
@@ -293,6 +296,39 @@ impl Drop for Proc {
             self.signal(Signal::SIGKILL);
         }
     }
+}
+
+/// With `DAFKA_TEST_SECURE` set, every process runs with `[security]`
+/// on: CURVE everywhere, one key pair for all (made once per run) that the
+/// allowlist and the tower key name. CI runs the end-to-end tests of
+/// records and repair this way too.
+pub fn secure_env() -> &'static [(String, String)] {
+    static ENV: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        if std::env::var_os("DAFKA_TEST_SECURE").is_none() {
+            return Vec::new();
+        }
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("secure-keys");
+        std::fs::create_dir_all(&dir).expect("key dir");
+        let base = dir.join("all");
+        let (secret, public) = dafka_transport::keys::key_files(&base);
+        if !secret.exists() || !public.exists() {
+            let _ = std::fs::remove_file(&secret);
+            let _ = std::fs::remove_file(&public);
+            let pair = dafka_transport::keys::generate().expect("CURVE");
+            dafka_transport::keys::write_pair(&base, &pair).expect("keys");
+        }
+        let key = std::fs::read_to_string(&public).expect("public key");
+        let allowed = dir.join("authorized_keys");
+        std::fs::write(&allowed, &key).expect("authorized keys");
+        let path = |p: &Path| p.to_str().expect("utf-8").to_string();
+        vec![
+            ("DAFKA_SECURITY__ENABLED".into(), "true".into()),
+            ("DAFKA_SECURITY__SECRET_KEY_FILE".into(), path(&secret)),
+            ("DAFKA_SECURITY__AUTHORIZED_KEYS".into(), path(&allowed)),
+            ("DAFKA_SECURITY__TOWER_KEYS".into(), key.trim().to_string()),
+        ]
+    })
 }
 
 /// Starts a tower on ephemeral loopback ports.

@@ -189,12 +189,17 @@ fn init_logging_at(verbose: bool, quiet: &str) {
         .try_init();
 }
 
-/// A channel that yields once on Ctrl-C or SIGTERM.
+/// A channel that yields once on Ctrl-C or SIGTERM. SIGHUP reads the
+/// authorized keys again (`[security]`) instead of stopping the tool.
 pub fn interrupted() -> Receiver<()> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let _ = ctrlc::set_handler(move || {
         let _ = tx.try_send(());
     });
+    // After ctrlc, which claims SIGHUP too.
+    if let Err(e) = dafka::reload_on_sighup() {
+        tracing::warn!(error = %e, "SIGHUP will not reload the authorized keys");
+    }
     rx
 }
 
@@ -304,6 +309,5 @@ fn error_line(e: &anyhow::Error) -> String {
 
 pub mod admin;
 pub mod console;
-pub mod keys;
 pub mod metrics;
 pub mod perf;

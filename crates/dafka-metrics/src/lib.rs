@@ -304,6 +304,18 @@ impl Collector for NodeCollector {
         )?;
         counter(
             &mut enc,
+            "dafka_keys_refused",
+            "Connections refused: key not in the authorized keys (security on)",
+            get(&s.keys_refused),
+        )?;
+        counter(
+            &mut enc,
+            "dafka_impostor_messages",
+            "Messages dropped: not sent with the key of the node they claim to come from (security on)",
+            get(&s.impostors),
+        )?;
+        counter(
+            &mut enc,
             "dafka_twin_beacons",
             "Beacons of another node carrying this node's id",
             get(&s.twins),

@@ -328,6 +328,7 @@ fn beacon_to_pb(b: &Beacon) -> pb::Beacon {
         age_ms: b.age_ms,
         group: b.group.clone(),
         topics: b.topics,
+        key: b.key.clone(),
     }
 }
 
@@ -692,7 +693,21 @@ fn beacon_from_pb(b: pb::Beacon) -> Result<Beacon, DecodeError> {
         age_ms: b.age_ms,
         group: topic_or_empty("group", b.group)?,
         topics: b.topics,
+        key: public_key(b.key)?,
     })
+}
+
+/// A beacon's CURVE key: none, or 40 characters of Z85. Whether it is
+/// the sender's is for the tower to check, not the codec.
+fn public_key(k: String) -> Result<String, DecodeError> {
+    if k.is_empty() || crate::is_z85_key(&k) {
+        Ok(k)
+    } else {
+        Err(DecodeError::InvalidField {
+            field: "key",
+            reason: "not a CURVE public key (40 characters of Z85)",
+        })
+    }
 }
 
 /// A name that may be empty, else follows the rules of topic names.

@@ -17,6 +17,7 @@
 mod admin;
 mod codec;
 mod error;
+mod key;
 pub mod limits;
 mod positions;
 pub mod routing;
@@ -33,6 +34,7 @@ pub use codec::{
     continues, decode, decode_all, encode, encode_run, validate_topic, Frames, SIGNATURE, VERSION,
 };
 pub use error::DecodeError;
+pub use key::{is_z85_key, KEY_CHARS, Z85};
 pub use routing::MessageId;
 pub use types::{
     meta_len, Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, PartitionState, Position,

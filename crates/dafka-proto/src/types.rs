@@ -183,6 +183,9 @@ pub struct Beacon {
     pub group: String,
     /// A group member's topic set, hashed.
     pub topics: u64,
+    /// With security on: the node's CURVE public key in Z85 (40
+    /// characters); empty without.
+    pub key: String,
 }
 
 /// One partition as a store holds it (DIRECT-PARTITIONS).

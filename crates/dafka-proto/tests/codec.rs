@@ -38,6 +38,7 @@ fn beacon() -> Beacon {
         age_ms: 0,
         group: "workers".into(),
         topics: 0xfeed,
+        key: String::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! The defaults are the C original's, so a Rust node and a C tower of the
 //! same generation agree on ports and timing. They live here and nowhere else.
 
+use crate::security::SecurityConfig;
 use serde::Deserialize;
 use std::time::Duration;
 use thiserror::Error;
@@ -58,6 +59,10 @@ pub struct MeshConfig {
     /// uses are refused whatever this says; a consumer takes two per topic
     /// and three of its own, a store six, a producer three.
     pub max_subscriptions: usize,
+    /// CURVE and the key allowlist: the `[security]` section of a config
+    /// file, shared with the tower's.
+    #[serde(skip)]
+    pub security: SecurityConfig,
 }
 
 impl Default for MeshConfig {
@@ -71,6 +76,7 @@ impl Default for MeshConfig {
             advertise_host: String::new(),
             high_watermark: 1000,
             max_subscriptions: 20_000,
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -103,7 +109,17 @@ impl MeshConfig {
                 "must not be negative",
             ));
         }
-        Ok(())
+        let towers = self.tower_inputs().len();
+        if self.tower_outputs().len() != towers {
+            return Err(ConfigError::new(
+                "beacon.pub_address",
+                format!(
+                    "{} tower output(s) for {towers} input(s) in beacon.sub_address: one of each per tower",
+                    self.tower_outputs().len()
+                ),
+            ));
+        }
+        self.security.validate(Some(towers))
     }
 
     /// The towers' beacon inputs, one per tower.

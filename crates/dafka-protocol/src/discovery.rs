@@ -8,19 +8,25 @@ use dafka_proto::{Beacon, NodeId, Role};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// What the mesh must do to its subscriber socket.
+/// What the mesh must do about a peer's data socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerChange {
-    /// A new peer: connect to its publisher.
-    Connect(NodeId, String),
-    /// A peer left or went silent: disconnect from its publisher.
+    /// A new peer: connect to its endpoint, expecting its key (empty
+    /// without security).
+    Connect(NodeId, String, String),
+    /// A peer left or went silent: disconnect from its endpoint.
     Disconnect(NodeId, String),
+    /// A beacon announced a live peer's id with another key: ignored
+    /// (nobody takes over a node's identity while it is alive).
+    Conflict(NodeId, String),
 }
 
 #[derive(Debug)]
-struct Peer {
+pub(crate) struct Peer {
     endpoint: String,
     last_seen: Instant,
+    pub(crate) key: String,
+    pub(crate) role: Role,
 }
 
 /// The peer table of one node.
@@ -29,7 +35,7 @@ pub struct Discovery {
     me: NodeId,
     wants: fn(Role) -> bool,
     timeout: Duration,
-    peers: HashMap<NodeId, Peer>,
+    pub(crate) peers: HashMap<NodeId, Peer>,
 }
 
 impl Discovery {
@@ -50,14 +56,17 @@ impl Discovery {
         if b.node == self.me || !(self.wants)(b.role) || b.endpoint.is_empty() {
             return Vec::new();
         }
-        if b.leaving {
-            return self.remove(b.node).into_iter().collect();
-        }
         if let Some(peer) = self.peers.get_mut(&b.node) {
-            if peer.endpoint == b.endpoint {
+            if peer.key != b.key {
+                return vec![PeerChange::Conflict(b.node, b.key.clone())];
+            }
+            if peer.endpoint == b.endpoint && !b.leaving {
                 peer.last_seen = now;
                 return Vec::new();
             }
+        }
+        if b.leaving {
+            return self.remove(b.node).into_iter().collect();
         }
         // New, or a known id at a new endpoint (a restarted node that kept
         // its id): drop the old connection, make the new one.
@@ -68,10 +77,24 @@ impl Discovery {
             Peer {
                 endpoint: endpoint.clone(),
                 last_seen: now,
+                key: b.key.clone(),
+                role: b.role,
             },
         );
-        changes.push(PeerChange::Connect(b.node, endpoint));
+        changes.push(PeerChange::Connect(b.node, endpoint, b.key.clone()));
         changes
+    }
+
+    /// Drops every peer whose key `keep` refuses (keys removed from the
+    /// authorized keys).
+    pub fn retain_keys(&mut self, keep: impl Fn(&str) -> bool) -> Vec<PeerChange> {
+        let gone: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !keep(&p.key))
+            .map(|(id, _)| *id)
+            .collect();
+        gone.into_iter().filter_map(|id| self.remove(id)).collect()
     }
 
     fn remove(&mut self, id: NodeId) -> Option<PeerChange> {
@@ -181,8 +204,39 @@ mod tests {
             d.on_beacon(&beacon(1, "tcp://a:2"), t),
             vec![
                 PeerChange::Disconnect(id, "tcp://a:1".into()),
-                PeerChange::Connect(id, "tcp://a:2".into())
+                PeerChange::Connect(id, "tcp://a:2".into(), String::new())
             ]
         );
+    }
+
+    #[test]
+    fn a_live_peer_keeps_its_key_and_a_removed_key_is_dropped() {
+        let mut d = table();
+        let t = Instant::now();
+        let mut real = beacon(1, "tcp://a:1");
+        real.key = "K1".into();
+        assert!(matches!(
+            d.on_beacon(&real, t)[..],
+            [PeerChange::Connect(..)]
+        ));
+        let mut impostor = beacon(1, "tcp://evil:1");
+        impostor.key = "K2".into();
+        impostor.leaving = true;
+        assert_eq!(
+            d.on_beacon(&impostor, t),
+            vec![PeerChange::Conflict(NodeId([1; 16]), "K2".into())],
+            "nobody else says goodbye for it, or moves it"
+        );
+        assert_eq!(d.len(), 1);
+        assert!(d.retain_keys(|k| k == "K1").is_empty());
+        assert_eq!(d.retain_keys(|k| k == "K3").len(), 1);
+        assert!(d.is_empty());
+        // Once it is gone, the id may come back with a new key.
+        assert!(matches!(d.on_beacon(&impostor, t)[..], []));
+        impostor.leaving = false;
+        assert!(matches!(
+            d.on_beacon(&impostor, t)[..],
+            [PeerChange::Connect(..)]
+        ));
     }
 }

@@ -14,6 +14,8 @@ pub mod config;
 pub mod discovery;
 pub mod machine;
 pub mod run;
+pub mod security;
+pub mod senders;
 pub mod sequencer;
 pub mod stats;
 pub mod subscriptions;
@@ -22,6 +24,7 @@ pub mod tuning;
 pub use config::{ConfigError, MeshConfig};
 pub use machine::{Input, InputOf, Machine, Output, OutputOf};
 pub use run::RunBuilder;
+pub use security::SecurityConfig;
 pub use sequencer::{
     gaps, partition_entry, running_average, AheadLimit, FastMap, FetchPacer, Offer, Partitions,
     Sequencer, Tracked,

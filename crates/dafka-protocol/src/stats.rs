@@ -24,6 +24,13 @@ pub struct NodeStats {
     /// Subscriptions a peer sent that the protocol never uses, or past the
     /// limit: refused, so they cost no memory.
     pub subscriptions_refused: AtomicU64,
+    /// With security on: connections refused because their key is not in
+    /// the authorized keys.
+    pub keys_refused: AtomicU64,
+    /// With security on: messages dropped because the key they came over
+    /// is not the key of the node they claim to come from (or is no
+    /// longer authorized).
+    pub impostors: AtomicU64,
     /// Valid messages received, by [`MessageId::index`].
     pub received_by_kind: [AtomicU64; MessageId::ALL.len()],
     /// Messages sent, by [`MessageId::index`].
@@ -88,6 +95,8 @@ impl NodeStats {
             (&self.peers_left, &other.peers_left),
             (&self.twins, &other.twins),
             (&self.subscriptions_refused, &other.subscriptions_refused),
+            (&self.keys_refused, &other.keys_refused),
+            (&self.impostors, &other.impostors),
             (&self.records_in, &other.records_in),
             (&self.record_bytes_in, &other.record_bytes_in),
             (&self.records_repaired, &other.records_repaired),

@@ -28,6 +28,67 @@ pub fn release_free_memory() {
     }
 }
 
+/// The CURVE public key (Z85) that belongs to a secret key (Z85), so a
+/// node needs only its secret key file. `None` when `secret` is not a
+/// 40-character Z85 key or libzmq has no CURVE.
+pub fn curve_public(secret: &str) -> Option<String> {
+    if secret.len() != 40 {
+        return None;
+    }
+    let secret = std::ffi::CString::new(secret).ok()?;
+    let mut public = [0u8; 41];
+    // SAFETY: zmq_curve_public reads 41 bytes (40 characters and the NUL)
+    // from `secret`, a NUL-terminated string of exactly that length, and
+    // writes 41 bytes (40 characters and a NUL) into `public`, which has
+    // room for them; both live on our stack across the call.
+    let rc = unsafe { zmq_curve_public(public.as_mut_ptr().cast(), secret.as_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    String::from_utf8(public[..40].to_vec()).ok()
+}
+
+/// Reload requests: bumped by [`request_reload`] and by SIGHUP once
+/// [`reload_on_sighup`] is installed; readers compare it with what they saw.
+static RELOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Asks whatever watches [`reloads`] to read its files again.
+pub fn request_reload() {
+    RELOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many reloads were requested so far.
+pub fn reloads() -> u64 {
+    RELOADS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+extern "C" fn on_sighup(_: c_int) {
+    // One atomic add: safe in a signal handler.
+    request_reload();
+}
+
+/// Makes SIGHUP request a reload (as daemons do) instead of ending the
+/// process. Install it after any handler that also claims SIGHUP.
+pub fn reload_on_sighup() -> Result<(), std::io::Error> {
+    // SAFETY: `on_sighup` is an `extern "C" fn(c_int)`, the handler type
+    // signal(2) expects, and only does an atomic add, which is
+    // async-signal-safe. signal() has no other preconditions.
+    let old = unsafe { libc::signal(libc::SIGHUP, on_sighup as libc::sighandler_t) };
+    if old == libc::SIG_ERR {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+// zmq-sys binds this function but does not export it; it is in the same
+// libzmq (4.2 and later) that zmq-sys links.
+extern "C" {
+    fn zmq_curve_public(
+        public: *mut std::os::raw::c_char,
+        secret: *const std::os::raw::c_char,
+    ) -> c_int;
+}
+
 fn set_int(sock: &mut zmq::Socket, option: c_int, value: c_int) -> Result<(), zmq::Error> {
     // SAFETY: `sock` is a live socket for as long as the borrow lasts (the
     // `zmq::Socket` owns it and closes it only on drop); `value` is a c_int
@@ -73,6 +134,17 @@ mod tests {
         xpub.send(&b"yes: delivered"[..], 0).expect("send");
         let got = sub.recv_bytes(0).expect("recv");
         assert_eq!(got, b"yes: delivered");
+    }
+
+    #[test]
+    fn a_public_key_is_derived_from_its_secret() {
+        let pair = zmq::CurveKeyPair::new().expect("CURVE");
+        let z85 = |k: &[u8; 32]| zmq::z85_encode(k).expect("z85");
+        assert_eq!(
+            curve_public(&z85(&pair.secret_key)),
+            Some(z85(&pair.public_key))
+        );
+        assert_eq!(curve_public("short"), None);
     }
 
     #[test]

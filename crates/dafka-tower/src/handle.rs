@@ -2,7 +2,7 @@
 
 use crate::machine::{TowerCommand, TowerMachine};
 use dafka_protocol::config::check_endpoints;
-use dafka_protocol::{ConfigError, Machine, NodeStats};
+use dafka_protocol::{ConfigError, Machine, NodeStats, SecurityConfig};
 use dafka_transport::tower::TowerSockets;
 use dafka_transport::{MeshError, Port, Running, StartError};
 use serde::Deserialize;
@@ -22,6 +22,9 @@ pub struct TowerConfig {
     pub pub_address: String,
     /// Milliseconds after which a silent node leaves the tower's list.
     pub timeout: u64,
+    /// CURVE and the key allowlist (the `[security]` section).
+    #[serde(skip)]
+    pub security: SecurityConfig,
 }
 
 impl Default for TowerConfig {
@@ -30,6 +33,7 @@ impl Default for TowerConfig {
             sub_address: "tcp://*:5556".into(),
             pub_address: "tcp://*:5557".into(),
             timeout: 4000,
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -42,7 +46,7 @@ impl TowerConfig {
         if self.timeout == 0 {
             return Err(ConfigError::new("tower.timeout", "must be at least 1 ms"));
         }
-        Ok(())
+        self.security.validate(None)
     }
 }
 
@@ -73,7 +77,8 @@ impl Tower {
     pub fn start(cfg: &TowerConfig) -> Result<Tower, TowerError> {
         cfg.validate()?;
         let ctx = zmq::Context::new();
-        let (socks, endpoints) = TowerSockets::bind(&ctx, &cfg.sub_address, &cfg.pub_address)?;
+        let (socks, endpoints) =
+            TowerSockets::bind(&ctx, &cfg.sub_address, &cfg.pub_address, &cfg.security)?;
         let machine = TowerMachine::new(
             dafka_protocol::new_node_id(),
             Duration::from_millis(cfg.timeout),

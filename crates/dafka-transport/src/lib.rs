@@ -7,10 +7,14 @@
 //! [`spawn`] starts a driver thread with its mesh, waker and context.
 
 pub mod driver;
+pub mod keys;
 pub mod mesh;
+pub mod monitor;
+pub mod security;
 pub mod spawn;
 pub mod tower;
 pub mod waker;
+pub mod zap;
 
 pub use driver::{Driver, Port, Transport};
 pub use mesh::{read_frames, Mesh, MeshError};

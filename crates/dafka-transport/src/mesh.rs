@@ -2,14 +2,18 @@
 //!
 //! Every node has four ZeroMQ sockets, all owned by its driver thread:
 //!
-//! * `data_pub`, an XPUB bound on its own (ephemeral) endpoint: every message
-//!   the node sends. XPUB rather than PUB so the node sees its peers'
-//!   subscriptions arrive: that is how a store knows a consumer joined
-//!   (STORE-HELLO) and a producer knows a store is listening (HEAD at once).
-//!   In manual mode: a subscription is applied only if the protocol uses
-//!   its shape and the [`SubscriptionTable`] has room, so a peer cannot
-//!   grow the node's memory with subscriptions.
-//! * `data_sub`, a SUB connected to every wanted peer's `data_pub`.
+//! * `data_in`, a SUB bound on the node's own (ephemeral) endpoint, the
+//!   one its beacon announces: every peer's `data_out` connects to it.
+//!   The receiving side binds so that, with security on, it is the CURVE
+//!   server of each connection and every message it reads carries the
+//!   sender's authenticated key (see [`crate::security`]).
+//! * `data_out`, an XPUB connected to every wanted peer's `data_in`: every
+//!   message the node sends. XPUB rather than PUB so the node sees its
+//!   peers' subscriptions arrive: that is how a store knows a consumer
+//!   joined (STORE-HELLO) and a producer knows a store is listening (HEAD
+//!   at once). In manual mode: a subscription is applied only if the
+//!   protocol uses its shape and the [`SubscriptionTable`] has room, so a
+//!   peer cannot grow the node's memory with subscriptions.
 //! * `beacon_pub`, an XPUB connected to every tower's input. A tower's
 //!   subscription arriving means the tower is reachable: the node beacons at
 //!   once instead of losing its first beacon to ZeroMQ's slow joiner.
@@ -17,28 +21,45 @@
 //!   tower's peer lists.
 
 use crate::driver::{poll_ms, Transport};
+use crate::monitor::{Monitor, Side};
+use crate::security::Curve;
+use crate::zap::Zap;
 use dafka_proto::{decode_all, encode, routing, Beacon, Frames, Message, MessageId, NodeId, Role};
 use dafka_protocol::discovery::{Discovery, PeerChange};
+use dafka_protocol::senders::claim;
 use dafka_protocol::subscriptions::{SubAction, SubscriptionTable};
 use dafka_protocol::tuning::{
     BEACON_HWM, LINGER_MS, MAX_FRAMES, READ_BATCH, READ_BATCH_BYTES, TOWER_LIST_HWM, TOWER_SILENCE,
     TRIM_AFTER_UNSUBSCRIPTIONS, TRIM_DELAY, WARN_PERIOD,
 };
 use dafka_protocol::{Input, MeshConfig, NodeStats, RateLimit, RunBuilder};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-/// A socket operation that failed.
+/// Why a node's sockets could not be set up or stopped working.
 #[derive(Debug, Error)]
-#[error("{what} {endpoint}: {}", explain(what, error))]
-pub struct MeshError {
-    /// What was being done ("bind", "connect", "poll").
-    pub what: &'static str,
-    /// The endpoint concerned, if any.
-    pub endpoint: String,
-    /// ZeroMQ's error (shown in the message, so not also a `source`).
-    pub error: zmq::Error,
+pub enum MeshError {
+    /// A socket operation failed.
+    #[error("{what} {endpoint}: {}", explain(what, error))]
+    Socket {
+        /// What was being done ("bind", "connect", "poll").
+        what: &'static str,
+        /// The endpoint concerned, if any.
+        endpoint: String,
+        /// ZeroMQ's error (shown in the message, so not also a `source`).
+        error: zmq::Error,
+    },
+    /// A key file of the `[security]` section cannot be used.
+    #[error("security: {0}")]
+    Key(#[from] crate::keys::KeyError),
+    /// The operating system would not start the ZAP handler's thread.
+    #[error("cannot start the ZAP handler's thread: {0}")]
+    Thread(std::io::Error),
+    /// A key that is not a CURVE public key.
+    #[error("'{0}' is not a CURVE public key")]
+    BadKey(String),
 }
 
 /// ZeroMQ's error, in words where its own mislead: binding a host name
@@ -58,7 +79,7 @@ pub fn zerr<'a>(
     what: &'static str,
     endpoint: &'a str,
 ) -> impl FnOnce(zmq::Error) -> MeshError + 'a {
-    move |error| MeshError {
+    move |error| MeshError::Socket {
         what,
         endpoint: endpoint.to_string(),
         error,
@@ -67,8 +88,8 @@ pub fn zerr<'a>(
 
 /// The sockets and peer table of one node.
 pub struct Mesh {
-    data_pub: zmq::Socket,
-    data_sub: zmq::Socket,
+    data_in: zmq::Socket,
+    data_out: zmq::Socket,
     beacon_pub: zmq::Socket,
     beacon_sub: zmq::Socket,
     discovery: Discovery,
@@ -94,6 +115,21 @@ pub struct Mesh {
     /// Hand beacons and TOWER-HELLOs to the machine too (an admin tool
     /// reports who is out there; other roles need only the connections).
     show_discovery: bool,
+    /// With security on: the keys, and the allowlist as last read.
+    curve: Option<Secure>,
+    /// Failed handshakes, said in words (tower out, tower in, data out,
+    /// data in).
+    monitors: [Monitor; 4],
+    impostor_warn: RateLimit,
+}
+
+/// A secure node's keys, its ZAP handler, and the allowlist it applies.
+struct Secure {
+    curve: Curve,
+    /// Stops with the mesh (declared after nothing that needs it).
+    _zap: Zap,
+    generation: u64,
+    allowed: Arc<HashSet<String>>,
 }
 
 impl Mesh {
@@ -106,33 +142,64 @@ impl Mesh {
         cfg: &MeshConfig,
         wants: fn(Role) -> bool,
     ) -> Result<Self, MeshError> {
-        let mut data_pub = socket(ctx, zmq::XPUB, cfg.high_watermark)?;
-        dafka_sockopt::set_xpub_manual(&mut data_pub, true).map_err(zerr("set", "xpub_manual"))?;
-        data_pub.bind(&cfg.bind).map_err(zerr("bind", &cfg.bind))?;
-        let bound = last_endpoint(&data_pub)?;
-        let data_sub = socket(ctx, zmq::SUB, cfg.high_watermark)?;
+        let stats = Arc::new(NodeStats::default());
+        let secure = match Curve::load(&cfg.security)? {
+            Some(curve) => {
+                let zap = Zap::start(ctx, curve.allow.clone(), stats.clone())?;
+                let (generation, allowed) = curve.allow.snapshot();
+                Some(Secure {
+                    curve,
+                    _zap: zap,
+                    generation,
+                    allowed,
+                })
+            }
+            None => None,
+        };
+        let curve = secure.as_ref().map(|s| &s.curve);
+        let data_in = socket(ctx, zmq::SUB, cfg.high_watermark)?;
+        if let Some(c) = curve {
+            c.serve(&data_in)?;
+        }
+        data_in.bind(&cfg.bind).map_err(zerr("bind", &cfg.bind))?;
+        let bound = last_endpoint(&data_in)?;
+        let mut data_out = socket(ctx, zmq::XPUB, cfg.high_watermark)?;
+        dafka_sockopt::set_xpub_manual(&mut data_out, true).map_err(zerr("set", "xpub_manual"))?;
+        // Queue only for peers that are connected: a peer that went away
+        // must not collect messages until discovery drops it.
+        data_out
+            .set_immediate(true)
+            .map_err(zerr("set", "immediate"))?;
         let beacon_pub = socket(ctx, zmq::XPUB, BEACON_HWM)?;
         beacon_pub
             .set_xpub_verbose(true)
             .map_err(zerr("set", "xpub_verbose"))?;
-        for ep in cfg.tower_inputs() {
-            beacon_pub.connect(&ep).map_err(zerr("connect", &ep))?;
-        }
         let beacon_sub = socket(ctx, zmq::SUB, TOWER_LIST_HWM)?;
         for key in [MessageId::Beacon, MessageId::TowerHello] {
             beacon_sub
                 .set_subscribe(&routing::any_key(key))
                 .map_err(zerr("subscribe", "beacon"))?;
         }
-        for ep in cfg.tower_outputs() {
-            beacon_sub.connect(&ep).map_err(zerr("connect", &ep))?;
+        let secured = curve.is_some();
+        let monitors = [
+            Monitor::attach(ctx, &beacon_pub, Side::Tower, secured)?,
+            Monitor::attach(ctx, &beacon_sub, Side::Tower, secured)?,
+            Monitor::attach(ctx, &data_out, Side::Peer, secured)?,
+            Monitor::attach(ctx, &data_in, Side::Server, secured)?,
+        ];
+        if let Some(c) = curve {
+            for s in [&data_out, &beacon_pub, &beacon_sub] {
+                c.client(s)?;
+            }
         }
+        connect_towers(&beacon_pub, &cfg.tower_inputs(), curve)?;
+        connect_towers(&beacon_sub, &cfg.tower_outputs(), curve)?;
         let (endpoint, port) = advertised(&bound, &cfg.advertise_host);
-        tracing::debug!(node = %id, ?role, %bound, %endpoint, "mesh up");
+        tracing::debug!(node = %id, ?role, %bound, %endpoint, secure = secured, "mesh up");
         let now = Instant::now();
         Ok(Mesh {
-            data_pub,
-            data_sub,
+            data_in,
+            data_out,
             beacon_pub,
             beacon_sub,
             discovery: Discovery::new(id, wants, cfg.timeout()),
@@ -146,10 +213,11 @@ impl Mesh {
                 age_ms: 0,
                 group: String::new(),
                 topics: 0,
+                key: curve.map(|c| c.pair.public.clone()).unwrap_or_default(),
             },
             interval: cfg.interval(),
             next_beacon: now,
-            stats: Arc::new(NodeStats::default()),
+            stats,
             warn: RateLimit::new(WARN_PERIOD),
             twin_warn: RateLimit::new(WARN_PERIOD),
             subs: SubscriptionTable::data(cfg.max_subscriptions),
@@ -163,6 +231,9 @@ impl Mesh {
             frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
             decoded: Vec::new(),
             show_discovery: false,
+            curve: secure,
+            monitors,
+            impostor_warn: RateLimit::new(WARN_PERIOD),
         })
     }
 
@@ -188,11 +259,11 @@ impl Mesh {
         // message itself, and a copy of a header costs one allocation where
         // handing over the Vec costs two (ours and ZeroMQ's bookkeeping).
         let res = self
-            .data_pub
+            .data_out
             .send(&f.key[..], more)
-            .and_then(|_| self.data_pub.send(&f.header[..], last))
+            .and_then(|_| self.data_out.send(&f.header[..], last))
             .and_then(|_| match &f.content {
-                Some(c) => self.data_pub.send(&c[..], zmq::DONTWAIT),
+                Some(c) => self.data_out.send(&c[..], zmq::DONTWAIT),
                 None => Ok(()),
             });
         match res {
@@ -211,7 +282,7 @@ impl Mesh {
 
     /// Sends raw frames, valid or not: for tests that feed peers garbage.
     pub fn send_raw(&self, frames: &[&[u8]]) -> Result<(), MeshError> {
-        self.data_pub
+        self.data_out
             .send_multipart(frames.iter().copied(), zmq::DONTWAIT)
             .map_err(zerr("send", ""))
     }
@@ -223,13 +294,14 @@ impl Mesh {
             if bytes >= READ_BATCH_BYTES {
                 break;
             }
-            let n = match read_frames(&self.data_sub, &mut self.frames) {
+            let n = match read_frames(&self.data_in, &mut self.frames) {
                 Some(n) => n,
                 None => break,
             };
             bytes += self.frames.iter().take(n).map(|f| f.len()).sum::<usize>();
             self.decoded.clear();
             match decode_read(&self.frames, n, &mut self.decoded) {
+                Ok(()) if !self.believed(now) => {}
                 Ok(()) => {
                     NodeStats::bump(&self.stats.received);
                     if let Some(m) = self.decoded.first() {
@@ -246,6 +318,30 @@ impl Mesh {
         records.add_to(&self.stats);
     }
 
+    /// With security on: whether the messages just decoded came over the
+    /// key of the node they claim to come from, and that key is still
+    /// authorized. (One ZeroMQ message: one claim, a run's records share
+    /// their partition.) Without security every message is believed.
+    fn believed(&mut self, now: Instant) -> bool {
+        let Some(secure) = &self.curve else {
+            return true;
+        };
+        let Some(first) = self.decoded.first() else {
+            return true;
+        };
+        let claimed = claim(first);
+        let key = self.frames[0].gets("User-Id").unwrap_or_default();
+        if secure.allowed.contains(key) && self.discovery.vouches(key, &claimed) {
+            return true;
+        }
+        NodeStats::bump(&self.stats.impostors);
+        if let Some(suppressed) = self.impostor_warn.allow(now) {
+            tracing::warn!(kind = first.id().name(), %key, claimed = ?claimed, suppressed,
+                "dropped a message not sent with the key of the node it claims to come from");
+        }
+        false
+    }
+
     fn malformed(&mut self, e: &dafka_proto::DecodeError, now: Instant) {
         NodeStats::bump(&self.stats.malformed);
         NodeStats::bump(&self.stats.malformed_by_kind[e.kind_index()]);
@@ -259,14 +355,14 @@ impl Mesh {
     /// message was read last, so each is decided before the next is read.
     fn read_subscriptions<C, D>(&mut self, events: &mut Vec<Input<C, D>>, now: Instant) {
         let mut unsubs = 0;
-        while let Ok(m) = self.data_pub.recv_bytes(zmq::DONTWAIT) {
+        while let Ok(m) = self.data_out.recv_bytes(zmq::DONTWAIT) {
             unsubs += usize::from(m.first() == Some(&0));
             let applied = match self.subs.on_message(&m) {
                 SubAction::Subscribe(p) => {
                     events.push(Input::Subscribed(p.to_vec()));
-                    self.data_pub.set_subscribe(p)
+                    self.data_out.set_subscribe(p)
                 }
-                SubAction::Unsubscribe(p) => self.data_pub.set_unsubscribe(p),
+                SubAction::Unsubscribe(p) => self.data_out.set_unsubscribe(p),
                 SubAction::Ignore => Ok(()),
                 SubAction::Refuse => {
                     NodeStats::bump(&self.stats.subscriptions_refused);
@@ -349,10 +445,36 @@ impl Mesh {
                     self.twin(&b, now);
                     continue;
                 }
+                if !self.may_connect(&b) {
+                    continue;
+                }
                 let changes = self.discovery.on_beacon(&b, now);
                 self.apply(changes)?;
             }
         }
+    }
+
+    /// With security on, only peers whose key this node authorizes are
+    /// connected to (a tower may authorize more than this node does).
+    fn may_connect(&self, b: &Beacon) -> bool {
+        self.curve
+            .as_ref()
+            .is_none_or(|s| s.allowed.contains(&b.key))
+    }
+
+    /// The allowlist was read again: drop peers whose key it no longer
+    /// holds (their messages are refused from now on, too).
+    fn follow_allowlist(&mut self) -> Result<(), MeshError> {
+        let Some(secure) = &mut self.curve else {
+            return Ok(());
+        };
+        if secure.curve.allow.generation() == secure.generation {
+            return Ok(());
+        }
+        (secure.generation, secure.allowed) = secure.curve.allow.snapshot();
+        let allowed = secure.allowed.clone();
+        let gone = self.discovery.retain_keys(|k| allowed.contains(k));
+        self.apply(gone)
     }
 
     /// Whether a beacon carrying our id is our own, come back through a
@@ -376,12 +498,15 @@ impl Mesh {
     fn apply(&mut self, changes: Vec<PeerChange>) -> Result<(), MeshError> {
         for change in changes {
             match change {
-                PeerChange::Connect(id, ep) => {
+                PeerChange::Connect(id, ep, key) => {
                     tracing::debug!(peer = %id, endpoint = %ep, "peer joined");
                     NodeStats::bump(&self.stats.peers_joined);
+                    if self.curve.is_some() {
+                        Curve::expect(&self.data_out, &key)?;
+                    }
                     // A beacon can carry any endpoint: one ZeroMQ cannot
                     // use is that peer's problem, never a reason to stop.
-                    if let Err(e) = self.data_sub.connect(&ep) {
+                    if let Err(e) = self.data_out.connect(&ep) {
                         NodeStats::bump(&self.stats.malformed);
                         tracing::warn!(peer = %id, endpoint = %ep, error = %e, "cannot connect to a peer");
                     }
@@ -390,7 +515,14 @@ impl Mesh {
                     tracing::debug!(peer = %id, endpoint = %ep, "peer left");
                     NodeStats::bump(&self.stats.peers_left);
                     // Already gone is fine: the peer may never have answered.
-                    let _ = self.data_sub.disconnect(&ep);
+                    let _ = self.data_out.disconnect(&ep);
+                }
+                PeerChange::Conflict(id, key) => {
+                    NodeStats::bump(&self.stats.impostors);
+                    if let Some(suppressed) = self.impostor_warn.allow(Instant::now()) {
+                        tracing::warn!(peer = %id, %key, suppressed,
+                            "ignored a beacon announcing a live node's id with another key");
+                    }
                 }
             }
         }
@@ -439,12 +571,17 @@ impl Transport for Mesh {
         } else {
             zmq::PollEvents::empty()
         };
+        let [m0, m1, m2, m3] = &self.monitors;
         let mut items = [
             wake.as_poll_item(zmq::POLLIN),
-            self.data_sub.as_poll_item(data_events),
-            self.data_pub.as_poll_item(zmq::POLLIN),
+            self.data_in.as_poll_item(data_events),
+            self.data_out.as_poll_item(zmq::POLLIN),
             self.beacon_sub.as_poll_item(zmq::POLLIN),
             self.beacon_pub.as_poll_item(zmq::POLLIN),
+            m0.poll_item(),
+            m1.poll_item(),
+            m2.poll_item(),
+            m3.poll_item(),
         ];
         match zmq::poll(&mut items, ms) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
@@ -464,6 +601,12 @@ impl Transport for Mesh {
         if ready[4] && self.read_tower_subscriptions() {
             self.send_beacon(now, false);
         }
+        for (m, ready) in self.monitors.iter_mut().zip(&ready[5..]) {
+            if *ready {
+                m.read(now);
+            }
+        }
+        self.follow_allowlist()?;
         self.trim_if_due(now);
         self.warn_if_no_tower(now);
         if now >= self.next_beacon {
@@ -518,14 +661,14 @@ impl Transport for Mesh {
 
     /// Starts receiving messages whose routing frame starts with `prefix`.
     fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
-        self.data_sub
+        self.data_in
             .set_subscribe(prefix)
             .map_err(zerr("subscribe", ""))
     }
 
     /// Stops receiving messages under `prefix`.
     fn unsubscribe(&self, prefix: &[u8]) -> Result<(), MeshError> {
-        self.data_sub
+        self.data_in
             .set_unsubscribe(prefix)
             .map_err(zerr("unsubscribe", ""))
     }
@@ -601,6 +744,21 @@ fn decode_read(
     }
     let parts: Vec<&[u8]> = frames[..n].iter().map(|m| &m[..]).collect();
     decode_all(&parts, out).map(drop)
+}
+
+/// Connects `s` to every tower, each with its key when security is on.
+fn connect_towers(
+    s: &zmq::Socket,
+    towers: &[String],
+    curve: Option<&Curve>,
+) -> Result<(), MeshError> {
+    for (i, ep) in towers.iter().enumerate() {
+        if let Some(key) = curve.and_then(|c| c.towers.get(i)) {
+            Curve::expect(s, key)?;
+        }
+        s.connect(ep).map_err(zerr("connect", ep))?;
+    }
+    Ok(())
 }
 
 /// A socket with its high-water marks and a short linger.

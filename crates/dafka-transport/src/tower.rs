@@ -1,12 +1,23 @@
 //! A tower's two sockets as a [`Transport`]: an XSUB that nodes publish
 //! their beacons to, and an XPUB that nodes subscribe to.
+//!
+//! With security on, the tower is the CURVE server of both: only nodes
+//! whose keys it authorizes connect, and a beacon is forwarded only if the
+//! key it announces is the key its sender authenticated with, so no node
+//! can announce itself under another's key.
 
 use crate::driver::{poll_ms, Transport};
 use crate::mesh::{last_endpoint, read_frames, zerr, MeshError};
-use dafka_proto::{decode, encode, Message};
+use crate::monitor::{Monitor, Side};
+use crate::security::Curve;
+use crate::zap::Zap;
+use dafka_proto::{decode, encode, Beacon, Message};
 use dafka_protocol::subscriptions::{SubAction, SubscriptionTable};
 use dafka_protocol::tuning::MAX_FRAMES;
+use dafka_protocol::tuning::WARN_PERIOD;
 use dafka_protocol::{Input, NodeStats, RunBuilder};
+use dafka_protocol::{RateLimit, SecurityConfig};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +28,16 @@ pub struct TowerSockets {
     frames: Vec<zmq::Message>,
     subs: SubscriptionTable,
     stats: Arc<NodeStats>,
+    monitors: [Monitor; 2],
+    secure: Option<TowerSecurity>,
+    warn: RateLimit,
+}
+
+struct TowerSecurity {
+    curve: Curve,
+    _zap: Zap,
+    generation: u64,
+    allowed: Arc<HashSet<String>>,
 }
 
 impl TowerSockets {
@@ -26,13 +47,38 @@ impl TowerSockets {
         ctx: &zmq::Context,
         input: &str,
         output: &str,
+        security: &SecurityConfig,
     ) -> Result<(TowerSockets, (String, String)), MeshError> {
+        let stats = Arc::new(NodeStats::default());
+        let secure = match Curve::load(security)? {
+            Some(curve) => {
+                let zap = Zap::start(ctx, curve.allow.clone(), stats.clone())?;
+                let (generation, allowed) = curve.allow.snapshot();
+                tracing::info!(key = %curve.pair.public, "security on: CURVE with authorized keys");
+                Some(TowerSecurity {
+                    curve,
+                    _zap: zap,
+                    generation,
+                    allowed,
+                })
+            }
+            None => None,
+        };
         let xsub = ctx.socket(zmq::XSUB).map_err(zerr("create", "xsub"))?;
+        let mut xpub = ctx.socket(zmq::XPUB).map_err(zerr("create", "xpub"))?;
+        if let Some(s) = &secure {
+            s.curve.serve(&xsub)?;
+            s.curve.serve(&xpub)?;
+        }
+        let on = secure.is_some();
+        let monitors = [
+            Monitor::attach(ctx, &xsub, Side::Server, on)?,
+            Monitor::attach(ctx, &xpub, Side::Server, on)?,
+        ];
         xsub.bind(input).map_err(zerr("bind", input))?;
         // XSUB subscribes by sending 0x01 + prefix upstream; empty = all.
         xsub.send(&[1u8][..], 0)
             .map_err(zerr("subscribe", "xsub"))?;
-        let mut xpub = ctx.socket(zmq::XPUB).map_err(zerr("create", "xpub"))?;
         // Manual: nodes subscribe to beacons and tower hellos, and a peer
         // subscribing to anything else must not grow the tower's memory.
         dafka_sockopt::set_xpub_manual(&mut xpub, true).map_err(zerr("set", "xpub_manual"))?;
@@ -43,7 +89,10 @@ impl TowerSockets {
             xpub,
             frames: (0..MAX_FRAMES).map(|_| zmq::Message::new()).collect(),
             subs: SubscriptionTable::beacons(),
-            stats: Arc::new(NodeStats::default()),
+            stats,
+            monitors,
+            secure,
+            warn: RateLimit::new(WARN_PERIOD),
         };
         Ok((socks, endpoints))
     }
@@ -51,16 +100,39 @@ impl TowerSockets {
     fn read_beacons<C, D>(&mut self, inputs: &mut Vec<Input<C, D>>) {
         while let Some(n) = read_frames(&self.xsub, &mut self.frames) {
             let host = self.frames[0].gets("Peer-Address").map(str::to_string);
+            let user = self.frames[0].gets("User-Id").map(str::to_string);
             let parts: Vec<&[u8]> = self.frames[..n.min(MAX_FRAMES)]
                 .iter()
                 .map(|m| &m[..])
                 .collect();
             match decode(&parts) {
+                Ok(Message::Beacon(b)) if n <= MAX_FRAMES && !self.authentic(&b, user) => {}
                 Ok(Message::Beacon(b)) if n <= MAX_FRAMES => inputs.push(Input::Beacon(b, host)),
                 // Anything else is not for a tower: records never pass here.
                 _ => NodeStats::bump(&self.stats.malformed),
             }
         }
+    }
+
+    /// With security on: whether the beacon announces the key its sender
+    /// authenticated with, and that key is still authorized.
+    fn authentic(&mut self, b: &Beacon, user: Option<String>) -> bool {
+        let Some(secure) = &mut self.secure else {
+            return true;
+        };
+        if secure.curve.allow.generation() != secure.generation {
+            (secure.generation, secure.allowed) = secure.curve.allow.snapshot();
+        }
+        let user = user.unwrap_or_default();
+        if b.key == user && secure.allowed.contains(&user) {
+            return true;
+        }
+        NodeStats::bump(&self.stats.impostors);
+        if let Some(suppressed) = self.warn.allow(Instant::now()) {
+            tracing::warn!(node = %b.node, announced = %b.key, authenticated = %user, suppressed,
+                "dropped a beacon whose key is not the key it was sent with, or no longer authorized");
+        }
+        false
     }
 
     /// A node subscribing means it joined: the machine greets it.
@@ -98,6 +170,8 @@ impl Transport for TowerSockets {
             self.xsub.as_poll_item(zmq::POLLIN),
             self.xpub.as_poll_item(zmq::POLLIN),
             wake.as_poll_item(zmq::POLLIN),
+            self.monitors[0].poll_item(),
+            self.monitors[1].poll_item(),
         ];
         match zmq::poll(&mut items, ms) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
@@ -112,6 +186,12 @@ impl Transport for TowerSockets {
         }
         if ready[2] {
             while wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
+        }
+        let now = Instant::now();
+        for (m, ready) in self.monitors.iter_mut().zip(&ready[3..]) {
+            if *ready {
+                m.read(now);
+            }
         }
         Ok(())
     }

@@ -27,6 +27,12 @@
 //! [tower]
 //! sub_address = "tcp://*:5556"
 //! pub_address = "tcp://*:5557"
+//!
+//! [security]                             # off unless enabled (see the README)
+//! enabled = true
+//! secret_key_file = "node1.secret"       # from dafka_keygen node1
+//! authorized_keys = "authorized_keys"    # public keys allowed in, one a line
+//! tower_keys = "KEY"                     # each tower's public key, in order
 //! ```
 //!
 //! Environment variables name a key as `DAFKA_<SECTION>__<KEY>` (two
@@ -43,7 +49,7 @@
 use config::{Value, ValueKind};
 use dafka_consumer::ConsumerConfig;
 use dafka_producer::ProducerConfig;
-use dafka_protocol::MeshConfig;
+use dafka_protocol::{MeshConfig, SecurityConfig};
 use dafka_store::StoreConfig;
 use dafka_tower::TowerConfig;
 use serde::de::DeserializeOwned;
@@ -80,16 +86,20 @@ pub enum Section {
     Store,
     /// `[tower]`.
     Tower,
+    /// `[security]`: CURVE keys, for nodes and towers alike (loaded
+    /// whenever `[beacon]` or `[tower]` is).
+    Security,
 }
 
 impl Section {
     /// Every section.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Beacon,
         Section::Producer,
         Section::Consumer,
         Section::Store,
         Section::Tower,
+        Section::Security,
     ];
 
     /// Its name in a file and (upper-cased) in a variable.
@@ -100,6 +110,7 @@ impl Section {
             Section::Consumer => "consumer",
             Section::Store => "store",
             Section::Tower => "tower",
+            Section::Security => "security",
         }
     }
 
@@ -179,6 +190,15 @@ fn load_from(
     uses: &[Section],
     vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
 ) -> Result<Config, ConfigError> {
+    let mut uses = uses.to_vec();
+    if uses
+        .iter()
+        .any(|s| matches!(s, Section::Beacon | Section::Tower))
+        && !uses.contains(&Section::Security)
+    {
+        uses.push(Section::Security);
+    }
+    let uses = &uses[..];
     let mut all = config::Config::builder();
     if let Some(f) = file {
         let src = config::File::from_str(&read_file(f)?, config::FileFormat::Toml);
@@ -261,6 +281,12 @@ fn assemble(c: &config::Config, uses: &[Section]) -> Result<Config, String> {
             Section::Consumer => cfg.consumer = section(c, *s)?,
             Section::Store => cfg.store = section(c, *s)?,
             Section::Tower => cfg.tower = section(c, *s)?,
+            // One section for nodes and towers: each keeps its copy.
+            Section::Security => {
+                let security: SecurityConfig = section(c, *s)?;
+                cfg.beacon.security = security.clone();
+                cfg.tower.security = security;
+            }
         }
     }
     Ok(cfg)

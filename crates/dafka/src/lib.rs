@@ -47,9 +47,11 @@ pub use dafka_producer::{
     ProducerProbe, ProducerRecord, RecordTooLarge, Sent, SpoolFsync, TopicProducer,
 };
 pub use dafka_proto::{NodeId, Record};
-pub use dafka_protocol::{MeshConfig, NodeStats};
+pub use dafka_protocol::{MeshConfig, NodeStats, SecurityConfig};
 pub use dafka_store::{Fsync, Store, StoreConfig, StoreError, WalRecoveryMode};
 pub use dafka_tower::{Tower, TowerConfig, TowerError};
+pub use dafka_transport::keys;
+pub use dafka_transport::security::{reload_on_sighup, request_reload};
 
 /// Operators' questions to a running cluster (what `dafka_admin` asks):
 /// peers, partitions held by each store, named consumers' positions.

@@ -1,7 +1,7 @@
 //! dafka_keygen: makes a CURVE key pair for a Dafka node.
 
 use clap::Parser;
-use dafka_cli::keys::{generate, write_pair};
+use dafka::keys::{generate, write_pair};
 use dafka_cli::{main_with, parse};
 use std::path::PathBuf;
 use std::process::ExitCode;

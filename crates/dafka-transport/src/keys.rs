@@ -1,21 +1,17 @@
-//! CURVE keys as files: what `dafka_keygen` writes and nodes will read.
+//! CURVE keys as files: what `dafka_keygen` writes and nodes read.
 //!
 //! A key is 32 bytes, written as 40 characters of Z85 (ZeroMQ's text
 //! form) on one line. The secret key's file is created with mode 0600 and
 //! never overwritten: a secret key replaced by accident locks the node out
-//! of every cluster that knew its public key.
+//! of every cluster that knew its public key. An `authorized_keys` file
+//! lists public keys, one a line, like SSH's.
 
+use dafka_proto::{is_z85_key, KEY_CHARS};
+use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-/// ZeroMQ's Z85 alphabet.
-const Z85: &str =
-    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-
-/// Z85 characters of a 32-byte key.
-pub const KEY_CHARS: usize = 40;
 
 /// Why a key file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -60,14 +56,59 @@ impl std::fmt::Debug for KeyPair {
     }
 }
 
-/// A fresh key pair.
+/// A fresh key pair. A public key starting with `#` is drawn again: in an
+/// `authorized_keys` file it would look like a comment to a person.
 pub fn generate() -> Result<KeyPair, KeyError> {
-    let pair = zmq::CurveKeyPair::new().map_err(KeyError::NoCurve)?;
-    let z85 = |k: &[u8; 32]| zmq::z85_encode(k).unwrap_or_default();
-    Ok(KeyPair {
-        public: z85(&pair.public_key),
-        secret: z85(&pair.secret_key),
-    })
+    loop {
+        let pair = zmq::CurveKeyPair::new().map_err(KeyError::NoCurve)?;
+        let z85 = |k: &[u8; 32]| zmq::z85_encode(k).unwrap_or_default();
+        let pair = KeyPair {
+            public: z85(&pair.public_key),
+            secret: z85(&pair.secret_key),
+        };
+        if !pair.public.starts_with('#') {
+            return Ok(pair);
+        }
+    }
+}
+
+/// The key pair of a secret key file: the public key is derived.
+pub fn read_pair(path: &Path, warnings: &mut Vec<String>) -> Result<KeyPair, KeyError> {
+    let secret = read_key(path, warnings)?;
+    let public = dafka_sockopt::curve_public(&secret).ok_or_else(|| KeyError::Bad {
+        path: path.to_path_buf(),
+        why: "not a CURVE secret key".into(),
+    })?;
+    Ok(KeyPair { public, secret })
+}
+
+/// Reads an `authorized_keys` file: one public key a line, words after
+/// it a comment; blank lines and lines starting with `#` that are not a
+/// key are comments. A line that is neither is an error naming it.
+pub fn read_authorized(path: &Path) -> Result<HashSet<String>, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut keys = HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let Some(word) = line.split_whitespace().next() else {
+            continue;
+        };
+        match check_key(word) {
+            Ok(()) => {
+                keys.insert(word.to_string());
+            }
+            Err(_) if word.starts_with('#') => {}
+            Err(why) => {
+                return Err(KeyError::Bad {
+                    path: path.to_path_buf(),
+                    why: format!("line {}: {why}", n + 1),
+                })
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// The files of a key pair named `base`: `base.secret` and `base.public`.
@@ -158,13 +199,13 @@ pub fn check_key(key: &str) -> Result<(), String> {
             key.len()
         ));
     }
-    if let Some(c) = key.chars().find(|c| !Z85.contains(*c)) {
+    if let Some(c) = key.chars().find(|c| !dafka_proto::Z85.contains(*c)) {
         return Err(format!(
             "{c:?} is not a Z85 character (ZeroMQ's key alphabet)"
         ));
     }
     match zmq::z85_decode(key) {
-        Ok(bytes) if bytes.len() == 32 => Ok(()),
+        Ok(bytes) if bytes.len() == 32 && is_z85_key(key) => Ok(()),
         _ => Err("not Z85 (ZeroMQ's key alphabet)".into()),
     }
 }
@@ -216,5 +257,27 @@ mod tests {
             .contains("more than one"));
         let commented = format!("# node1\n{}  # its public key\n", pair.public);
         assert_eq!(parse_key(&commented), Ok(pair.public));
+    }
+
+    #[test]
+    fn an_authorized_keys_file_has_keys_comments_and_names_a_bad_line() {
+        let d = tempfile::tempdir().expect("dir");
+        let path = d.path().join("authorized_keys");
+        let (a, b) = (generate().expect("a"), generate().expect("b"));
+        let text = format!("# the cluster\n\n{} store1\n  {}\n", a.public, b.public);
+        std::fs::write(&path, text).expect("write");
+        let keys = read_authorized(&path).expect("read");
+        assert_eq!(keys.len(), 2);
+        assert!(keys.contains(&a.public) && keys.contains(&b.public));
+        std::fs::write(&path, format!("{}\nnot-a-key\n", a.public)).expect("write");
+        let e = read_authorized(&path).expect_err("bad line").to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let pair = read_pair_of(&d, &a);
+        assert_eq!(pair.public, a.public);
+    }
+
+    fn read_pair_of(d: &tempfile::TempDir, pair: &KeyPair) -> KeyPair {
+        let (secret, _) = write_pair(&d.path().join("n"), pair).expect("written");
+        read_pair(&secret, &mut Vec::new()).expect("pair")
     }
 }
