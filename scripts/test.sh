@@ -28,3 +28,7 @@ echo "== cargo clippy" >&2
 cargo clippy --locked --workspace --all-targets -- -D warnings
 echo "== cargo test" >&2
 cargo test --locked --workspace --all-targets
+# The fault, group and position tests once more with CURVE on every socket:
+# every process gets keys and an allowlist (tests/support, secure_env).
+echo "== end-to-end tests again with [security] on (DAFKA_TEST_SECURE)" >&2
+DAFKA_TEST_SECURE=1 cargo test --locked --workspace --test faults --test groups --test positions

@@ -133,6 +133,7 @@ fn slow_consumer_overflows_and_catches_up() {
         interval: 100,
         timeout: 1000,
         high_watermark: 100,
+        security: security(),
         ..MeshConfig::default()
     };
     let cfg = ConsumerConfig {

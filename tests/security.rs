@@ -40,7 +40,11 @@ impl Keys {
         for (i, p) in pairs.iter().enumerate() {
             text.push_str(&format!("{} node{i}\n", p.public));
         }
-        std::fs::write(self.allowlist(), text).expect("authorized_keys");
+        // Written aside and renamed over, as an operator should: a node
+        // never reads half a file.
+        let aside = self.dir.path().join("authorized_keys.new");
+        std::fs::write(&aside, text).expect("authorized_keys");
+        std::fs::rename(&aside, self.allowlist()).expect("rename");
     }
 }
 
@@ -53,7 +57,10 @@ fn secure(keys: &Keys, secret: &Path, tower: &KeyPair) -> Vec<(String, String)> 
     vec![
         ("DAFKA_SECURITY__ENABLED".into(), "true".into()),
         ("DAFKA_SECURITY__SECRET_KEY_FILE".into(), path(secret)),
-        ("DAFKA_SECURITY__AUTHORIZED_KEYS".into(), path(&keys.allowlist())),
+        (
+            "DAFKA_SECURITY__AUTHORIZED_KEYS".into(),
+            path(&keys.allowlist()),
+        ),
         ("DAFKA_SECURITY__TOWER_KEYS".into(), tower.public.clone()),
     ]
 }
@@ -108,21 +115,41 @@ fn a_secure_cluster_works_and_an_unknown_key_gets_nothing() {
     let (_tower, t) = secure_tower(&secure(&keys, &ts, &tk));
     let db = tempfile::tempdir().expect("db");
     let store_env = secure(&keys, &ss, &tk);
-    let s = spawn("dafka_stored", &["--db", &path(db.path())], Some(&t), &store_env);
+    let s = spawn(
+        "dafka_stored",
+        &["--db", &path(db.path())],
+        Some(&t),
+        &store_env,
+    );
     s.await_stderr("serving", TIMEOUT);
 
     let lines = numbered("secret", 50);
-    let mut p = spawn("dafka_console_producer", &["payroll"], Some(&t), &secure(&keys, &ps, &tk));
+    let mut p = spawn(
+        "dafka_console_producer",
+        &["payroll"],
+        Some(&t),
+        &secure(&keys, &ps, &tk),
+    );
     p.write_lines(&lines);
     p.close_stdin();
     assert!(p.wait(TIMEOUT).success(), "every record ACKed over CURVE");
     let args = ["--from-beginning", "--timeout-ms", "3000", "payroll"];
-    let got = read_lines(&mut spawn("dafka_console_consumer", &args, Some(&t), &secure(&keys, &cs, &tk)));
+    let got = read_lines(&mut spawn(
+        "dafka_console_consumer",
+        &args,
+        Some(&t),
+        &secure(&keys, &cs, &tk),
+    ));
     assert_eq!(got, lines);
 
     // A stranger knows the tower's address and key, but its own key is
     // in no allowlist: refused at the handshake, it learns of no peer.
-    let stranger = spawn("dafka_console_consumer", &args, Some(&t), &secure(&keys, &xs, &tk));
+    let stranger = spawn(
+        "dafka_console_consumer",
+        &args,
+        Some(&t),
+        &secure(&keys, &xs, &tk),
+    );
     stranger.await_stderr("refused this node's key", TIMEOUT);
     _tower.await_stderr("refused a connection", TIMEOUT);
     let mut stranger = stranger;
@@ -151,7 +178,12 @@ fn plaintext_and_curve_do_not_mix_and_a_wrong_tower_key_is_named() {
     misled.kill();
 
     let (_plain_tower, pt) = secure_tower(&plain());
-    let mut secure_node = spawn("dafka_console_consumer", &args, Some(&pt), &secure(&keys, &ns, &tk));
+    let mut secure_node = spawn(
+        "dafka_console_consumer",
+        &args,
+        Some(&pt),
+        &secure(&keys, &ns, &tk),
+    );
     secure_node.await_stderr("runs without security", TIMEOUT);
     secure_node.kill();
 }
@@ -198,7 +230,12 @@ fn a_key_removed_from_the_allowlist_is_cut_off() {
     keys.authorize(&[&tk, &sk, &pk, &ck]);
     let (_tower, t) = secure_tower(&secure(&keys, &ts, &tk));
     let db = tempfile::tempdir().expect("db");
-    let s = spawn("dafka_stored", &["--db", &path(db.path())], Some(&t), &secure(&keys, &ss, &tk));
+    let s = spawn(
+        "dafka_stored",
+        &["--db", &path(db.path())],
+        Some(&t),
+        &secure(&keys, &ss, &tk),
+    );
     s.await_stderr("serving", TIMEOUT);
     let mut p = spawn(
         "dafka_console_producer",
@@ -209,7 +246,12 @@ fn a_key_removed_from_the_allowlist_is_cut_off() {
     let before = numbered("before", 10);
     p.write_lines(&before);
     let args = ["--from-beginning", "jobs"];
-    let c = spawn("dafka_console_consumer", &args, Some(&t), &secure(&keys, &cs, &tk));
+    let c = spawn(
+        "dafka_console_consumer",
+        &args,
+        Some(&t),
+        &secure(&keys, &cs, &tk),
+    );
     assert_eq!(c.stdout_lines(10, TIMEOUT), before);
 
     // The producer's key goes; every node reads the file again.
@@ -219,9 +261,17 @@ fn a_key_removed_from_the_allowlist_is_cut_off() {
     }
     p.write_lines(&numbered("after", 10));
     p.close_stdin();
-    assert!(!p.wait(TIMEOUT).success(), "no store ACKs a removed key's records");
+    assert!(
+        !p.wait(TIMEOUT).success(),
+        "no store ACKs a removed key's records"
+    );
     let fresh = ["--from-beginning", "--timeout-ms", "3000", "jobs"];
-    let stored = read_lines(&mut spawn("dafka_console_consumer", &fresh, Some(&t), &secure(&keys, &cs, &tk)));
+    let stored = read_lines(&mut spawn(
+        "dafka_console_consumer",
+        &fresh,
+        Some(&t),
+        &secure(&keys, &cs, &tk),
+    ));
     assert_eq!(stored, before, "nothing after the removal was stored");
     let mut c = c;
     c.kill();
@@ -249,7 +299,9 @@ fn a_spoofed_record_or_ack_from_an_authorized_node_is_not_believed() {
     let producer = Producer::new("ledger", &cfg, &mesh(&t, &keys, &ps, &tk)).expect("producer");
     let mut mallory = TestPeer::join(Role::Store, &mesh(&t, &keys, &ms, &tk)).expect("mallory");
     let ack_key = routing::node_key(MessageId::Ack, &producer.partition());
-    mallory.expect_subscriber(TIMEOUT, &ack_key).expect("the producer listens for ACKs");
+    mallory
+        .expect_subscriber(TIMEOUT, &ack_key)
+        .expect("the producer listens for ACKs");
     producer.publish("real-0").expect("publish");
     let forged_ack = Message::Ack(Ack {
         topic: "ledger".into(),
@@ -259,22 +311,30 @@ fn a_spoofed_record_or_ack_from_an_authorized_node_is_not_believed() {
     });
     mallory.send(&forged_ack).expect("send");
     let stats = producer.stats();
-    poll_until("the producer drops the forged ACK", || {
-        match dafka::NodeStats::get(&stats.impostors) {
+    poll_until(
+        "the producer drops the forged ACK",
+        || match dafka::NodeStats::get(&stats.impostors) {
             0 => Err("not yet".to_string()),
             _ => Ok(()),
-        }
-    });
+        },
+    );
     assert_eq!(producer.unacked(), 1, "the forged ACK did not count");
 
     // A real store ACKs; then a RECORD in the producer's name, one
     // offset ahead, from Mallory's key.
     let db = tempfile::tempdir().expect("db");
-    let s = spawn("dafka_stored", &["--db", &path(db.path())], Some(&t), &secure(&keys, &ss, &tk));
+    let s = spawn(
+        "dafka_stored",
+        &["--db", &path(db.path())],
+        Some(&t),
+        &secure(&keys, &ss, &tk),
+    );
     s.await_stderr("serving", TIMEOUT);
     assert!(producer.flush(TIMEOUT), "the real store ACKs");
     let mut mallory = TestPeer::join(Role::Producer, &mesh(&t, &keys, &ms, &tk)).expect("mallory");
-    mallory.expect_subscriber(TIMEOUT, b"R").expect("the store listens");
+    mallory
+        .expect_subscriber(TIMEOUT, b"R")
+        .expect("the store listens");
     let forged = Message::Record(Record {
         topic: "ledger".into(),
         partition: producer.partition(),
@@ -289,6 +349,11 @@ fn a_spoofed_record_or_ack_from_an_authorized_node_is_not_believed() {
     }
     assert!(producer.flush(TIMEOUT), "the real records are ACKed");
     let fresh = ["--from-beginning", "--timeout-ms", "3000", "ledger"];
-    let stored = read_lines(&mut spawn("dafka_console_consumer", &fresh, Some(&t), &secure(&keys, &cs, &tk)));
+    let stored = read_lines(&mut spawn(
+        "dafka_console_consumer",
+        &fresh,
+        Some(&t),
+        &secure(&keys, &cs, &tk),
+    ));
     assert_eq!(stored, numbered("real", 10));
 }

@@ -331,6 +331,24 @@ pub fn secure_env() -> &'static [(String, String)] {
     })
 }
 
+/// The `[security]` of [`secure_env`], for nodes a test runs in-process:
+/// off unless `DAFKA_TEST_SECURE` is set.
+pub fn security() -> dafka::SecurityConfig {
+    let get = |name: &str| {
+        secure_env()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    dafka::SecurityConfig {
+        enabled: !secure_env().is_empty(),
+        secret_key_file: get("DAFKA_SECURITY__SECRET_KEY_FILE"),
+        authorized_keys: get("DAFKA_SECURITY__AUTHORIZED_KEYS"),
+        tower_keys: get("DAFKA_SECURITY__TOWER_KEYS"),
+    }
+}
+
 /// Starts a tower on ephemeral loopback ports.
 pub fn tower() -> (Proc, Towers) {
     tower_env(&[])

@@ -73,7 +73,7 @@ pub fn reload_on_sighup() -> Result<(), std::io::Error> {
     // SAFETY: `on_sighup` is an `extern "C" fn(c_int)`, the handler type
     // signal(2) expects, and only does an atomic add, which is
     // async-signal-safe. signal() has no other preconditions.
-    let old = unsafe { libc::signal(libc::SIGHUP, on_sighup as libc::sighandler_t) };
+    let old = unsafe { libc::signal(libc::SIGHUP, on_sighup as *const () as libc::sighandler_t) };
     if old == libc::SIG_ERR {
         return Err(std::io::Error::last_os_error());
     }

@@ -589,6 +589,9 @@ impl Transport for Mesh {
         }
         let ready: Vec<bool> = items.iter().map(|i| i.is_readable()).collect();
         let now = Instant::now();
+        // Before reading: a batch that arrived after a key was removed is
+        // judged by the new list.
+        self.follow_allowlist()?;
         if ready[1] && read_data {
             self.read_data(events, now);
         }
@@ -606,7 +609,6 @@ impl Transport for Mesh {
                 m.read(now);
             }
         }
-        self.follow_allowlist()?;
         self.trim_if_due(now);
         self.warn_if_no_tower(now);
         if now >= self.next_beacon {

@@ -178,15 +178,18 @@ impl Allowlist {
                     keys.difference(&st.keys).count(),
                     st.keys.difference(&keys).count(),
                 );
-                let file = self.path.display();
-                if removed > 0 {
-                    tracing::warn!(%file, keys = keys.len(), added,
-                        "authorized keys read again: {removed} key(s) removed, their connections are cut");
-                } else {
-                    tracing::info!(%file, keys = keys.len(), added, "authorized keys read again");
-                }
+                let count = keys.len();
+                // In force before it is said: whoever reads the log line
+                // may rely on it.
                 st.keys = Arc::new(keys);
                 self.generation.fetch_add(1, Ordering::Release);
+                let file = self.path.display();
+                if removed > 0 {
+                    tracing::warn!(%file, keys = count, added,
+                        "authorized keys read again: {removed} key(s) removed, their connections are cut");
+                } else {
+                    tracing::info!(%file, keys = count, added, "authorized keys read again");
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "authorized keys not read again: keeping the {} keys read before", st.keys.len());
