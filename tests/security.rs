@@ -8,6 +8,8 @@ use dafka::proto::{routing, Ack, Message, MessageId, Record, Role};
 use dafka::{MeshConfig, Producer, ProducerConfig, SecurityConfig};
 use dafka_testkit::TestPeer;
 use dafka_transport::keys::{generate, write_pair, KeyPair};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use support::*;
 
@@ -254,6 +256,11 @@ fn a_key_removed_from_the_allowlist_is_cut_off() {
     );
     assert_eq!(c.stdout_lines(10, TIMEOUT), before);
 
+    // SIGHUP asks for a reload; it does not stop a daemon (they serve on
+    // below).
+    for node in [&s, &_tower] {
+        kill(Pid::from_raw(node.pid() as i32), Signal::SIGHUP).expect("SIGHUP");
+    }
     // The producer's key goes; every node reads the file again.
     keys.authorize(&[&tk, &sk, &ck]);
     for node in [&s, &c, &_tower] {

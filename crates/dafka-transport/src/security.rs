@@ -218,6 +218,13 @@ mod tests {
         list.reload_if_changed();
         assert!(list.allows(&a.public) && !list.allows(&b.public));
         assert!(list.generation() > g);
+        let g = list.generation();
+        request_reload();
+        list.reload_if_changed();
+        assert!(
+            list.generation() > g,
+            "a requested reload reads the file even unchanged"
+        );
         std::fs::write(&path, "garbage\n").expect("write");
         list.reload_if_changed();
         assert!(list.allows(&a.public), "a broken file keeps the old list");
