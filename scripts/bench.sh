@@ -10,6 +10,8 @@
 # with three (a RECORD's key, header and content). Then latency at
 # 10,000 msg/s, the time a new consumer takes to its first record, and
 # how long a store takes to find a time (--from-time) in one long partition.
+# The 100 B and 1 KiB runs and the latency run are repeated with CURVE on
+# every socket (rows marked --secure).
 # Peak RSS is each process's high-water mark (VmHWM / time -f %M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +112,17 @@ trio() {
     stop_cluster
 }
 
+# CURVE on every socket for what starts next (the --secure rows): one key
+# pair for every process, enough to measure what encryption costs.
+secure_on() {
+    [ -f "$work/keys/node.secret" ] || { mkdir -p "$work/keys"; "$bin/dafka_keygen" "$work/keys/node" >/dev/null 2>&1; }
+    export DAFKA_SECURITY__ENABLED=true DAFKA_SECURITY__SECRET_KEY_FILE="$work/keys/node.secret" \
+        DAFKA_SECURITY__AUTHORIZED_KEYS="$work/keys/node.public" DAFKA_SECURITY__TOWER_KEYS="$(cat "$work/keys/node.public")"
+}
+secure_off() {
+    unset DAFKA_SECURITY__ENABLED DAFKA_SECURITY__SECRET_KEY_FILE DAFKA_SECURITY__AUTHORIZED_KEYS DAFKA_SECURITY__TOWER_KEYS
+}
+
 # Table rows for what `trio` measured: `trio_rows SIZE LABEL CEILING`.
 trio_rows() {
     local size=$1 label=$2 ceiling=$3 kind r rate
@@ -125,6 +138,7 @@ trio_rows() {
 }
 
 rows=()
+declare -A ceilings
 for cs in "${counts[@]}"; do
     size=${cs%%:*}; count=${cs##*:}
     say "$size B: $count records"
@@ -132,6 +146,7 @@ for cs in "${counts[@]}"; do
     say "raw ZeroMQ PUB/SUB"
     zmq=$("$bin/dafka_perf_zmq" --json "$count" "$size")
     ceiling=$(jget "$zmq" msg_per_s)
+    ceilings[$size]=$ceiling
     trio_rows "$size" "" "$ceiling"
     rows+=("$(printf '%-6s %-22s %12.0f %9.1f %7.2f' "$size" "raw zmq pub/sub" "$ceiling" "$(jget "$zmq" mb_per_s)" 1)")
     zmq3=$("$bin/dafka_perf_zmq" --frames 3 --json "$count" "$size")
@@ -160,6 +175,17 @@ for cs in "${counts[@]}"; do
     fi
 done
 
+# The same runs with [security] on: what CURVE costs (100 B and 1 KiB).
+for cs in "${counts[@]}"; do
+    size=${cs%%:*}; count=${cs##*:}
+    [ "$size" = 65536 ] && continue
+    say "$size B with CURVE on every socket: $count records"
+    secure_on
+    TRIO_NAMED=0 trio "$size" "$count"
+    secure_off
+    trio_rows "$size" ", --secure" "${ceilings[$size]}"
+done
+
 say "latency: $lat_count records of 100 B at 10,000/s"
 # Delete the runs' databases and write back what they left in the page
 # cache first: the kernel's flusher threads (and the file system freeing
@@ -170,6 +196,11 @@ quiet_io
 start_cluster
 lat=$("$bin/dafka_perf_latency" "${towers[@]}" --json --rate 10000 "$lat_count" 100)
 stop_cluster
+secure_on
+start_cluster
+lat_secure=$("$bin/dafka_perf_latency" "${towers[@]}" --json --rate 10000 "$lat_count" 100)
+stop_cluster
+secure_off
 # The same pacing over bare ZeroMQ (one PUB, one SUB, no Dafka): the
 # machine's own floor.
 lat_zmq=$("$bin/dafka_perf_zmq" --json --rate 10000 "$lat_count" 100)
@@ -201,7 +232,7 @@ echo
 echo "Dafka benchmarks ($(nproc) cores, $(uname -m), quick=${BENCH_QUICK:-0}); fsync=always"
 printf '%-6s %-22s %12s %9s %7s\n' size path msg/s MB/s of-zmq
 for r in "${rows[@]}"; do echo "$r"; done
-for l in "dafka:$lat" "raw zmq:$lat_zmq"; do
+for l in "dafka:$lat" "--secure:$lat_secure" "raw zmq:$lat_zmq"; do
     printf 'latency 100 B @ 10k/s, %-8s (us): p50 %s  p99 %s  p99.9 %s  max %s\n' "${l%%:*}" \
         "$(jget "${l#*:}" p50_us)" "$(jget "${l#*:}" p99_us)" "$(jget "${l#*:}" p999_us)" "$(jget "${l#*:}" max_us)"
 done
