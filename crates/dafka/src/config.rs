@@ -281,11 +281,17 @@ fn assemble(c: &config::Config, uses: &[Section]) -> Result<Config, String> {
             Section::Consumer => cfg.consumer = section(c, *s)?,
             Section::Store => cfg.store = section(c, *s)?,
             Section::Tower => cfg.tower = section(c, *s)?,
-            // One section for nodes and towers: each keeps its copy.
+            // One section for nodes and towers: each used one keeps a
+            // copy (a tower needs no tower_keys, so its tool must not
+            // check them as a node's).
             Section::Security => {
                 let security: SecurityConfig = section(c, *s)?;
-                cfg.beacon.security = security.clone();
-                cfg.tower.security = security;
+                if uses.contains(&Section::Beacon) {
+                    cfg.beacon.security = security.clone();
+                }
+                if uses.contains(&Section::Tower) {
+                    cfg.tower.security = security;
+                }
             }
         }
     }
@@ -583,5 +589,35 @@ mod tests {
             load_from(Some(&f), &[Section::Beacon, Section::Consumer], env(&[])).expect("consumer");
         assert_eq!(c.consumer.offset_reset, OffsetReset::Earliest);
         assert!(load_from(Some(&f), &[Section::Store], env(&[])).is_err());
+    }
+
+    #[test]
+    fn one_security_section_serves_nodes_and_towers() {
+        let dir = tempfile::tempdir().expect("dir");
+        let f = dir.path().join("dafka.toml");
+        let text = "[security]\nenabled = true\nsecret_key_file = \"t.secret\"\nauthorized_keys = \"keys\"\n";
+        std::fs::write(&f, text).expect("write");
+        let tower = load_from(Some(&f), &[Section::Tower], env(&[])).expect("tower");
+        assert!(tower.tower.security.enabled);
+        assert_eq!(
+            tower.validate().map_err(|e| e.to_string()),
+            Ok(()),
+            "a tower needs no tower_keys"
+        );
+        let node = load_from(Some(&f), &[Section::Beacon], env(&[])).expect("node");
+        assert!(node.beacon.security.enabled);
+        let e = node
+            .validate()
+            .expect_err("a node needs the tower's key")
+            .to_string();
+        assert!(
+            e.starts_with("security.tower_keys: 0 key(s) for 1 tower(s)"),
+            "{e}"
+        );
+        let vars = env(&[("DAFKA_SECURITY__ENABLED", "maybe")]);
+        let e = load_from(None, &[Section::Beacon], vars)
+            .expect_err("bad bool")
+            .to_string();
+        assert!(e.contains("DAFKA_SECURITY__ENABLED"), "{e}");
     }
 }
