@@ -266,7 +266,7 @@ fn a_key_removed_from_the_allowlist_is_cut_off() {
     for node in [&s, &c, &_tower] {
         node.await_stderr("1 key(s) removed", TIMEOUT);
     }
-    p.write_lines(&numbered("after", 10));
+    p.write_lines(numbered("after", 10));
     p.close_stdin();
     assert!(
         !p.wait(TIMEOUT).success(),
