@@ -7,6 +7,8 @@
 //! pauses, for state that sends no event.
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use crossbeam_channel::{unbounded, Receiver};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -103,7 +105,26 @@ impl Proc {
         towers: Option<&Towers>,
         env: &[(&str, &str)],
     ) -> Proc {
-        let mut cmd = Command::new(bin(name));
+        Proc::spawn_on(None, name, args, towers, env)
+    }
+
+    /// [`Proc::spawn_env`] on a test host (see `hosts`): inside its
+    /// network namespace, bound to its address.
+    pub fn spawn_on(
+        host: Option<&hosts::Host>,
+        name: &str,
+        args: &[&str],
+        towers: Option<&Towers>,
+        env: &[(&str, &str)],
+    ) -> Proc {
+        let mut cmd = match host {
+            Some(h) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &h.ns, bin(name)]);
+                c
+            }
+            None => Command::new(bin(name)),
+        };
         if let Some(t) = towers {
             cmd.args(["--sub", &t.sub, "--pub", &t.pub_]);
         }
@@ -127,6 +148,9 @@ impl Proc {
             .stderr(Stdio::piped());
         for (k, v) in secure_env() {
             cmd.env(k, v);
+        }
+        if let Some(h) = host {
+            cmd.env("DAFKA_BEACON__BIND", format!("tcp://{}:*", h.addr));
         }
         for (k, v) in env {
             if v.is_empty() {
