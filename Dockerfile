@@ -11,7 +11,7 @@ RUN cargo build --release --locked -p dafka-cli --bins \
  && mkdir /out \
  && cp target/release/dafka_towerd target/release/dafka_stored \
        target/release/dafka_console_producer target/release/dafka_console_consumer \
-       target/release/dafka_admin /out/
+       target/release/dafka_admin target/release/dafka_keygen /out/
 
 FROM debian:bookworm-slim
 # RocksDB is linked statically; libzmq (with libsodium, for CURVE) is

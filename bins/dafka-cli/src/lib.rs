@@ -36,9 +36,9 @@ pub struct NodeArgs {
     #[arg(long = "pub", value_name = "ENDPOINT",
         help = with_default("The towers' beacon output(s), comma-separated", beacon().pub_address))]
     pub pub_: Option<String>,
-    /// Where this node's publisher listens.
+    /// Where this node's data socket listens (peers connect to it).
     #[arg(long, value_name = "ENDPOINT",
-        help = with_default("Where this node's publisher listens", format!("{} (every interface, a free port)", beacon().bind)))]
+        help = with_default("Where this node's data socket listens (peers connect to it)", format!("{} (every interface, a free port)", beacon().bind)))]
     pub bind: Option<String>,
     /// The host peers should connect to, when the address the tower sees
     /// is not it (NAT, containers) [default: that address]

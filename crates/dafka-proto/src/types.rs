@@ -165,10 +165,10 @@ pub enum Role {
 pub struct Beacon {
     /// Who is speaking.
     pub node: NodeId,
-    /// Where its publisher can be reached; empty when the tower should fill
+    /// Where its data socket can be reached; empty when the tower should fill
     /// in the host from the connection (then `port` is used).
     pub endpoint: String,
-    /// The publisher's port, for a tower to complete an empty endpoint.
+    /// The data socket's port, for a tower to complete an empty endpoint.
     pub port: u32,
     /// What the node is.
     pub role: Role,

@@ -41,7 +41,7 @@ pub struct MeshConfig {
     pub interval: u64,
     /// Milliseconds of silence after which a peer is dropped.
     pub timeout: u64,
-    /// Where this node binds its publisher. A `*` port picks a free one.
+    /// Where this node binds its data socket (peers connect to it). A `*` port picks a free one.
     pub bind: String,
     /// The host peers should connect to. Empty: the tower fills in the
     /// address this node's beacon came from, which is right unless the

@@ -7,6 +7,7 @@
 use crate::mesh::{zerr, MeshError};
 use dafka_protocol::tuning::WARN_PERIOD;
 use dafka_protocol::RateLimit;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -31,7 +32,8 @@ pub struct Monitor {
     pair: zmq::Socket,
     side: Side,
     secure: bool,
-    warn: RateLimit,
+    /// One limit per explanation: a different failure is said at once.
+    warn: HashMap<&'static str, RateLimit>,
 }
 
 impl Monitor {
@@ -57,7 +59,7 @@ impl Monitor {
             pair,
             side,
             secure,
-            warn: RateLimit::new(WARN_PERIOD),
+            warn: HashMap::new(),
         })
     }
 
@@ -81,7 +83,11 @@ impl Monitor {
             let Some(why) = explain(self.side, self.secure, event, value) else {
                 continue;
             };
-            if let Some(suppressed) = self.warn.allow(now) {
+            let limit = self
+                .warn
+                .entry(why)
+                .or_insert_with(|| RateLimit::new(WARN_PERIOD));
+            if let Some(suppressed) = limit.allow(now) {
                 tracing::error!(%endpoint, suppressed, "security handshake failed: {why}");
             }
         }
@@ -114,8 +120,13 @@ pub fn explain(side: Side, secure: bool, event: u16, value: u32) -> Option<&'sta
         (Side::Tower, true) if protocol && value == CRYPTOGRAPHIC => {
             "the tower did not prove the key in security.tower_keys: is it that tower's public key?"
         }
+        // The side that sees a mismatch first may just close: the other
+        // learns nothing more than that, so say every likely reason.
         (Side::Tower, true) => {
-            "the tower closed the connection during the handshake: is security.tower_keys that tower's public key?"
+            "the tower closed the connection during the handshake: it runs without security, or security.tower_keys is not its public key"
+        }
+        (Side::Tower, false) => {
+            "the tower closed the connection during the handshake: it requires security ([security] is off here)"
         }
         (Side::Peer, true) => "a peer did not prove the key it announced",
         (_, false) => return None,
