@@ -192,6 +192,14 @@ impl Mesh {
                 c.client(s)?;
             }
         }
+        for s in [&beacon_pub, &beacon_sub] {
+            keep_alive(s, cfg)?;
+        }
+        // A connect that gets no answer (a host cut off) is retried after
+        // a beacon interval, not after TCP's own SYN back-off (minutes).
+        data_out
+            .set_connect_timeout(ms(cfg.interval))
+            .map_err(zerr("set", "connect timeout"))?;
         connect_towers(&beacon_pub, &cfg.tower_inputs(), curve)?;
         connect_towers(&beacon_sub, &cfg.tower_outputs(), curve)?;
         let (endpoint, port) = advertised(&bound, &cfg.advertise_host);
@@ -746,6 +754,26 @@ fn decode_read(
     }
     let parts: Vec<&[u8]> = frames[..n].iter().map(|m| &m[..]).collect();
     decode_all(&parts, out).map(drop)
+}
+
+/// A tower connection that stays silent for a beacon timeout is dropped
+/// and made again (ZeroMQ heartbeats), and a connect that gets no answer is
+/// retried after a beacon interval. Without this, a node whose link came
+/// back after a cut waits for TCP's retransmission back-off (seconds,
+/// growing with the cut) before it hears of its peers again. Data
+/// connections get no heartbeat: a consumer that stops reading for a while
+/// would be dropped by its publishers when their PINGs queue behind data.
+fn keep_alive(s: &zmq::Socket, cfg: &MeshConfig) -> Result<(), MeshError> {
+    let (interval, timeout) = (ms(cfg.interval), ms(cfg.timeout));
+    s.set_heartbeat_ivl(interval)
+        .and_then(|()| s.set_heartbeat_timeout(timeout))
+        .and_then(|()| s.set_connect_timeout(interval))
+        .map_err(zerr("set", "heartbeat"))
+}
+
+/// Milliseconds as libzmq takes them (an int).
+fn ms(v: u64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
 }
 
 /// Connects `s` to every tower, each with its key when security is on.
