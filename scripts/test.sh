@@ -26,6 +26,11 @@ echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# `cargo test` builds the examples but leaves them under hashed names; the
+# end-to-end tests run them as target/debug/examples/NAME, which only a
+# build puts there (a fresh machine has no earlier build that did).
+echo "== cargo build" >&2
+cargo build --locked --workspace --all-targets
 echo "== cargo test" >&2
 cargo test --locked --workspace --all-targets
 # The fault, group and position tests once more with CURVE on every socket:
