@@ -77,6 +77,18 @@ stop() {
     wait "$@" 2>/dev/null || true
     pids=()
 }
+# Before each run: write back what earlier runs left in the page cache and
+# wait (up to a minute) for the disk to go quiet, so no peer's syncs queue
+# behind another's write-back.
+settle() {
+    sync
+    local i p
+    for i in $(seq 120); do
+        p=$(awk '/^some/ { sub("avg10=", "", $2); print $2 }' /proc/pressure/io 2>/dev/null || echo 0)
+        awk -v p="${p:-0}" 'BEGIN { exit !(p < 0.5) }' && [ "$i" -gt 2 ] && return
+        sleep 0.5
+    done
+}
 # The value of a JSON field, or x when the tool failed or printed nothing.
 val() { local v; v=$(jget "$1" "$2"); echo "${v:-x}"; }
 
@@ -235,8 +247,11 @@ latency_run() {
     lat_of "$out"
 }
 
+# Synced write bandwidth of the disk under $work, in MB/s, with blocks of
+# $1 (O_DSYNC: each write waits for the device): 64k as a small batch, 1M
+# as the multi-megabyte batches a store writes under load.
 disk_mb_s() {
-    dd if=/dev/zero of="$work/dd" bs=64k count=2000 oflag=dsync 2>&1 |
+    dd if=/dev/zero of="$work/dd" bs="$1" count="$2" oflag=dsync 2>&1 |
         awk '/copied/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^[kMG]B\/s$/) { v = $i; if ($(i+1) == "GB/s") v *= 1000; if ($(i+1) == "kB/s") v /= 1000; print v } }'
     rm -f "$work/dd"
 }
@@ -252,12 +267,15 @@ command -v nats-server >/dev/null && [ -n "$pb" ] && peers+=(nats) && lpeers+=(n
 
 declare -A runs
 disks=()
+disks64=()
 for round in $(seq "$rounds"); do
-    disks+=("$(disk_mb_s)")
+    disks+=("$(disk_mb_s 1M 300)")
+    disks64+=("$(disk_mb_s 64k 2000)")
     for cs in "${counts[@]}"; do
         size=${cs%%:*}; count=${cs##*:}
         for peer in "${peers[@]}"; do
             say "round $round/$rounds: $peer, $count records of $size B"
+            settle
             case $peer in
                 dafka) r=$(dafka_run "$size" "$count") ;;
                 c-dafka) r=$(c_dafka_run "$size" "$count") ;;
@@ -270,6 +288,7 @@ for round in $(seq "$rounds"); do
     done
     for peer in "${lpeers[@]}"; do
         say "round $round/$rounds: $peer latency, $lat_count records of 100 B at 10,000/s"
+        settle
         r=$(latency_run "$peer")
         say "  $r"
         runs[$peer/lat]+="$r;"

@@ -27,6 +27,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR+1)/2)] }'; }
 
 disk=$(median "${disks[@]}")
+disk64=$(median "${disks64[@]}")
 json="$target/bench-peers.json"
 tbl="$work/table"
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
@@ -36,7 +37,7 @@ cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
     echo "versions: dafka $(git rev-parse --short HEAD); C dafka c2dc88d with libzmq 4.3.5, czmq 4.2.1;" \
         "$(redis-server --version 2>/dev/null | awk '{ sub("v=", "", $3); print "redis " $3 }');" \
         "$(nats-server --version 2>/dev/null | sed 's/: v/ /')"
-    echo "disk: synced 64 KiB writes (dd oflag=dsync) ${disk:-?} MB/s, median of ${disks[*]}"
+    echo "disk, synced writes (dd oflag=dsync): ${disk:-?} MB/s in 1 MiB blocks (rounds: ${disks[*]}), ${disk64:-?} MB/s in 64 KiB blocks"
     for m in "${missing[@]}"; do echo "not measured: $m"; done
     echo
     printf '%-6s %-8s %-15s %10s %21s %11s  %s\n' size path peer msg/s "range (rounds)" dafka/peer durability
@@ -102,7 +103,7 @@ full=${counts[0]##*:}
 } >>"$tbl"
 
 {
-    echo "{\"date\":\"$(date -u +%FT%TZ)\",\"rounds\":$rounds,\"disk_dsync_mb_s\":$(num_or_null "${disk:-}"),\"rows\":["
+    echo "{\"date\":\"$(date -u +%FT%TZ)\",\"rounds\":$rounds,\"disk_dsync_mb_s\":$(num_or_null "${disk:-}"),\"disk_dsync_64k_mb_s\":$(num_or_null "${disk64:-}"),\"rows\":["
     printf '%s\n' "${rows[@]}" | sed '$!s/$/,/'
     echo "]}"
 } >"$json"
