@@ -15,6 +15,7 @@
 #
 #   make bench-peers                       # 3 rounds, full counts
 #   ROUNDS=1 BENCH_QUICK=1 make bench-peers
+#   ONLY="dafka redis-always" make bench-peers
 #   PEERS_SRC=DIR (the source snapshots)   PEERS_CACHE=DIR (builds kept between runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -264,6 +265,13 @@ lpeers=(dafka)
 command -v redis-server >/dev/null && peers+=(redis-always redis-everysec)
 command -v redis-server >/dev/null && [ -n "$pb" ] && lpeers+=(redis-always redis-everysec)
 command -v nats-server >/dev/null && [ -n "$pb" ] && peers+=(nats) && lpeers+=(nats)
+
+# ONLY="dafka nats" keeps just those peers (and their latency rows).
+if [ -n "${ONLY:-}" ]; then
+    keep() { local p o; for p in "$@"; do for o in $ONLY; do [ "$p" = "$o" ] || [ "$p" = "$o-console" ] && echo "$p"; done; done; }
+    mapfile -t peers < <(keep "${peers[@]}")
+    mapfile -t lpeers < <(keep "${lpeers[@]}")
+fi
 
 declare -A runs
 disks=()
