@@ -79,16 +79,12 @@ stop() {
     pids=()
 }
 # Before each run: write back what earlier runs left in the page cache and
-# wait (up to a minute) for the disk to go quiet, so no peer's syncs queue
-# behind another's write-back.
+# wait for the disk to go quiet, so no peer's syncs queue behind another's
+# write-back.
+source scripts/quiet-io.sh
 settle() {
     sync
-    local i p
-    for i in $(seq 120); do
-        p=$(awk '/^some/ { sub("avg10=", "", $2); print $2 }' /proc/pressure/io 2>/dev/null || echo 0)
-        awk -v p="${p:-0}" 'BEGIN { exit !(p < 0.5) }' && [ "$i" -gt 2 ] && return
-        sleep 0.5
-    done
+    quiet_io
 }
 # The value of a JSON field, or x when the tool failed or printed nothing.
 val() { local v; v=$(jget "$1" "$2"); echo "${v:-x}"; }

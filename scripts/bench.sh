@@ -74,18 +74,7 @@ stop_cluster() {
     pids=()
 }
 
-# Waits (up to 60 s) until the disk is quiet: the kernel's share of the
-# I/O pressure over the last 10 s under 0.5 % (/proc/pressure/io), so the
-# write-back the runs above caused does not land in the latency figures.
-quiet_io() {
-    local i p
-    for i in $(seq 120); do
-        p=$(awk '/^some/ { sub("avg10=", "", $2); print $2 }' /proc/pressure/io 2>/dev/null || echo 0)
-        awk -v p="${p:-0}" 'BEGIN { exit !(p < 0.5) }' && [ "$i" -gt 4 ] && return
-        sleep 0.5
-    done
-    say "the disk is still busy; timing latency anyway"
-}
+source scripts/quiet-io.sh
 
 # Runs a tool under /usr/bin/time: `timed NAME tool args...`; its JSON
 # result goes to stdout, its peak RSS in KiB to the file $work/rss.NAME.

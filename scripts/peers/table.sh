@@ -86,6 +86,7 @@ done
 target_line() { # name, measured ratio, goal
     local verdict=missed
     awk -v a="$2" -v b="$3" 'BEGIN { exit !(a ~ /^[0-9.]+$/ && a >= b) }' && verdict=met
+    [ "$2" = "-" ] && verdict="not measured"
     printf '  %-58s %6s  (goal >= %s)  %s\n' "$1" "$2" "$3" "$verdict"
 }
 full=${counts[0]##*:}

@@ -174,33 +174,21 @@ impl Net {
     /// Hosts `a` and `b` can no longer reach each other; both still reach
     /// everyone else. Packets between them vanish silently.
     pub fn split(&self, a: usize, b: usize) {
-        for (from, to) in [(a, b), (b, a)] {
-            let dst = format!("{}/32", self.hosts[to].addr);
-            ip(&[
-                "-n",
-                &self.hosts[from].ns,
-                "route",
-                "add",
-                "blackhole",
-                &dst,
-            ])
-            .expect("split");
-        }
+        self.blackholes("add", a, b);
     }
 
     /// Undoes [`Net::split`].
     pub fn unsplit(&self, a: usize, b: usize) {
+        self.blackholes("del", a, b);
+    }
+
+    /// Adds or deletes (`op`) a blackhole route to each of `a` and `b` on
+    /// the other.
+    fn blackholes(&self, op: &str, a: usize, b: usize) {
         for (from, to) in [(a, b), (b, a)] {
             let dst = format!("{}/32", self.hosts[to].addr);
-            ip(&[
-                "-n",
-                &self.hosts[from].ns,
-                "route",
-                "del",
-                "blackhole",
-                &dst,
-            ])
-            .expect("unsplit");
+            let ns = &self.hosts[from].ns;
+            ip(&["-n", ns, "route", op, "blackhole", &dst]).expect("blackhole route");
         }
     }
 

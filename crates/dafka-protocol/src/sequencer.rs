@@ -233,6 +233,13 @@ impl FetchPacer {
         let want_end = from.saturating_add(count);
         let max = u64::from(max.max(1));
         if let Some((lo, hi, at)) = self.inflight {
+            // A request sized before the records' size was known (the first
+            // of a replay) can ask for far more than one answer holds: a
+            // store caps answers in bytes, by default at twice what `max`
+            // now stands for. Count only that much as asked, so the next
+            // chunk goes out half-way through it, not after a retry
+            // interval (which cost every replay of 64 KiB records 0.4 s).
+            let hi = hi.min(lo.saturating_add(2 * max));
             let fresh = now.saturating_duration_since(at) < self.retry;
             if fresh && from >= lo && from < hi {
                 // The answer is arriving: ask for the next chunk half-way.
@@ -455,6 +462,21 @@ mod tests {
             p.due(Some((2000, 8_000)), 1000, t),
             Some((2000, 1000)),
             "past the window: a new request"
+        );
+    }
+
+    #[test]
+    fn pacer_shrinks_a_request_sized_before_the_records_were_seen() {
+        let mut p = FetchPacer::new(Duration::from_secs(1));
+        let t = Instant::now();
+        // Sized for small records: 10,000 asked.
+        assert_eq!(p.due(Some((0, 10_000)), 10_000, t), Some((0, 10_000)));
+        // They are large: 64 fill a chunk, an answer holds 128 at most.
+        assert_eq!(p.due(Some((40, 9_960)), 64, t), None);
+        assert_eq!(
+            p.due(Some((70, 9_930)), 64, t),
+            Some((128, 64)),
+            "the next chunk after the most one answer holds, half-way through it"
         );
     }
 }
