@@ -83,6 +83,15 @@ fn secure_tower(env: &[(String, String)]) -> (Proc, Towers) {
 }
 
 /// A library node's mesh config with its own key.
+/// A store on a fresh database with this environment's keys, serving;
+/// the database lives as long as the returned directory.
+fn secure_store(t: &Towers, env: &[(String, String)]) -> (Proc, tempfile::TempDir) {
+    let db = tempfile::tempdir().expect("db");
+    let s = spawn("dafka_stored", &["--db", &path(db.path())], Some(t), env);
+    s.await_stderr("serving", TIMEOUT);
+    (s, db)
+}
+
 fn mesh(t: &Towers, keys: &Keys, secret: &Path, tower: &KeyPair) -> MeshConfig {
     MeshConfig {
         sub_address: t.sub.clone(),
@@ -115,15 +124,7 @@ fn a_secure_cluster_works_and_an_unknown_key_gets_nothing() {
     let (xs, _xk) = keys.pair("stranger");
     keys.authorize(&[&tk, &sk, &pk, &ck]);
     let (_tower, t) = secure_tower(&secure(&keys, &ts, &tk));
-    let db = tempfile::tempdir().expect("db");
-    let store_env = secure(&keys, &ss, &tk);
-    let s = spawn(
-        "dafka_stored",
-        &["--db", &path(db.path())],
-        Some(&t),
-        &store_env,
-    );
-    s.await_stderr("serving", TIMEOUT);
+    let (_s, _db) = secure_store(&t, &secure(&keys, &ss, &tk));
 
     let lines = numbered("secret", 50);
     let mut p = spawn(
@@ -231,14 +232,7 @@ fn a_key_removed_from_the_allowlist_is_cut_off() {
     let (cs, ck) = keys.pair("consumer");
     keys.authorize(&[&tk, &sk, &pk, &ck]);
     let (_tower, t) = secure_tower(&secure(&keys, &ts, &tk));
-    let db = tempfile::tempdir().expect("db");
-    let s = spawn(
-        "dafka_stored",
-        &["--db", &path(db.path())],
-        Some(&t),
-        &secure(&keys, &ss, &tk),
-    );
-    s.await_stderr("serving", TIMEOUT);
+    let (s, _db) = secure_store(&t, &secure(&keys, &ss, &tk));
     let mut p = spawn(
         "dafka_console_producer",
         &["--min-acks", "1", "--timeout-ms", "3000", "jobs"],
@@ -329,14 +323,7 @@ fn a_spoofed_record_or_ack_from_an_authorized_node_is_not_believed() {
 
     // A real store ACKs; then a RECORD in the producer's name, one
     // offset ahead, from Mallory's key.
-    let db = tempfile::tempdir().expect("db");
-    let s = spawn(
-        "dafka_stored",
-        &["--db", &path(db.path())],
-        Some(&t),
-        &secure(&keys, &ss, &tk),
-    );
-    s.await_stderr("serving", TIMEOUT);
+    let (s, _db) = secure_store(&t, &secure(&keys, &ss, &tk));
     assert!(producer.flush(TIMEOUT), "the real store ACKs");
     let mut mallory = TestPeer::join(Role::Producer, &mesh(&t, &keys, &ms, &tk)).expect("mallory");
     mallory
