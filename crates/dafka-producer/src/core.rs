@@ -6,7 +6,8 @@
 
 use crate::config::ProducerConfig;
 use crate::record::ProducerRecord;
-use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
+use dafka_proto::{encode_run, routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
+use dafka_protocol::run::chunks;
 use dafka_protocol::tuning::RECORD_OVERHEAD;
 use dafka_protocol::{Input, Machine, Output};
 use std::collections::{HashMap, VecDeque};
@@ -22,6 +23,30 @@ pub use claim::{Claim, ClaimOutcome};
 /// bounds memory as well as one of large records does.
 fn cost(r: &Record) -> usize {
     r.content.len() + r.meta_len() + RECORD_OVERHEAD
+}
+
+/// Encodes records `from..to` of `held` as runs of RECORDs (`to` is
+/// `None`) or DIRECT-RECORDs, in order. A run never spans the two halves of
+/// the ring buffer: one extra message per wrap-around, no copies.
+fn send_runs(
+    outbox: &mut Vec<ProducerOutput>,
+    to: Option<NodeId>,
+    held: &VecDeque<Record>,
+    from: usize,
+    until: usize,
+) {
+    let (front, back) = held.as_slices();
+    let split = front.len();
+    let halves = [
+        front.get(from.min(split)..until.min(split)),
+        back.get(from.saturating_sub(split)..until.saturating_sub(split)),
+    ];
+    for run in halves.into_iter().flatten().flat_map(chunks) {
+        outbox.push(Output::SendRun {
+            frames: encode_run(to, run),
+            records: run.len() as u64,
+        });
+    }
 }
 
 /// What the application asks of a producer.
@@ -69,6 +94,11 @@ pub struct ProducerCore {
     next_offset: u64,
     /// Records not yet ACKed by a quorum, oldest first, contiguous.
     unacked: VecDeque<Record>,
+    /// How many records at the back of `unacked` are not sent yet. They
+    /// leave as runs encoded straight from `unacked` (no copy of each
+    /// record on its way out) before any other message, so a HEAD never
+    /// overtakes them, and at the latest when the outputs are drained.
+    unsent: usize,
     unacked_bytes: usize,
     /// Highest offset each store has ACKed.
     acks: HashMap<NodeId, u64>,
@@ -101,6 +131,7 @@ impl ProducerCore {
             cfg,
             next_offset: 0,
             unacked: VecDeque::new(),
+            unsent: 0,
             unacked_bytes: 0,
             acks: HashMap::new(),
             next_head: None,
@@ -141,7 +172,7 @@ impl ProducerCore {
             sender: self.id,
             partition: Some(self.id),
         };
-        self.outbox.push(Output::Send(ask));
+        self.send(ask);
     }
 
     fn on_claim_answer(&mut self, head: &Head, store: Option<NodeId>, state: &HeadState) {
@@ -225,8 +256,8 @@ impl ProducerCore {
         self.next_offset += 1;
         let rec = self.record(offset, record.into());
         self.unacked_bytes += cost(&rec);
-        self.outbox.push(Output::Send(Message::Record(rec.clone())));
         self.unacked.push_back(rec);
+        self.unsent += 1;
         self.next_head.get_or_insert(now + self.cfg.head_interval());
         offset
     }
@@ -315,16 +346,27 @@ impl ProducerCore {
         let start = f.offset.max(first);
         let count = u64::from(f.count.min(self.cfg.max_fetch_reply));
         let end = f.offset.saturating_add(count).min(self.next_offset);
-        for off in start..end {
-            let Some(rec) = self.unacked.get((off - first) as usize) else {
-                break;
-            };
-            let msg = Message::DirectRecord {
-                to: f.sender,
-                record: rec.clone(),
-            };
-            self.outbox.push(Output::Send(msg));
+        if start >= end {
+            return;
         }
+        self.send_unsent();
+        let held = self.unacked.len();
+        let (from, to) = ((start - first) as usize, ((end - first) as usize).min(held));
+        send_runs(&mut self.outbox, Some(f.sender), &self.unacked, from, to);
+    }
+
+    /// Sends `msg` after the records not sent yet.
+    fn send(&mut self, msg: Message) {
+        self.send_unsent();
+        self.outbox.push(Output::Send(msg));
+    }
+
+    /// Sends the records published since the last call, as runs.
+    fn send_unsent(&mut self) {
+        let held = self.unacked.len();
+        let from = held - self.unsent.min(held);
+        self.unsent = 0;
+        send_runs(&mut self.outbox, None, &self.unacked, from, held);
     }
 
     fn send_head(&mut self, now: Instant) {
@@ -336,7 +378,7 @@ impl ProducerCore {
             partition: self.id,
             offset: self.next_offset - 1,
         };
-        self.outbox.push(Output::Send(Message::Head(head)));
+        self.send(Message::Head(head));
         self.next_head = Some(now + self.cfg.head_interval());
     }
 
@@ -451,6 +493,7 @@ impl Machine for ProducerCore {
     }
 
     fn drain(&mut self, out: &mut Vec<ProducerOutput>) {
+        self.send_unsent();
         out.append(&mut self.outbox);
     }
 

@@ -6,7 +6,7 @@
 //! and under the seeded simulator (`dafka-testkit`) in tests, so what the
 //! simulator checks is what production runs.
 
-use dafka_proto::{Beacon, Message};
+use dafka_proto::{Beacon, Frames, Message};
 use std::time::Instant;
 
 /// What a machine is fed.
@@ -30,6 +30,15 @@ pub enum Input<C, D> {
 pub enum Output<D, W> {
     /// Publish a message.
     Send(Message),
+    /// Publish a run of `records` records the machine encoded itself, from
+    /// where it keeps them: a producer holds every record until it is
+    /// ACKed, and encoding from there spares a copy of each one.
+    SendRun {
+        /// The encoded RECORD or DIRECT-RECORD.
+        frames: Frames,
+        /// How many records it carries (for the counters).
+        records: u64,
+    },
     /// Start receiving messages under a routing prefix.
     Subscribe(Vec<u8>),
     /// Stop receiving messages under a routing prefix.

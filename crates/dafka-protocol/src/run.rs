@@ -26,6 +26,28 @@ pub fn size(r: &Record) -> usize {
     r.content.len() + r.meta_len()
 }
 
+/// Splits records that already continue one another (a producer's, in
+/// offset order) into runs within [`RUN_RECORDS`] and [`RUN_BYTES`], the
+/// limits [`extends`] applies; a record larger than a run goes alone.
+pub fn chunks(records: &[Record]) -> impl Iterator<Item = &[Record]> {
+    let mut rest = records;
+    std::iter::from_fn(move || {
+        let first = rest.first()?;
+        let mut bytes = size(first);
+        let mut n = 1;
+        while let Some(next) = rest.get(n) {
+            if n >= RUN_RECORDS || bytes + size(next) > RUN_BYTES {
+                break;
+            }
+            bytes += size(next);
+            n += 1;
+        }
+        let (run, tail) = rest.split_at(n);
+        rest = tail;
+        Some(run)
+    })
+}
+
 /// The run being built from a node's outputs.
 #[derive(Debug, Default)]
 pub struct RunBuilder {
@@ -102,6 +124,29 @@ mod tests {
         let mut out = Vec::new();
         assert!(decode_all(&f.to_vec(), &mut out).is_ok());
         out
+    }
+
+    #[test]
+    fn chunks_cut_where_a_run_would_stop_growing() {
+        let recs: Vec<Record> = (0..RUN_RECORDS as u64 + 5).map(|o| rec(o, 1)).collect();
+        let lens: Vec<usize> = chunks(&recs).map(<[Record]>::len).collect();
+        assert_eq!(lens, [RUN_RECORDS, 5]);
+        let big = [rec(0, RUN_BYTES + 1), rec(1, RUN_BYTES / 2), rec(2, RUN_BYTES / 2), rec(3, 1)];
+        let lens: Vec<usize> = chunks(&big).map(<[Record]>::len).collect();
+        assert_eq!(lens, [1, 2, 1], "alone when too large, then by bytes");
+        assert_eq!(chunks(&[]).count(), 0);
+        // The same cuts as records offered one by one.
+        let mut b = RunBuilder::default();
+        let mut cuts = Vec::new();
+        for r in big {
+            if let Some(Message::Record(r)) = b.offer(Message::Record(r)) {
+                cuts.push(b.len());
+                b.take();
+                assert!(b.offer(Message::Record(r)).is_none());
+            }
+        }
+        cuts.push(b.len());
+        assert_eq!(cuts, [1, 2, 1]);
     }
 
     #[test]

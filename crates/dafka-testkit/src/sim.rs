@@ -21,7 +21,7 @@
 
 use dafka_consumer::{ConsumerConfig, ConsumerCore, ConsumerDelivery, OffsetReset};
 use dafka_producer::{ProducerCommand, ProducerConfig, ProducerCore, ProducerRecord};
-use dafka_proto::{Message, NodeId, Record};
+use dafka_proto::{decode_all, Message, NodeId, Record};
 use dafka_protocol::{Input, Machine, Output};
 use dafka_store::{
     execute, MemStorage, ReadLimit, Storage, StoreConfig, StoreCore, StoreDone, StoreWork,
@@ -167,6 +167,14 @@ impl<M: Machine, P: SimPort<M>> Node for Host<M, P> {
         for o in outs {
             match o {
                 Output::Send(m) => out.push(NetOut::Send(m)),
+                // The simulated network carries messages one by one, so a
+                // run is taken apart as the receiving node would.
+                Output::SendRun { frames, .. } => {
+                    let mut msgs = Vec::new();
+                    let decoded = decode_all(&frames.to_vec(), &mut msgs);
+                    assert!(decoded.is_ok(), "a machine encoded a run that does not decode: {decoded:?}");
+                    out.extend(msgs.into_iter().map(NetOut::Send));
+                }
                 Output::Subscribe(p) => out.push(NetOut::Subscribe(p)),
                 Output::Unsubscribe(p) => out.push(NetOut::Unsubscribe(p)),
                 Output::Deliver(d) => self.port.deliver(d),

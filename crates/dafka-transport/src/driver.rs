@@ -7,7 +7,7 @@
 //! commands come from, where deliveries go, what makes work durable.
 
 use crate::mesh::MeshError;
-use dafka_proto::Message;
+use dafka_proto::{Frames, Message};
 use dafka_protocol::tuning::IDLE;
 use dafka_protocol::{Input, InputOf, Machine, Output, OutputOf, RunBuilder};
 use std::time::{Duration, Instant};
@@ -36,6 +36,8 @@ pub trait Transport {
     fn send(&self, msg: &Message) -> Result<(), MeshError>;
     /// Publishes the records waiting in `run` as one message, if any.
     fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError>;
+    /// Publishes a run of `records` records the machine encoded itself.
+    fn send_encoded(&self, frames: &Frames, records: u64) -> Result<(), MeshError>;
     /// Starts receiving messages under a routing prefix.
     fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError>;
     /// Stops receiving messages under a routing prefix.
@@ -193,6 +195,10 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
                                 mesh.send(&m)?;
                             }
                         }
+                    }
+                    Output::SendRun { frames, records } => {
+                        mesh.send_run(&mut self.run)?;
+                        mesh.send_encoded(&frames, records)?;
                     }
                     Output::Subscribe(p) => {
                         mesh.send_run(&mut self.run)?;

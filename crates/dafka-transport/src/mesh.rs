@@ -650,15 +650,17 @@ impl Transport for Mesh {
     fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
         let n = run.len() as u64;
         match run.take() {
-            Some(f) => {
-                self.send_frames(&f)?;
-                NodeStats::add(&self.stats.records_out, n);
-                let bytes = f.content.as_ref().map_or(0, |c| c.len() as u64);
-                NodeStats::add(&self.stats.record_bytes_out, bytes);
-                Ok(())
-            }
+            Some(f) => self.send_encoded(&f, n),
             None => Ok(()),
         }
+    }
+
+    fn send_encoded(&self, f: &Frames, records: u64) -> Result<(), MeshError> {
+        self.send_frames(f)?;
+        NodeStats::add(&self.stats.records_out, records);
+        let bytes = f.content.as_ref().map_or(0, |c| c.len() as u64);
+        NodeStats::add(&self.stats.record_bytes_out, bytes);
+        Ok(())
     }
 
     /// Says the group and topic hash in every beacon from now on, and

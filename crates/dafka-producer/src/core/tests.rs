@@ -17,15 +17,23 @@ fn core(min_acks: usize) -> ProducerCore {
     p
 }
 
+/// What the producer sent, runs taken apart into their records.
 fn sent(p: &mut ProducerCore) -> Vec<Message> {
     let mut out = Vec::new();
     p.drain(&mut out);
-    out.into_iter()
-        .filter_map(|o| match o {
-            Output::Send(m) => Some(m),
-            _ => None,
-        })
-        .collect()
+    let mut msgs = Vec::new();
+    for o in out {
+        match o {
+            Output::Send(m) => msgs.push(m),
+            Output::SendRun { frames, records } => {
+                let before = msgs.len();
+                assert!(dafka_proto::decode_all(&frames.to_vec(), &mut msgs).is_ok());
+                assert_eq!(msgs.len() - before, records as usize);
+            }
+            _ => {}
+        }
+    }
+    msgs
 }
 
 fn ack(store: NodeId, offset: u64) -> Input<ProducerCommand, Infallible> {
@@ -216,4 +224,41 @@ fn a_claim_nobody_answers_fails_at_its_deadline() {
     assert!(p.next_timeout().is_some(), "it asks again");
     p.on_timeout(t + Duration::from_millis(1000));
     assert_eq!(p.claim_outcome(), Some(&ClaimOutcome::Failed(0)));
+}
+
+#[test]
+fn records_leave_before_a_head_and_fetches_span_the_ring_buffer() {
+    let mut p = core(1);
+    let t = Instant::now();
+    for _ in 0..10 {
+        p.publish(Bytes::from_static(b"x"), t);
+    }
+    // The HEAD of a close must follow the records it names.
+    p.close(t, Duration::from_secs(1));
+    let msgs = sent(&mut p);
+    assert_eq!(msgs.len(), 11);
+    assert!(matches!(msgs.last(), Some(Message::Head(h)) if h.offset == 9));
+    // ACKs free the front of the buffer, new records wrap around into it.
+    p.handle(ack(S1, 6), t);
+    for _ in 0..10 {
+        p.publish(Bytes::from_static(b"y"), t);
+    }
+    let live: Vec<u64> = sent(&mut p)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Record(r) => Some(r.offset),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(live, (10..20).collect::<Vec<_>>());
+    assert!(!p.unacked.as_slices().1.is_empty(), "the buffer wrapped");
+    p.handle(fetch(0, 100), t);
+    let fetched: Vec<u64> = sent(&mut p)
+        .into_iter()
+        .map(|m| match m {
+            Message::DirectRecord { to, record } if to == C => record.offset,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(fetched, (7..20).collect::<Vec<_>>());
 }
