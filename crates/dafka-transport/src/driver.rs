@@ -37,7 +37,7 @@ pub trait Transport {
     /// Publishes the records waiting in `run` as one message, if any.
     fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError>;
     /// Publishes a run of `records` records the machine encoded itself.
-    fn send_encoded(&self, frames: &Frames, records: u64) -> Result<(), MeshError>;
+    fn send_encoded(&self, frames: Frames, records: u64) -> Result<(), MeshError>;
     /// Starts receiving messages under a routing prefix.
     fn subscribe(&self, prefix: &[u8]) -> Result<(), MeshError>;
     /// Stops receiving messages under a routing prefix.
@@ -198,7 +198,7 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
                     }
                     Output::SendRun { frames, records } => {
                         mesh.send_run(&mut self.run)?;
-                        mesh.send_encoded(&frames, records)?;
+                        mesh.send_encoded(frames, records)?;
                     }
                     Output::Subscribe(p) => {
                         mesh.send_run(&mut self.run)?;

@@ -256,7 +256,7 @@ impl Mesh {
         self.discovery.len()
     }
 
-    fn send_frames(&self, f: &Frames) -> Result<(), MeshError> {
+    fn send_frames(&self, f: Frames) -> Result<(), MeshError> {
         let more = zmq::SNDMORE | zmq::DONTWAIT;
         let last = if f.content.is_some() {
             more
@@ -270,8 +270,8 @@ impl Mesh {
             .data_out
             .send(&f.key[..], more)
             .and_then(|_| self.data_out.send(&f.header[..], last))
-            .and_then(|_| match &f.content {
-                Some(c) => self.data_out.send(&c[..], zmq::DONTWAIT),
+            .and_then(|_| match f.content {
+                Some(c) => self.data_out.send(content_message(c), zmq::DONTWAIT),
                 None => Ok(()),
             });
         match res {
@@ -549,6 +549,23 @@ impl Mesh {
     }
 }
 
+/// Content of at least this many bytes is handed to ZeroMQ, not copied.
+const HAND_OVER_BYTES: usize = 4096;
+
+/// Frame 2 as a ZeroMQ message. A run's contents were encoded into a
+/// buffer of their own: a large one is handed over (ZeroMQ frees it when
+/// sent), sparing a copy and, at 64 KiB a run, the fresh pages the copy
+/// lands in; a small one is copied, cheaper than ZeroMQ's bookkeeping
+/// for a buffer it does not own.
+fn content_message(c: bytes::Bytes) -> zmq::Message {
+    if c.len() < HAND_OVER_BYTES {
+        zmq::Message::from(&c[..])
+    } else {
+        // Free of copies when `c` is the run's own buffer (it is).
+        zmq::Message::from(Vec::from(c))
+    }
+}
+
 impl Transport for Mesh {
     /// When the mesh next needs a turn (its beacon timer, handing freed
     /// memory back, or saying that no tower has answered).
@@ -639,7 +656,7 @@ impl Transport for Mesh {
     /// Publishes a message. Never blocks: past the high-water mark ZeroMQ
     /// drops it for that peer, and the protocol repairs the gap.
     fn send(&self, msg: &Message) -> Result<(), MeshError> {
-        self.send_frames(&encode(msg))?;
+        self.send_frames(encode(msg))?;
         if matches!(msg, Message::Fetch(_)) {
             NodeStats::bump(&self.stats.fetches);
         }
@@ -650,15 +667,15 @@ impl Transport for Mesh {
     fn send_run(&self, run: &mut RunBuilder) -> Result<(), MeshError> {
         let n = run.len() as u64;
         match run.take() {
-            Some(f) => self.send_encoded(&f, n),
+            Some(f) => self.send_encoded(f, n),
             None => Ok(()),
         }
     }
 
-    fn send_encoded(&self, f: &Frames, records: u64) -> Result<(), MeshError> {
+    fn send_encoded(&self, f: Frames, records: u64) -> Result<(), MeshError> {
+        let bytes = f.content.as_ref().map_or(0, |c| c.len() as u64);
         self.send_frames(f)?;
         NodeStats::add(&self.stats.records_out, records);
-        let bytes = f.content.as_ref().map_or(0, |c| c.len() as u64);
         NodeStats::add(&self.stats.record_bytes_out, bytes);
         Ok(())
     }

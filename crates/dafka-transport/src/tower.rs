@@ -214,7 +214,7 @@ impl Transport for TowerSockets {
         Ok(())
     }
 
-    fn send_encoded(&self, _frames: &Frames, _records: u64) -> Result<(), MeshError> {
+    fn send_encoded(&self, _frames: Frames, _records: u64) -> Result<(), MeshError> {
         Ok(())
     }
 
