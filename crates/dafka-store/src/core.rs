@@ -545,9 +545,18 @@ impl StoreCore {
         }
         self.commit_by = None;
         let batch = std::mem::take(&mut self.batch);
+        // Each partition's records are in offset order, in long runs: note
+        // a partition's offset only where a run of it ends (one hash per
+        // run, not per record).
         let mut tops: HashMap<(&str, NodeId), u64> = HashMap::new();
-        for r in &batch {
-            tops.insert((r.topic.as_str(), r.partition), r.offset);
+        let mut iter = batch.iter().peekable();
+        while let Some(r) = iter.next() {
+            let run_ends = iter
+                .peek()
+                .is_none_or(|n| n.partition != r.partition || n.topic != r.topic);
+            if run_ends {
+                tops.insert((r.topic.as_str(), r.partition), r.offset);
+            }
         }
         let tops = tops
             .into_iter()
