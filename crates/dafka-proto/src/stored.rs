@@ -14,7 +14,7 @@
 //! at most 1 MiB, never 'R', so the two formats cannot be confused and a
 //! store reads what older versions wrote.
 
-use crate::codec::{append_contents, record_header_bytes, records_from_pb, run_body};
+use crate::codec::{append_contents, encode_run_body, record_header_bytes, records_from_pb, run_body_estimate};
 use crate::error::DecodeError;
 use crate::pb;
 use crate::types::Record;
@@ -31,13 +31,14 @@ pub fn run_to_bytes(run: &[Record], out: &mut Vec<u8>) {
     let Some((first, rest)) = run.split_first() else {
         return;
     };
-    let body = run_body(first, rest);
-    let len = body.encoded_len();
-    out.reserve(5 + len);
+    out.reserve(5 + run_body_estimate(first, rest));
     out.push(RUN);
-    out.extend_from_slice(&(len as u32).to_be_bytes());
-    // Cannot fail: the Vec has room (and would grow anyway).
-    let _ = body.encode(out);
+    // The body's length goes before it: write it, then fill the length in.
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    encode_run_body(None, first, rest, out);
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     append_contents(run, out);
 }
 
