@@ -6,7 +6,9 @@
 
 use crate::config::ProducerConfig;
 use crate::record::ProducerRecord;
-use dafka_proto::{encode_run, routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record};
+use dafka_proto::{
+    encode_run, routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record,
+};
 use dafka_protocol::run::chunks;
 use dafka_protocol::tuning::RECORD_OVERHEAD;
 use dafka_protocol::{Input, Machine, Output};

@@ -122,14 +122,23 @@ pub(crate) fn append_contents(run: &[Record], out: &mut Vec<u8>) {
 /// Byte for byte what prost writes for the whole message, but the records
 /// after the first are encoded one at a time straight from the run, never
 /// gathered into a `Vec` of `NextRecord`s (a thousand of them a run).
-pub(crate) fn encode_run_body(to: Option<&NodeId>, first: &Record, rest: &[Record], out: &mut Vec<u8>) {
+pub(crate) fn encode_run_body(
+    to: Option<&NodeId>,
+    first: &Record,
+    rest: &[Record],
+    out: &mut Vec<u8>,
+) {
     let record = Some(record_to_pb(first));
     // prost writes fields in field-number order, the repeated `next` last:
     // the message without it, then its elements, is the same encoding.
     // Cannot fail: a Vec grows as needed.
     let next_field = match to {
         None => {
-            let _ = pb::Record { record, next: Vec::new() }.encode(out);
+            let _ = pb::Record {
+                record,
+                next: Vec::new(),
+            }
+            .encode(out);
             2
         }
         Some(to) => {
@@ -152,7 +161,10 @@ pub(crate) fn encode_run_body(to: Option<&NodeId>, first: &Record, rest: &[Recor
 /// Room for a run's body, close enough that the header frame rarely grows:
 /// a plain record after the first takes about a dozen bytes.
 pub(crate) fn run_body_estimate(first: &Record, rest: &[Record]) -> usize {
-    let meta: usize = std::iter::once(first).chain(rest).map(|r| r.meta_len() + 8 * r.headers.len()).sum();
+    let meta: usize = std::iter::once(first)
+        .chain(rest)
+        .map(|r| r.meta_len() + 8 * r.headers.len())
+        .sum();
     64 + first.topic.len() + meta + 12 * rest.len()
 }
 
@@ -775,7 +787,9 @@ mod tests {
     fn a_run_body_is_what_prost_writes_for_the_whole_message() {
         let runs = [
             vec![rec(0, Some(1_700_000_000_000), None, 0)],
-            (0..50).map(|o| rec(o, Some(1_700_000_000_000 + o as i64 * 3), None, 0)).collect(),
+            (0..50)
+                .map(|o| rec(o, Some(1_700_000_000_000 + o as i64 * 3), None, 0))
+                .collect(),
             vec![
                 rec(7, None, Some(b"k"), 2),
                 rec(8, Some(5), None, 0),

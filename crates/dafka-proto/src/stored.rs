@@ -14,7 +14,9 @@
 //! at most 1 MiB, never 'R', so the two formats cannot be confused and a
 //! store reads what older versions wrote.
 
-use crate::codec::{append_contents, encode_run_body, record_header_bytes, records_from_pb, run_body_estimate};
+use crate::codec::{
+    append_contents, encode_run_body, record_header_bytes, records_from_pb, run_body_estimate,
+};
 use crate::error::DecodeError;
 use crate::pb;
 use crate::types::Record;

@@ -131,7 +131,12 @@ mod tests {
         let recs: Vec<Record> = (0..RUN_RECORDS as u64 + 5).map(|o| rec(o, 1)).collect();
         let lens: Vec<usize> = chunks(&recs).map(<[Record]>::len).collect();
         assert_eq!(lens, [RUN_RECORDS, 5]);
-        let big = [rec(0, RUN_BYTES + 1), rec(1, RUN_BYTES / 2), rec(2, RUN_BYTES / 2), rec(3, 1)];
+        let big = [
+            rec(0, RUN_BYTES + 1),
+            rec(1, RUN_BYTES / 2),
+            rec(2, RUN_BYTES / 2),
+            rec(3, 1),
+        ];
         let lens: Vec<usize> = chunks(&big).map(<[Record]>::len).collect();
         assert_eq!(lens, [1, 2, 1], "alone when too large, then by bytes");
         assert_eq!(chunks(&[]).count(), 0);

@@ -172,7 +172,10 @@ impl<M: Machine, P: SimPort<M>> Node for Host<M, P> {
                 Output::SendRun { frames, .. } => {
                     let mut msgs = Vec::new();
                     let decoded = decode_all(&frames.to_vec(), &mut msgs);
-                    assert!(decoded.is_ok(), "a machine encoded a run that does not decode: {decoded:?}");
+                    assert!(
+                        decoded.is_ok(),
+                        "a machine encoded a run that does not decode: {decoded:?}"
+                    );
                     out.extend(msgs.into_iter().map(NetOut::Send));
                 }
                 Output::Subscribe(p) => out.push(NetOut::Subscribe(p)),
