@@ -36,6 +36,18 @@ fn sent(p: &mut ProducerCore) -> Vec<Message> {
     msgs
 }
 
+/// The offsets of the DIRECT-RECORDs sent to the consumer C, the only
+/// messages expected.
+fn fetched(p: &mut ProducerCore) -> Vec<u64> {
+    sent(p)
+        .into_iter()
+        .map(|m| match m {
+            Message::DirectRecord { to, record } if to == C => record.offset,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect()
+}
+
 fn ack(store: NodeId, offset: u64) -> Input<ProducerCommand, Infallible> {
     Input::Message(Message::Ack(Ack {
         topic: "t".into(),
@@ -115,13 +127,7 @@ fn answers_fetch_from_unacked_records_only() {
     p.handle(ack(S1, 1), t);
     sent(&mut p);
     p.handle(fetch(0, 4_000_000_000), t);
-    let offs: Vec<u64> = sent(&mut p)
-        .into_iter()
-        .map(|m| match m {
-            Message::DirectRecord { to, record } if to == C => record.offset,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
+    let offs = fetched(&mut p);
     assert_eq!(offs, [2, 3, 4]);
 }
 
@@ -253,12 +259,5 @@ fn records_leave_before_a_head_and_fetches_span_the_ring_buffer() {
     assert_eq!(live, (10..20).collect::<Vec<_>>());
     assert!(!p.unacked.as_slices().1.is_empty(), "the buffer wrapped");
     p.handle(fetch(0, 100), t);
-    let fetched: Vec<u64> = sent(&mut p)
-        .into_iter()
-        .map(|m| match m {
-            Message::DirectRecord { to, record } if to == C => record.offset,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
-    assert_eq!(fetched, (7..20).collect::<Vec<_>>());
+    assert_eq!(fetched(&mut p), (7..20).collect::<Vec<_>>());
 }
