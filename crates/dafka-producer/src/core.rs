@@ -352,9 +352,9 @@ impl ProducerCore {
             return;
         }
         self.send_unsent();
-        let held = self.unacked.len();
-        let (from, to) = ((start - first) as usize, ((end - first) as usize).min(held));
-        send_runs(&mut self.outbox, Some(f.sender), &self.unacked, from, to);
+        let from = (start - first) as usize;
+        let until = ((end - first) as usize).min(self.unacked.len());
+        send_runs(&mut self.outbox, Some(f.sender), &self.unacked, from, until);
     }
 
     /// Sends `msg` after the records not sent yet.
@@ -365,6 +365,9 @@ impl ProducerCore {
 
     /// Sends the records published since the last call, as runs.
     fn send_unsent(&mut self) {
+        if self.unsent == 0 {
+            return;
+        }
         let held = self.unacked.len();
         let from = held - self.unsent.min(held);
         self.unsent = 0;

@@ -132,22 +132,15 @@ pub(crate) fn encode_run_body(
     // prost writes fields in field-number order, the repeated `next` last:
     // the message without it, then its elements, is the same encoding.
     // Cannot fail: a Vec grows as needed.
+    let next = Vec::new();
     let next_field = match to {
         None => {
-            let _ = pb::Record {
-                record,
-                next: Vec::new(),
-            }
-            .encode(out);
+            let _ = pb::Record { record, next }.encode(out);
             2
         }
         Some(to) => {
-            let head = pb::DirectRecord {
-                to: id_bytes(to),
-                record,
-                next: Vec::new(),
-            };
-            let _ = head.encode(out);
+            let to = id_bytes(to);
+            let _ = pb::DirectRecord { to, record, next }.encode(out);
             3
         }
     };

@@ -15,9 +15,13 @@ pub use crate::tuning::{RUN_BYTES, RUN_RECORDS};
 /// continues the last record, and the run stays within [`RUN_RECORDS`] and
 /// [`RUN_BYTES`]. The one rule for runs on the wire and at rest.
 pub fn extends(run: &[Record], bytes: usize, next: &Record) -> bool {
-    run.last().is_some_and(|last| continues(last, next))
-        && run.len() < RUN_RECORDS
-        && bytes + size(next) <= RUN_BYTES
+    run.last().is_some_and(|last| continues(last, next)) && has_room(run.len(), bytes, next)
+}
+
+/// Whether a run of `len` records and `bytes` in [`size`]s stays within
+/// [`RUN_RECORDS`] and [`RUN_BYTES`] with `next` in it.
+fn has_room(len: usize, bytes: usize, next: &Record) -> bool {
+    len < RUN_RECORDS && bytes + size(next) <= RUN_BYTES
 }
 
 /// What a record adds to a run's size: its content, key and headers (keys
@@ -35,10 +39,7 @@ pub fn chunks(records: &[Record]) -> impl Iterator<Item = &[Record]> {
         let first = rest.first()?;
         let mut bytes = size(first);
         let mut n = 1;
-        while let Some(next) = rest.get(n) {
-            if n >= RUN_RECORDS || bytes + size(next) > RUN_BYTES {
-                break;
-            }
+        while let Some(next) = rest.get(n).filter(|r| has_room(n, bytes, r)) {
             bytes += size(next);
             n += 1;
         }
