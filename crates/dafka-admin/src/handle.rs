@@ -41,8 +41,8 @@ impl Port<AdminMachine> for AdminPort {
         let _ = self.reports.send(report);
     }
 
-    fn persist(&mut self, never: std::convert::Infallible) -> std::convert::Infallible {
-        never
+    fn persist(&mut self, never: std::convert::Infallible) -> Option<std::convert::Infallible> {
+        match never {}
     }
 }
 

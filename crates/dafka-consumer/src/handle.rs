@@ -471,7 +471,7 @@ impl Port<ConsumerCore> for ConsumerPort {
         }
     }
 
-    fn persist(&mut self, nothing: Infallible) -> Infallible {
+    fn persist(&mut self, nothing: Infallible) -> Option<Infallible> {
         match nothing {}
     }
 

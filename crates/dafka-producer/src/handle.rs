@@ -522,7 +522,7 @@ impl Port<ProducerCore> for ProducerPort {
         }
     }
 
-    fn persist(&mut self, nothing: Infallible) -> Infallible {
+    fn persist(&mut self, nothing: Infallible) -> Option<Infallible> {
         match nothing {}
     }
 

@@ -54,6 +54,11 @@ pub const COMMIT_RECORDS: usize = 1024;
 /// Likewise for a batch holding this many content bytes (16 records of
 /// 64 KiB): large records gain nothing from waiting either.
 pub const COMMIT_BYTES: usize = 1 << 20;
+/// Most content bytes in one store write. What arrives during a write is
+/// the next one; unbounded, that write would hold everything a producer's
+/// unACKed budget let out, and its ACKs would come only when all of it is
+/// synced: smaller writes let ACKs, and so the producer, flow sooner.
+pub const WRITE_BYTES: usize = 4 << 20;
 
 // ----- The producer -----
 

@@ -9,7 +9,7 @@ use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, Node
 use dafka_protocol::run::size;
 use dafka_protocol::tuning::{
     COMMIT_BYTES, COMMIT_RECORDS, DUP_CHECK_EVERY, INFO_BURST, INFO_PERIOD, MAX_PENDING_PARTITIONS,
-    PENDING_TTL, RETRY_SCAN, WARN_PERIOD,
+    PENDING_TTL, RETRY_SCAN, WARN_PERIOD, WRITE_BYTES,
 };
 use dafka_protocol::{
     gaps, partition_entry, AheadLimit, Input, Machine, Output, Partitions, RateLimit, Sequencer,
@@ -544,7 +544,7 @@ impl StoreCore {
             return;
         }
         self.commit_by = None;
-        let batch = std::mem::take(&mut self.batch);
+        let batch = self.take_write();
         // Each partition's records are in offset order, in long runs: note
         // a partition's offset only where a run of it ends (one hash per
         // run, not per record).
@@ -564,6 +564,24 @@ impl StoreCore {
             .collect();
         self.writing = Some(tops);
         self.outbox.push(Output::Persist(StoreWork::Write(batch)));
+    }
+
+    /// The batch's head, up to [`WRITE_BYTES`]; the rest is the next
+    /// write's.
+    fn take_write(&mut self) -> Vec<Record> {
+        let mut bytes = 0;
+        let cut = self.batch.iter().position(|r| {
+            bytes += size(r);
+            bytes > WRITE_BYTES
+        });
+        match cut {
+            // At least one record per write.
+            Some(at) => {
+                let rest = self.batch.split_off(at.max(1));
+                std::mem::replace(&mut self.batch, rest)
+            }
+            None => std::mem::take(&mut self.batch),
+        }
     }
 
     /// Whether the batch is large enough to write without waiting (counted

@@ -4,16 +4,19 @@ use crate::config::StoreConfig;
 use crate::core::{StoreCommand, StoreCore};
 use crate::rocks::RocksStorage;
 use crate::storage::{Storage, StorageError};
-use crate::work::{execute, StoreDone, StoreWork};
+use crate::work::{StoreDone, StoreWork};
+use crate::writer::Writer;
+use crossbeam_channel::{Receiver, Sender};
 use dafka_proto::{NodeId, Role};
 use dafka_protocol::stats::LatencyBuckets;
 use dafka_protocol::{ConfigError, MeshConfig, NodeStats};
-use dafka_transport::{NodeSpec, Port, Running, StartError};
+use dafka_transport::{NodeSpec, Port, Running, StartError, Waker};
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
 use thiserror::Error;
 
 /// Why a store could not start or stopped.
@@ -62,6 +65,18 @@ impl Observed {
             .unwrap_or_default()
     }
 
+    pub(crate) fn set_failing(&self, why: Option<String>) {
+        if let Ok(mut f) = self.failing.lock() {
+            *f = why;
+        }
+    }
+
+    pub(crate) fn set_partitions(&self, heads: Vec<crate::StoredHead>) {
+        if let Ok(mut p) = self.partitions.lock() {
+            *p = heads;
+        }
+    }
+
     /// `Err(why)` while the store's writes fail (a full disk, a read-only
     /// file system): it ACKs nothing then.
     pub fn health(&self) -> Result<(), String> {
@@ -71,15 +86,6 @@ impl Observed {
         }
     }
 }
-
-/// How often a database whose writes failed is reopened: RocksDB refuses
-/// every write after one failed (a full disk, a read-only file system)
-/// until it is reopened, and the store must resume by itself once the
-/// cause is gone.
-const REOPEN_EVERY: Duration = Duration::from_secs(1);
-
-/// How often the partitions seen from outside are refreshed.
-const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 
 impl Store {
     /// Opens the database in `cfg.db` and joins the mesh under the id kept
@@ -112,14 +118,8 @@ impl Store {
             db: cfg.db.clone(),
             ..Observed::default()
         });
-        let port = StorePort {
-            storage: Some(storage),
-            cfg: cfg.clone(),
-            broken: None,
-            stop: stop.clone(),
-            seen: seen.clone(),
-            next_observe: Instant::now() + OBSERVE_EVERY,
-        };
+        let writer = Writer::new(storage, cfg.clone(), seen.clone());
+        let port = StorePort::new(writer, stop.clone())?;
         let spec = NodeSpec {
             name: "dafka-store",
             id,
@@ -176,70 +176,37 @@ impl Drop for Store {
     }
 }
 
-/// The store's side of the driver: its database, and a stop flag.
+/// The store's side of the driver: a stop flag, and the channels to the
+/// [`Writer`]'s thread.
 struct StorePort {
-    /// None while the database is closed to be reopened.
-    storage: Option<RocksStorage>,
-    cfg: StoreConfig,
-    /// Since when writes fail with an I/O error, and when the database is
-    /// next reopened to try again.
-    broken: Option<Instant>,
     stop: Arc<AtomicBool>,
-    seen: Arc<Observed>,
-    next_observe: Instant,
+    /// Dropped when the driver finishes: the writer then flushes and ends.
+    work: Option<Sender<StoreWork>>,
+    done: Receiver<StoreDone>,
+    /// Set once the driver is about to start; the writer wakes it.
+    waker: Arc<OnceLock<Waker>>,
+    writer: Option<JoinHandle<()>>,
 }
 
 impl StorePort {
-    /// Closes and reopens a database whose writes failed, once a second:
-    /// what the failed writes held was never ACKed, and recovery keeps
-    /// what reached the log whole.
-    fn reopen_if_due(&mut self) {
-        let Some(at) = self.broken else {
-            return;
-        };
-        let now = Instant::now();
-        if now < at {
-            return;
-        }
-        self.broken = Some(now + REOPEN_EVERY);
-        // The old handle (and its compaction thread) must be gone first:
-        // RocksDB locks the directory.
-        self.storage = None;
-        let cfg = &self.cfg;
-        match RocksStorage::open_with(
-            &cfg.db,
-            cfg.sync_policy(),
-            cfg.wal_recovery(),
-            cfg.write_buffer_bytes(),
-        ) {
-            Ok(s) => {
-                tracing::info!(db = %cfg.db.display(), "database reopened after write errors; trying writes again");
-                self.storage = Some(s);
-                self.broken = None;
-            }
-            Err(e) => {
-                tracing::warn!(db = %cfg.db.display(), error = %e, "cannot reopen the database yet; trying again in a second");
-            }
-        }
-    }
-
-    /// Notes how a write went and, now and then, what is held.
-    fn observe(&mut self, took: Duration, done: &StoreDone) {
-        if let StoreDone::Written(result) = done {
-            self.seen.write_latency.observe(took);
-            let failing = result.as_ref().err().map(|e| e.to_string());
-            if let Ok(mut f) = self.seen.failing.lock() {
-                *f = failing;
-            }
-        }
-        let now = Instant::now();
-        if now >= self.next_observe {
-            self.next_observe = now + OBSERVE_EVERY;
-            let heads = self.storage.as_ref().map(Storage::heads);
-            if let (Some(Ok(heads)), Ok(mut p)) = (heads, self.seen.partitions.lock()) {
-                *p = heads;
-            }
-        }
+    /// Starts the writer's thread.
+    fn new(writer: Writer, stop: Arc<AtomicBool>) -> Result<StorePort, StartError> {
+        let (work_tx, work_rx) = crossbeam_channel::unbounded();
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        let waker: Arc<OnceLock<Waker>> = Arc::default();
+        let wakes = waker.clone();
+        let name = "dafka-store-writer";
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || writer.serve(work_rx, done_tx, &wakes))
+            .map_err(|source| StartError::Spawn { name, source })?;
+        Ok(StorePort {
+            stop,
+            work: Some(work_tx),
+            done: done_rx,
+            waker,
+            writer: Some(thread),
+        })
     }
 }
 
@@ -253,30 +220,55 @@ impl Port<StoreCore> for StorePort {
         match nothing {}
     }
 
-    fn persist(&mut self, work: StoreWork) -> StoreDone {
-        self.reopen_if_due();
-        let t0 = Instant::now();
-        let done = match self.storage.as_mut() {
-            Some(storage) => execute(storage, work),
-            None => crate::work::failed(
-                work,
-                "the database is closed to be reopened after write errors",
-            ),
-        };
-        if let StoreDone::Written(Err(StorageError::Io { .. })) = &done {
-            self.broken
-                .get_or_insert_with(|| Instant::now() + REOPEN_EVERY);
+    /// Hands the work to the writer; the answer comes through `completed`.
+    fn persist(&mut self, work: StoreWork) -> Option<StoreDone> {
+        if let Some(tx) = &self.work {
+            // A writer that is gone is noticed by `is_closed`.
+            let _ = tx.send(work);
         }
-        self.observe(t0.elapsed(), &done);
-        done
+        None
+    }
+
+    fn completed(&mut self) -> Option<StoreDone> {
+        self.done.try_recv().ok()
+    }
+
+    fn attach(&mut self, waker: &Waker) {
+        let _ = self.waker.set(waker.clone());
+    }
+
+    /// An answer already waiting must not wait for the poll's timeout.
+    fn before_wait(&mut self, _accepts_commands: bool) -> bool {
+        !self.done.is_empty()
+    }
+
+    /// The writer's thread ended early (it panicked): stop, as a store
+    /// that cannot write must not pretend to run.
+    fn is_closed(&self) -> bool {
+        self.writer.as_ref().is_some_and(|t| t.is_finished()) && self.done.is_empty()
     }
 
     fn finish(&mut self) {
-        let Some(storage) = self.storage.as_ref() else {
-            return;
-        };
-        if let Err(e) = storage.flush() {
-            tracing::warn!(error = %e, "could not flush the memtable on the way out; the next start replays the write-ahead log");
+        self.stop_writer();
+    }
+}
+
+impl StorePort {
+    /// Lets the writer finish the work it holds, flush and end; waits for
+    /// it, so that the database is closed (unlocked) on return.
+    fn stop_writer(&mut self) {
+        self.work = None;
+        if let Some(t) = self.writer.take() {
+            if t.join().is_err() {
+                tracing::error!("the store's writer thread panicked");
+            }
         }
+    }
+}
+
+/// Also when the node never started (its sockets failed).
+impl Drop for StorePort {
+    fn drop(&mut self) {
+        self.stop_writer();
     }
 }

@@ -20,6 +20,7 @@ mod mem;
 mod rocks;
 mod storage;
 mod work;
+mod writer;
 
 pub use crate::config::{Fsync, StoreConfig, WalRecoveryMode};
 pub use crate::core::{StoreCommand, StoreCore, StoreCounters, StoreOutput};

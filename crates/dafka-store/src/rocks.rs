@@ -290,6 +290,14 @@ fn runs(records: &[Record]) -> Vec<&[Record]> {
     out
 }
 
+/// About what a `WriteBatch` of `records` takes: their content and meta
+/// data, and per record a little for the run's header and index entries.
+fn batch_estimate(records: &[Record]) -> usize {
+    const PER_RECORD: usize = 48;
+    const PER_BATCH: usize = 4096;
+    records.iter().map(|r| size(r) + PER_RECORD).sum::<usize>() + PER_BATCH
+}
+
 /// Parses a head key back into (topic, partition).
 fn parse_head_key(k: &[u8]) -> Option<(String, NodeId)> {
     let len = *k.get(1)? as usize;
@@ -375,7 +383,9 @@ impl Storage for RocksStorage {
     }
 
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
+        // Reserved whole: grown by doubling, a batch of megabytes is
+        // copied again at each step, into fresh pages each time.
+        let mut batch = WriteBatch::with_capacity_bytes(batch_estimate(records));
         let mut metas: HashMap<(String, NodeId), PartMeta> = HashMap::new();
         let mut value = Vec::new();
         let mut highest = times::Highest::new();

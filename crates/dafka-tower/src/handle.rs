@@ -148,7 +148,7 @@ impl Port<TowerMachine> for TowerPort {
         self.known.store(live, Ordering::Relaxed);
     }
 
-    fn persist(&mut self, work: <TowerMachine as Machine>::Work) -> Infallible {
+    fn persist(&mut self, work: <TowerMachine as Machine>::Work) -> Option<Infallible> {
         match work {}
     }
 }

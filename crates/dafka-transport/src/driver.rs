@@ -7,6 +7,7 @@
 //! commands come from, where deliveries go, what makes work durable.
 
 use crate::mesh::MeshError;
+use crate::waker::Waker;
 use dafka_proto::{Frames, Message};
 use dafka_protocol::tuning::IDLE;
 use dafka_protocol::{Input, InputOf, Machine, Output, OutputOf, RunBuilder};
@@ -62,8 +63,21 @@ pub trait Port<M: Machine> {
     /// Hands a delivery to the application.
     fn deliver(&mut self, delivery: M::Delivery);
 
-    /// Makes `work` durable and says how that went.
-    fn persist(&mut self, work: M::Work) -> M::Done;
+    /// Makes `work` durable and says how that went: `Some` when it is done
+    /// at once, `None` when the answer comes later from
+    /// [`Port::completed`], after a wake-up (work carried out on a thread
+    /// of the port's own, so that the driver reads on meanwhile).
+    fn persist(&mut self, work: M::Work) -> Option<M::Done>;
+
+    /// An answer to earlier [`Port::persist`] work that finished since,
+    /// in the order the work was asked for.
+    fn completed(&mut self) -> Option<M::Done> {
+        None
+    }
+
+    /// Called once before the driver starts, with what wakes it: for a
+    /// port whose work finishes on another thread.
+    fn attach(&mut self, _waker: &Waker) {}
 
     /// Whether the application can take more deliveries now. While it
     /// cannot, the driver leaves messages in ZeroMQ's queues (back
@@ -152,6 +166,10 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
             };
             mesh.poll(wake, timeout, self.port.has_room(), &mut self.inputs)?;
             let now = Instant::now();
+            // Finished writes first: their ACKs leave in this turn's flush.
+            while let Some(done) = self.port.completed() {
+                self.machine.handle(Input::Done(done), now);
+            }
             // Commands queued before these messages were sent must act
             // first (a record published before its ACK arrives), so take
             // them on every turn, not only when a wake-up was seen.
@@ -176,9 +194,9 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
     }
 
     /// Carries out what the machine asked for, in order; consecutive
-    /// records of one partition leave together as a run. Persistence is
-    /// answered at once, and what the answer causes (ACKs) goes out in the
-    /// same flush.
+    /// records of one partition leave together as a run. Persistence
+    /// answered at once has what the answer causes (ACKs) go out in the
+    /// same flush; the rest is answered on a later turn.
     fn flush<T: Transport>(&mut self, mesh: &mut T) -> Result<(), MeshError> {
         loop {
             self.machine.drain(&mut self.out);
@@ -211,9 +229,9 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
                     Output::Deliver(d) => self.port.deliver(d),
                     Output::Announce { group, topics } => mesh.announce(group, topics),
                     Output::Persist(w) => {
-                        let done = self.port.persist(w);
-                        let now = Instant::now();
-                        self.machine.handle(Input::Done(done), now);
+                        if let Some(done) = self.port.persist(w) {
+                            self.machine.handle(Input::Done(done), Instant::now());
+                        }
                     }
                 }
             }
@@ -224,16 +242,4 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::poll_ms;
-    use std::time::Duration;
-
-    #[test]
-    fn a_short_wait_sleeps_rather_than_spins() {
-        assert_eq!(poll_ms(Duration::ZERO), 0);
-        assert_eq!(poll_ms(Duration::from_micros(1)), 1);
-        assert_eq!(poll_ms(Duration::from_micros(600)), 1);
-        assert_eq!(poll_ms(Duration::from_millis(2)), 2);
-        assert_eq!(poll_ms(Duration::from_secs(3600)), 60_000);
-    }
-}
+mod tests;

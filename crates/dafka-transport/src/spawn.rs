@@ -104,7 +104,7 @@ pub fn start<T, M, P>(
     ctx: zmq::Context,
     mut transport: T,
     machine: M,
-    port: P,
+    mut port: P,
 ) -> Result<Running, StartError>
 where
     T: Transport + Send + 'static,
@@ -112,6 +112,7 @@ where
     P: Port<M> + Send + 'static,
 {
     let (waker, wake) = wake_pair(&ctx)?;
+    port.attach(&waker);
     let stats = transport.stats();
     let thread = std::thread::Builder::new()
         .name(name.into())

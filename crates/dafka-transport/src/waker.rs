@@ -2,7 +2,7 @@
 
 use crate::mesh::{zerr, MeshError};
 use dafka_protocol::tuning::{WAKE_HWM, WAKE_TIMEOUT};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The application's end of a ZeroMQ inproc PAIR whose other end the
 /// driver polls.
@@ -12,8 +12,12 @@ use std::sync::Mutex;
 /// the pipe (ZeroMQ tells the sender about the room only when it next
 /// processes commands), and a lost wake-up leaves a command unseen. The
 /// driver drains every signal on each turn, so the wait is short.
+///
+/// Clones share the socket: the application and a port's own worker
+/// thread (a store's writer) wake the same driver.
+#[derive(Clone)]
 pub struct Waker {
-    sock: Mutex<zmq::Socket>,
+    sock: Arc<Mutex<zmq::Socket>>,
 }
 
 impl Waker {
@@ -39,7 +43,7 @@ pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> 
     tx.connect(&name).map_err(zerr("connect", "wake"))?;
     Ok((
         Waker {
-            sock: Mutex::new(tx),
+            sock: Arc::new(Mutex::new(tx)),
         },
         rx,
     ))

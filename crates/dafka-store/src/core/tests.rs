@@ -495,6 +495,45 @@ fn batches_form_behind_a_write_in_flight() {
     assert_eq!(s.counters().write_errors, 1);
 }
 
+/// What gathered behind a long write leaves in writes of at most
+/// WRITE_BYTES, so that the first ACKs come after a bounded write; a
+/// record larger than that still goes, alone.
+#[test]
+fn a_large_backlog_is_written_in_bounded_writes() {
+    let t = Instant::now();
+    let mut s = StoreCore::new(ME, Vec::new(), at_once(), t);
+    s.drain(&mut Vec::new());
+    let big = |offset: u64, len: usize| Record {
+        content: Bytes::from(vec![b'x'; len]),
+        ..rec(offset)
+    };
+    let quarter = WRITE_BYTES / 4;
+    s.handle(Input::Message(Message::Record(big(0, 2 * WRITE_BYTES))), t);
+    for o in 1..=9 {
+        s.handle(Input::Message(Message::Record(big(o, quarter))), t);
+    }
+    let mut writes = Vec::new();
+    for _ in 0..10 {
+        s.end_of_turn(t);
+        let mut out = Vec::new();
+        s.drain(&mut out);
+        let Some(b) = out.into_iter().find_map(|o| match o {
+            Output::Persist(StoreWork::Write(b)) => Some(b),
+            _ => None,
+        }) else {
+            break;
+        };
+        writes.push(b.iter().map(|r| r.offset).collect::<Vec<_>>());
+        s.handle(Input::Done(StoreDone::Written(Ok(()))), t);
+    }
+    assert_eq!(
+        writes,
+        [vec![0], vec![1, 2, 3, 4], vec![5, 6, 7, 8], vec![9]],
+        "the oversized record alone, then four quarters a write"
+    );
+    assert_eq!(s.stored("t", &P), Some(9));
+}
+
 /// Group commit: a few records wait up to `commit_delay` for company, so
 /// that each synced write carries more than one; a full batch goes at once;
 /// and nothing is ACKed before its write either way.
