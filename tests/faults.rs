@@ -45,6 +45,37 @@ fn store_killed_mid_stream_and_restarted() {
     assert_exactly(&read_all(&t, "big"), &lines);
 }
 
+/// 1b. The same with 64 KiB records, which a store writes as table files of
+///    their own rather than through its write-ahead log: killed once the
+///    first such file is in, restarted, nothing ACKed is lost.
+#[test]
+fn store_killed_while_writing_large_records_and_restarted() {
+    let (_tower, t) = tower();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = store(&t, dir.path());
+    let pad = "x".repeat(64 << 10);
+    let lines: Vec<String> = numbered("large", 400)
+        .into_iter()
+        .map(|l| format!("{l}-{pad}"))
+        .collect();
+    let mut p = Proc::spawn("dafka_console_producer", &["large"], Some(&t));
+    p.write_lines(&lines[..200]);
+    poll_until("a table file of records", || {
+        let files = std::fs::read_dir(dir.path()).map_err(|e| e.to_string())?;
+        let mut paths = files.flatten().map(|e| e.path());
+        match paths.any(|f| f.extension().is_some_and(|x| x == "sst")) {
+            true => Ok(()),
+            false => Err("none yet".to_string()),
+        }
+    });
+    s.kill();
+    let _s = store(&t, dir.path());
+    p.write_lines(&lines[200..]);
+    p.close_stdin();
+    assert!(p.wait(TIMEOUT).success(), "every record ACKed");
+    assert_exactly(&read_all(&t, "large"), &lines);
+}
+
 /// 2. Two stores and min_acks = 2, one killed and restarted mid-stream: the
 ///    producer finishes only once both hold everything, and the restarted
 ///    one alone serves it all.

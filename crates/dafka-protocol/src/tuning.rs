@@ -58,7 +58,10 @@ pub const COMMIT_BYTES: usize = 1 << 20;
 /// the next one; unbounded, that write would hold everything a producer's
 /// unACKed budget let out, and its ACKs would come only when all of it is
 /// synced: smaller writes let ACKs, and so the producer, flow sooner.
-pub const WRITE_BYTES: usize = 4 << 20;
+/// 8 MiB is a quarter of a producer's default budget, and big enough that
+/// the fixed syncs of a write (log, table file, manifest, directory) cost
+/// little: 64 KiB records went 25-30 % faster than with 4 MiB.
+pub const WRITE_BYTES: usize = 8 << 20;
 
 // ----- The producer -----
 

@@ -34,7 +34,9 @@
 //! A batch of records and the new heads go in one `WriteBatch`, so a crash
 //! never leaves a head pointing past what is stored. With `fsync = always`
 //! the write-ahead log is synced before `write` returns, so an ACKed record
-//! survives power loss; with `interval`, a write syncs the log only when the
+//! survives power loss (a write of a megabyte or more of records goes as
+//! synced table files instead, written once rather than twice: see
+//! [`ingest`]); with `interval`, a write syncs the log only when the
 //! last sync is older than the interval; with `never`, an ACKed record
 //! survives a process crash only.
 
@@ -46,7 +48,7 @@ use dafka_proto::{NodeId, Position, Record};
 use dafka_protocol::run::{extends, size};
 use retention::{Compactor, PartMeta};
 use rocksdb::{DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,6 +60,7 @@ const POSITIONS_CF: &str = "positions";
 const TIMES_CF: &str = "times";
 const SIZES_CF: &str = "sizes";
 
+mod ingest;
 mod positions;
 mod retention;
 mod times;
@@ -65,6 +68,9 @@ mod times;
 /// fewer, bigger flushes; 32 MiB (two of them) keeps the store's memory well
 /// under 300 MB with 64 KiB records.
 pub const DEFAULT_WRITE_BUFFER: usize = 32 << 20;
+
+/// Table files held open at once; the others are opened when read.
+const MAX_OPEN_FILES: i32 = 1000;
 
 /// The key of the store's id (sorts after every head key of old stores).
 const ID_KEY: &[u8] = b"id";
@@ -85,6 +91,8 @@ pub struct RocksStorage {
     meta: HashMap<(String, NodeId), PartMeta>,
     /// Gives back the space of what retention deleted.
     compactor: Compactor,
+    /// Writes large synced batches' records as table files.
+    ingest: ingest::Ingest,
 }
 
 /// Writes every column family's memtable to a table file, so that no
@@ -135,6 +143,10 @@ impl RocksStorage {
         opts.set_max_total_wal_size(2 * write_buffer as u64);
         opts.increase_parallelism(2);
         opts.create_missing_column_families(true);
+        // RocksDB keeps every table file open by default; a long-lived
+        // store collects thousands (large writes land as files of their
+        // own, see `ingest`), more than a process's descriptor limit.
+        opts.set_max_open_files(MAX_OPEN_FILES);
         let db = DB::open_cf(&opts, dir, ["default", HEADS_CF, POSITIONS_CF, TIMES_CF, SIZES_CF]).map_err(|e| {
             let hint = match recovery {
                 WalRecovery::Refuse => " (store.wal_recovery = \"refuse\": the write-ahead log is damaged or incomplete; restore the database, or open it once with wal_recovery = \"point-in-time\" to keep what precedes the damage)",
@@ -142,6 +154,7 @@ impl RocksStorage {
             };
             open_err(format!("{}{hint}", rocks_error(e.as_ref())))
         })?;
+        let ingest = ingest::Ingest::new(dir, &opts);
         let dropped = recovery_drops(dir);
         for line in &dropped {
             tracing::error!(db = %dir.display(), rocksdb = %line, "recovery dropped part of the write-ahead log: records written there are gone (under fsync = always, ACKed ones only if the log was damaged)");
@@ -156,6 +169,7 @@ impl RocksStorage {
             dirty: false,
             highest: times::Highest::default(),
             meta: HashMap::new(),
+            ingest,
         };
         s.meta = s.load_meta()?;
         Ok(s)
@@ -290,12 +304,18 @@ fn runs(records: &[Record]) -> Vec<&[Record]> {
     out
 }
 
-/// About what a `WriteBatch` of `records` takes: their content and meta
-/// data, and per record a little for the run's header and index entries.
-fn batch_estimate(records: &[Record]) -> usize {
+/// About what a `WriteBatch` of `records` takes: per record a little for
+/// the run's header and index entries, and their content and meta data
+/// unless those go elsewhere (`with_records` false).
+fn batch_estimate(records: &[Record], with_records: bool) -> usize {
     const PER_RECORD: usize = 48;
     const PER_BATCH: usize = 4096;
-    records.iter().map(|r| size(r) + PER_RECORD).sum::<usize>() + PER_BATCH
+    let content: usize = if with_records {
+        records.iter().map(size).sum()
+    } else {
+        0
+    };
+    content + records.len() * PER_RECORD + PER_BATCH
 }
 
 /// Parses a head key back into (topic, partition).
@@ -383,9 +403,12 @@ impl Storage for RocksStorage {
     }
 
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
+        let as_file = self.sync == SyncPolicy::Always
+            && records.iter().map(size).sum::<usize>() >= ingest::INGEST_MIN;
         // Reserved whole: grown by doubling, a batch of megabytes is
         // copied again at each step, into fresh pages each time.
-        let mut batch = WriteBatch::with_capacity_bytes(batch_estimate(records));
+        let mut batch = WriteBatch::with_capacity_bytes(batch_estimate(records, !as_file));
+        let mut file = BTreeMap::new();
         let mut metas: HashMap<(String, NodeId), PartMeta> = HashMap::new();
         let mut value = Vec::new();
         let mut highest = times::Highest::new();
@@ -414,12 +437,19 @@ impl Storage for RocksStorage {
                 &mut batch,
             )?;
             meta.head = meta.head.max(last.offset);
-            batch.put(record_key(topic, partition, first.offset), &value);
+            let key = record_key(topic, partition, first.offset);
+            if as_file {
+                file.insert(key, std::mem::take(&mut value));
+            } else {
+                batch.put(key, &value);
+            }
         }
         let cf = self.heads_cf()?;
         for ((topic, partition), meta) in &metas {
             batch.put_cf(cf, prefix(HEAD, topic, partition), meta.encode());
         }
+        // Records before the heads that point at them (see `ingest`).
+        self.ingest.put(&self.db, file)?;
         self.write_batch(batch)?;
         self.highest.extend(highest);
         self.meta.extend(metas);
@@ -591,6 +621,106 @@ mod tests {
             1,
             "stops mid-run"
         );
+    }
+
+    #[test]
+    fn a_large_synced_write_lands_as_bottom_level_files_and_reads_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = |p: u8, o: u64| Record {
+            content: Bytes::from(vec![p; 64 << 10]),
+            ..rec("a", p, o)
+        };
+        let (p1, p2) = (NodeId([1; 16]), NodeId([2; 16]));
+        {
+            let mut s = open(dir.path(), WalRecovery::PointInTime).expect("open");
+            s.write(&[rec("a", 1, 0), rec("a", 2, 0), rec("b", 1, 0)])
+                .expect("small write, through the log");
+            // Two partitions interleaved, 2.5 MiB: a table file each.
+            let batch: Vec<Record> = (1..21).flat_map(|o| [big(1, o), big(2, o)]).collect();
+            s.write(&batch).expect("large write");
+            let levels: Vec<i32> =
+                s.db.live_files()
+                    .expect("files")
+                    .iter()
+                    .map(|f| f.level)
+                    .collect();
+            assert_eq!(
+                levels,
+                [6, 6],
+                "adopted at the bottom, nothing flushed or compacted"
+            );
+            let left: Vec<String> = std::fs::read_dir(dir.path())
+                .expect("dir")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tmp"))
+                .collect();
+            assert!(left.is_empty(), "build files moved in: {left:?}");
+            s.write(&[rec("a", 1, 21)]).expect("small write after");
+        }
+        let s = open(dir.path(), WalRecovery::PointInTime).expect("reopen");
+        let got = s.read("a", &p1, 0, ReadLimit::records(100)).expect("read");
+        let offs: Vec<u64> = got.iter().map(|r| r.offset).collect();
+        assert_eq!(offs, (0..22).collect::<Vec<u64>>());
+        assert_eq!(got[5], big(1, 5));
+        assert_eq!(got[21], rec("a", 1, 21));
+        let got = s.read("a", &p2, 0, ReadLimit::records(100)).expect("read");
+        assert_eq!(got.len(), 21);
+        assert_eq!(got[20], big(2, 20));
+        let mut heads: Vec<(String, NodeId, u64)> = s
+            .heads()
+            .expect("heads")
+            .into_iter()
+            .map(|h| (h.topic, h.partition, h.offset))
+            .collect();
+        heads.sort();
+        assert_eq!(
+            heads,
+            [
+                ("a".into(), p1, 21),
+                ("a".into(), p2, 20),
+                ("b".into(), p1, 0)
+            ]
+        );
+    }
+
+    /// A crash after a write's table file was adopted and before its heads
+    /// were: the records are there, the head is not, so the producer sends
+    /// them again. The second file overlaps the first; each record reads
+    /// back once, the later copy winning, and the head is right.
+    #[test]
+    fn records_sent_again_over_an_adopted_file_read_back_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = NodeId([1; 16]);
+        let big = |o: u64, fill: u8| Record {
+            content: Bytes::from(vec![fill; 64 << 10]),
+            ..rec("a", 1, o)
+        };
+        let first: Vec<Record> = (0..20).map(|o| big(o, 1)).collect();
+        {
+            let s = open(dir.path(), WalRecovery::PointInTime).expect("open");
+            let mut file = BTreeMap::new();
+            for run in runs(&first) {
+                let mut value = Vec::new();
+                run_to_bytes(run, &mut value);
+                file.insert(record_key("a", &p, run[0].offset), value);
+            }
+            s.ingest
+                .put(&s.db, file)
+                .expect("records only, as if then killed");
+        }
+        let mut s = open(dir.path(), WalRecovery::PointInTime).expect("reopen");
+        assert!(
+            s.heads().expect("heads").is_empty(),
+            "no head past what was written"
+        );
+        let again: Vec<Record> = (0..20).map(|o| big(o, 2)).collect();
+        s.write(&again).expect("sent again");
+        let got = s.read("a", &p, 0, ReadLimit::records(100)).expect("read");
+        assert_eq!(got, again);
+        let heads = s.heads().expect("heads");
+        assert_eq!(heads.len(), 1);
+        assert_eq!(heads[0].offset, 19);
     }
 
     #[test]
