@@ -286,6 +286,11 @@ fn record_key(topic: &str, partition: &NodeId, offset: u64) -> Vec<u8> {
     k
 }
 
+/// The part of a [`record_key`] its partition's keys share.
+fn record_key_partition(key: &[u8]) -> &[u8] {
+    &key[..key.len().saturating_sub(std::mem::size_of::<u64>())]
+}
+
 /// `records` cut into runs to store under one key each, by the same rule
 /// as runs on the wire ([`dafka_protocol::run::extends`]).
 fn runs(records: &[Record]) -> Vec<&[Record]> {
@@ -304,18 +309,13 @@ fn runs(records: &[Record]) -> Vec<&[Record]> {
     out
 }
 
-/// About what a `WriteBatch` of `records` takes: per record a little for
-/// the run's header and index entries, and their content and meta data
-/// unless those go elsewhere (`with_records` false).
-fn batch_estimate(records: &[Record], with_records: bool) -> usize {
+/// About what a `WriteBatch` of `count` records takes: a little per record
+/// for the run's header and index entries, and `content`, the bytes of the
+/// records it carries (none when they go as a table file).
+fn batch_estimate(count: usize, content: usize) -> usize {
     const PER_RECORD: usize = 48;
     const PER_BATCH: usize = 4096;
-    let content: usize = if with_records {
-        records.iter().map(size).sum()
-    } else {
-        0
-    };
-    content + records.len() * PER_RECORD + PER_BATCH
+    content + count * PER_RECORD + PER_BATCH
 }
 
 /// Parses a head key back into (topic, partition).
@@ -403,11 +403,14 @@ impl Storage for RocksStorage {
     }
 
     fn write(&mut self, records: &[Record]) -> Result<(), StorageError> {
-        let as_file = self.sync == SyncPolicy::Always
-            && records.iter().map(size).sum::<usize>() >= ingest::INGEST_MIN;
+        let content: usize = records.iter().map(size).sum();
+        let as_file = self.sync == SyncPolicy::Always && content >= ingest::INGEST_MIN;
         // Reserved whole: grown by doubling, a batch of megabytes is
         // copied again at each step, into fresh pages each time.
-        let mut batch = WriteBatch::with_capacity_bytes(batch_estimate(records, !as_file));
+        let mut batch = WriteBatch::with_capacity_bytes(batch_estimate(
+            records.len(),
+            if as_file { 0 } else { content },
+        ));
         let mut file = BTreeMap::new();
         let mut metas: HashMap<(String, NodeId), PartMeta> = HashMap::new();
         let mut value = Vec::new();

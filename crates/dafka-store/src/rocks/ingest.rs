@@ -16,7 +16,7 @@
 //! which the producer sends again (same keys, same content); never a head
 //! past what is stored.
 
-use super::io;
+use super::{io, record_key_partition};
 use crate::storage::StorageError;
 use rocksdb::{IngestExternalFileOptions, Options, SstFileWriter, DB};
 use std::collections::BTreeMap;
@@ -32,9 +32,6 @@ pub(super) const INGEST_MIN: usize = 1 << 20;
 /// names RocksDB does not take for its own.
 const BUILD_PREFIX: &str = "dafka-ingest-";
 const BUILD_SUFFIX: &str = ".tmp";
-
-/// The bytes a record key ends with after its partition's prefix.
-const OFFSET_BYTES: usize = 8;
 
 /// Builds table files and hands them to the database.
 pub(super) struct Ingest {
@@ -93,8 +90,8 @@ impl Ingest {
         paths: &mut Vec<PathBuf>,
     ) -> Result<(), StorageError> {
         let sorted: Vec<(&Vec<u8>, &Vec<u8>)> = entries.iter().collect();
-        let part = |k: &[u8]| k.len().saturating_sub(OFFSET_BYTES);
-        for one in sorted.chunk_by(|(a, _), (b, _)| a[..part(a)] == b[..part(b)]) {
+        let same = |a: &[u8], b: &[u8]| record_key_partition(a) == record_key_partition(b);
+        for one in sorted.chunk_by(|(a, _), (b, _)| same(a, b)) {
             let path = self
                 .dir
                 .join(format!("{BUILD_PREFIX}{}{BUILD_SUFFIX}", paths.len()));
