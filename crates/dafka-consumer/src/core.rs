@@ -455,11 +455,42 @@ impl ConsumerCore {
     /// A store connected to us and listens for our hello: send it, so it
     /// answers with the heads of our topics. This covers the store that
     /// joined after our GET-HEADS went out, whichever side connected first.
-    fn on_subscribed(&mut self, prefix: &[u8]) {
-        if prefix.first() == Some(&(MessageId::ConsumerHello as u8)) {
-            if let Some(store) = NodeId::from_slice(&prefix[1..]) {
+    ///
+    /// A node that starts listening for our FETCHes (a producer for its
+    /// partition, a store for all) may be the one that holds what a FETCH
+    /// sent a moment earlier asked for: that FETCH went to nobody, and
+    /// waiting for the retry interval cost a 300,000-record burst its whole
+    /// length (the first records of a new producer, missed before our
+    /// connection to it was up, repaired only after the rest had arrived).
+    fn on_subscribed(&mut self, prefix: &[u8], now: Instant) {
+        let Some((&kind, node)) = prefix.split_first() else {
+            return;
+        };
+        if kind == MessageId::ConsumerHello as u8 {
+            if let Some(store) = NodeId::from_slice(node) {
                 self.hello(store);
             }
+        } else if kind == MessageId::Fetch as u8 {
+            self.fetch_again(NodeId::from_slice(node), now);
+        }
+    }
+
+    /// Asks now for every gap (of `only` that partition), whatever is in
+    /// flight.
+    fn fetch_again(&mut self, only: Option<NodeId>, now: Instant) {
+        let gapped = gaps(&self.parts, |p| p.seq.missing().is_some());
+        for (topic, partition) in gapped {
+            if only.is_some_and(|p| p != partition) {
+                continue;
+            }
+            if let Some(part) = self
+                .parts
+                .get_mut(&topic)
+                .and_then(|ps| ps.get_mut(&partition))
+            {
+                part.pacer.clear();
+            }
+            self.fetch_gap(&topic, partition, now);
         }
     }
 
@@ -732,7 +763,7 @@ impl Machine for ConsumerCore {
     fn handle(&mut self, input: Input<ConsumerCommand, Infallible>, now: Instant) {
         match input {
             Input::Message(m) => self.on_message(m, now),
-            Input::Subscribed(p) => self.on_subscribed(&p),
+            Input::Subscribed(p) => self.on_subscribed(&p, now),
             Input::Command(ConsumerCommand::Subscribe(t)) => self.subscribe(&t, now),
             Input::Command(ConsumerCommand::Assign {
                 topic,

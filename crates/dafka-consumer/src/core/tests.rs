@@ -179,6 +179,40 @@ fn a_head_past_the_last_record_triggers_a_fetch_and_retries() {
 }
 
 #[test]
+fn a_node_that_starts_listening_for_fetches_is_asked_at_once() {
+    let mut c = consumer(OffsetReset::Latest);
+    let t = Instant::now();
+    c.handle(Input::Message(Message::Record(rec(0))), t);
+    c.handle(Input::Message(Message::Record(rec(3))), t);
+    assert!(matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 1 && f.count == 2));
+    // The FETCH above may have gone out before the producer subscribed.
+    let other = NodeId([0x2; 16]);
+    c.handle(
+        Input::Subscribed(routing::node_key(MessageId::Fetch, &other)),
+        t,
+    );
+    assert!(sent(&mut c).is_empty(), "another partition's producer");
+    c.handle(
+        Input::Subscribed(routing::node_key(MessageId::Fetch, &P)),
+        t,
+    );
+    assert!(
+        matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 1 && f.count == 2),
+        "the partition's producer is asked without waiting for the retry"
+    );
+    c.handle(Input::Subscribed(routing::any_key(MessageId::Fetch)), t);
+    assert!(
+        matches!(&sent(&mut c)[..], [Message::Fetch(f)] if f.offset == 1),
+        "so is a store that joins"
+    );
+    c.handle(Input::Message(Message::Record(rec(1))), t);
+    c.handle(Input::Message(Message::Record(rec(2))), t);
+    sent(&mut c);
+    c.handle(Input::Subscribed(routing::any_key(MessageId::Fetch)), t);
+    assert!(sent(&mut c).is_empty(), "no gap, nothing to ask");
+}
+
+#[test]
 fn answers_store_hello_with_its_topics() {
     let mut c = consumer(OffsetReset::Earliest);
     c.subscribe("u", Instant::now());
