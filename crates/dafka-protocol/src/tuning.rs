@@ -82,7 +82,18 @@ pub const DELIVERY_REPORTS: usize = 1024;
 pub const READ_BATCH: usize = 4096;
 /// Most bytes read in one turn: with large records, a batch bounded only in
 /// messages could hold (and a store write) hundreds of megabytes at once.
-pub const READ_BATCH_BYTES: usize = 4 << 20;
+/// A store starts its first write at the end of its first turn, so this is
+/// also how long a burst waits for its first sync: 1 MiB (about 10,000
+/// records of 100 B) against 4 MiB gave 300,000-record acknowledged runs
+/// 15-35 % more throughput, bursts about 10 % more, replay no less.
+pub const READ_BATCH_BYTES: usize = 1 << 20;
+/// Most commands taken from the application in one go. An application
+/// that publishes faster than its producer sends kept the producer taking
+/// commands until its whole unacked budget was in (about 90,000 records of
+/// 100 B, some 30 ms) before one record left: stores and consumers idled
+/// meanwhile, and a short run paid that delay on top. Bounded, the records
+/// taken leave in the same turn, while the application publishes on.
+pub const COMMANDS_PER_TURN: usize = 4096;
 /// Frames read from one message at most; the rest are discarded.
 pub const MAX_FRAMES: usize = 4;
 /// Longest the loop sleeps with nothing to do; a safety net only.

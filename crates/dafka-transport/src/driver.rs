@@ -9,7 +9,7 @@
 use crate::mesh::MeshError;
 use crate::waker::Waker;
 use dafka_proto::{Frames, Message};
-use dafka_protocol::tuning::IDLE;
+use dafka_protocol::tuning::{COMMANDS_PER_TURN, IDLE};
 use dafka_protocol::{Input, InputOf, Machine, Output, OutputOf, RunBuilder};
 use std::time::{Duration, Instant};
 
@@ -118,6 +118,8 @@ pub struct Driver<M: Machine, P: Port<M>> {
     inputs: Vec<InputOf<M>>,
     out: Vec<OutputOf<M>>,
     run: RunBuilder,
+    /// The last turn left commands queued (it took its share).
+    backlog: bool,
 }
 
 impl<M: Machine, P: Port<M>> Driver<M, P> {
@@ -129,6 +131,7 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
             inputs: Vec::new(),
             out: Vec::new(),
             run: RunBuilder::default(),
+            backlog: false,
         }
     }
 
@@ -159,7 +162,8 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
             .flatten()
             .min()
             .unwrap_or(now + IDLE);
-            let timeout = if self.port.before_wait(self.machine.accepts_commands()) {
+            let timeout = if self.backlog || self.port.before_wait(self.machine.accepts_commands())
+            {
                 Duration::ZERO
             } else {
                 deadline.saturating_duration_since(now)
@@ -187,10 +191,17 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
         }
     }
 
+    /// Takes what the application queued, up to [`COMMANDS_PER_TURN`]: the
+    /// rest waits for the next turn, which then polls without blocking.
     fn take_commands(&mut self, now: Instant) {
-        while let Some(c) = self.port.command(self.machine.accepts_commands()) {
+        for _ in 0..COMMANDS_PER_TURN {
+            let Some(c) = self.port.command(self.machine.accepts_commands()) else {
+                self.backlog = false;
+                return;
+            };
             self.machine.handle(Input::Command(c), now);
         }
+        self.backlog = true;
     }
 
     /// Carries out what the machine asked for, in order; consecutive

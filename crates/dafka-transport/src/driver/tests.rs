@@ -98,6 +98,8 @@ impl Port<TwoWrites> for Later {
 #[derive(Default)]
 struct Quiet {
     stats: Arc<NodeStats>,
+    /// How long each poll was allowed to wait.
+    waits: Vec<Duration>,
 }
 
 impl Transport for Quiet {
@@ -108,6 +110,7 @@ impl Transport for Quiet {
         _read_data: bool,
         _inputs: &mut Vec<Input<C, D>>,
     ) -> Result<(), MeshError> {
+        self.waits.push(timeout);
         let mut items = [wake.as_poll_item(zmq::POLLIN)];
         let _ = zmq::poll(&mut items, poll_ms(timeout));
         while wake.recv_bytes(zmq::DONTWAIT).is_ok() {}
@@ -161,4 +164,100 @@ fn work_answered_on_another_thread_reaches_the_machine_in_order() {
         .expect("the driver ends once both answers are in");
     assert!(ok);
     assert_eq!(answers, vec![10, 20]);
+}
+
+/// Delivers each command back as it is handled, until `total` came in.
+struct Echo {
+    total: u64,
+    handled: u64,
+    out: Vec<Output<u64, ()>>,
+}
+
+impl Machine for Echo {
+    type Command = u64;
+    type Delivery = u64;
+    type Work = ();
+    type Done = ();
+
+    fn handle(&mut self, input: Input<u64, ()>, _now: Instant) {
+        if let Input::Command(n) = input {
+            self.handled += 1;
+            self.out.push(Output::Deliver(n));
+        }
+    }
+
+    fn on_timeout(&mut self, _now: Instant) {}
+
+    fn next_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn drain(&mut self, out: &mut Vec<Output<u64, ()>>) {
+        out.append(&mut self.out);
+    }
+
+    fn is_done(&self) -> bool {
+        self.handled == self.total
+    }
+}
+
+/// Commands all queued before the driver starts, with one wake-up for
+/// them all; notes, for each delivery, how many commands had been taken
+/// by then.
+struct Backlog {
+    queued: std::collections::VecDeque<u64>,
+    woken: bool,
+    taken: usize,
+    seen: Vec<(u64, usize)>,
+}
+
+impl Port<Echo> for Backlog {
+    fn command(&mut self, _accepts: bool) -> Option<u64> {
+        let c = self.queued.pop_front()?;
+        self.taken += 1;
+        Some(c)
+    }
+
+    fn deliver(&mut self, n: u64) {
+        self.seen.push((n, self.taken));
+    }
+
+    fn persist(&mut self, (): ()) -> Option<()> {
+        Some(())
+    }
+
+    fn before_wait(&mut self, _accepts: bool) -> bool {
+        std::mem::replace(&mut self.woken, false)
+    }
+}
+
+#[test]
+fn a_long_queue_of_commands_is_taken_a_share_per_turn_without_sleeping() {
+    use dafka_protocol::tuning::COMMANDS_PER_TURN;
+    let ctx = zmq::Context::new();
+    let (_waker, wake) = wake_pair(&ctx).expect("wake pair");
+    let total = 5 * COMMANDS_PER_TURN as u64;
+    let port = Backlog {
+        queued: (0..total).collect(),
+        woken: true,
+        taken: 0,
+        seen: Vec::new(),
+    };
+    let machine = Echo {
+        total,
+        handled: 0,
+        out: Vec::new(),
+    };
+    let mut driver = Driver::new(machine, port);
+    let mut quiet = Quiet::default();
+    driver.run(&mut quiet, &wake).expect("the driver runs");
+    let seen = &driver.port.seen;
+    assert_eq!(seen.len() as u64, total);
+    assert!(seen.iter().map(|s| s.0).eq(0..total), "in order");
+    // What the first commands caused went out before the whole queue was
+    // taken: a turn takes at most its share, twice (before and after the
+    // mesh's messages).
+    assert!(seen[0].1 <= 2 * COMMANDS_PER_TURN, "{:?}", seen[0]);
+    // Nothing waited on the poll while commands were left.
+    assert!(quiet.waits.iter().all(|w| w.is_zero()), "{:?}", quiet.waits);
 }
