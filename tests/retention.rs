@@ -97,7 +97,8 @@ fn a_store_under_a_size_limit_stays_near_it_and_readers_start_at_the_log_start()
     assert!(first > 0, "retention deleted the oldest records");
     // The limit counts stored bytes, and those include each run's framing
     // (a header per run, a few bytes per record): the content kept may be
-    // that much under it (0.2 % in one run), never more.
+    // that much under it (0.17 % in one CI run). 2 % is room for framing,
+    // not for deleting a run too many (a run here is far larger).
     let kept = (count - first) * LINE as u64;
     assert!(
         kept >= LIMIT - LIMIT / 50,

@@ -85,7 +85,7 @@ pub const READ_BATCH: usize = 4096;
 /// A store starts its first write at the end of its first turn, so this is
 /// also how long a burst waits for its first sync: 1 MiB (about 10,000
 /// records of 100 B) against 4 MiB gave 300,000-record acknowledged runs
-/// 15-35 % more throughput, bursts about 10 % more, replay no less.
+/// 15-35 % more throughput, bursts 10-25 % more, replay no less.
 pub const READ_BATCH_BYTES: usize = 1 << 20;
 /// Most commands taken from the application in one go. An application
 /// that publishes faster than its producer sends kept the producer taking
