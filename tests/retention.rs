@@ -97,11 +97,11 @@ fn a_store_under_a_size_limit_stays_near_it_and_readers_start_at_the_log_start()
     assert!(first > 0, "retention deleted the oldest records");
     // The limit counts stored bytes, and those include each run's framing
     // (a header per run, a few bytes per record): the content kept may be
-    // that much under it (0.17 % in one CI run). 2 % is room for framing,
-    // not for deleting a run too many (a run here is far larger).
+    // that much under it (0.17 % in one CI run). 0.5 % is room for that;
+    // a full run (64 KiB, 1.6 % of the limit) deleted too many still fails.
     let kept = (count - first) * LINE as u64;
     assert!(
-        kept >= LIMIT - LIMIT / 50,
+        kept >= LIMIT - LIMIT / 200,
         "kept {kept} bytes of content, under the limit of {LIMIT} by more than framing"
     );
     let want: Vec<(u64, String)> = (first..count).map(|o| (o, line(o))).collect();
