@@ -88,6 +88,10 @@ pub struct StoreCore {
     parts: Partitions<Part>,
     /// Records in order, waiting for the next write.
     batch: Vec<Record>,
+    /// The batch's size in run bytes ([`size`]), counted as records join
+    /// it: under load the batch holds tens of thousands of records, and a
+    /// pass to count them reads megabytes long out of cache.
+    batch_bytes: usize,
     /// The write in flight, by each partition's highest offset in it: at
     /// most one at a time, so writes land (and ACKs go) in order.
     writing: Option<Vec<(String, NodeId, u64)>>,
@@ -116,6 +120,7 @@ impl StoreCore {
             cfg,
             parts: Partitions::default(),
             batch: Vec::new(),
+            batch_bytes: 0,
             writing: None,
             commit_by: None,
             stopping: false,
@@ -240,7 +245,9 @@ impl StoreCore {
         // Skip the topic copy and the FETCH check on the in-order path.
         let topic = seq.may_leave_gap(rec.offset).then(|| rec.topic.clone());
         let had_gap = topic.is_some() && seq.missing().is_some();
+        let before = self.batch.len();
         seq.offer(rec, &mut self.batch);
+        self.batch_bytes += self.batch[before..].iter().map(size).sum::<usize>();
         if let Some(topic) = topic {
             let next = seq.next();
             if had_gap && seq.missing().is_none() {
@@ -574,14 +581,19 @@ impl StoreCore {
     /// write's.
     fn take_write(&mut self) -> Vec<Record> {
         let mut bytes = 0;
-        let cut = self.batch.iter().position(|r| {
-            bytes += size(r);
-            bytes > WRITE_BYTES
-        });
+        let cut = (self.batch_bytes > WRITE_BYTES)
+            .then(|| {
+                self.batch.iter().position(|r| {
+                    bytes += size(r);
+                    bytes > WRITE_BYTES
+                })
+            })
+            .flatten();
         match cut {
             // At least one record per write.
             Some(at) => {
                 let rest = self.batch.split_off(at.max(1));
+                self.batch_bytes = rest.iter().map(size).sum();
                 std::mem::replace(&mut self.batch, rest)
             }
             // The next batch gathers while this one is written, and under
@@ -592,16 +604,15 @@ impl StoreCore {
             // twentieth with this room).
             None => {
                 let room = (2 * self.batch.len()).min(BATCH_ROOM);
+                self.batch_bytes = 0;
                 std::mem::replace(&mut self.batch, Vec::with_capacity(room))
             }
         }
     }
 
-    /// Whether the batch is large enough to write without waiting (counted
-    /// only while it is small: under load it fills at once).
+    /// Whether the batch is large enough to write without waiting.
     fn batch_is_full(&self) -> bool {
-        self.batch.len() >= COMMIT_RECORDS
-            || self.batch.iter().map(size).sum::<usize>() >= COMMIT_BYTES
+        self.batch.len() >= COMMIT_RECORDS || self.batch_bytes >= COMMIT_BYTES
     }
 
     /// A write ended: ACK each partition's highest stored offset, or, if it
@@ -631,6 +642,7 @@ impl StoreCore {
                     self.batch
                         .retain(|r| !(r.partition == partition && r.topic == topic));
                 }
+                self.batch_bytes = self.batch.iter().map(size).sum();
             }
         }
         self.write_if_due(now);
@@ -642,7 +654,7 @@ impl StoreCore {
             StoreDone::Synced(Err(e)) => tracing::error!(error = %e, "periodic sync failed"),
             StoreDone::Synced(Ok(())) => {}
             StoreDone::Read { fetch, records } => self.on_read(&fetch, records, now),
-            StoreDone::Compared { record, held } => self.on_compared(record, held, now),
+            StoreDone::Compared(c) => self.on_compared(c.record, c.held, now),
             StoreDone::Committed {
                 sender,
                 seq,

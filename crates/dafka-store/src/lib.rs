@@ -31,4 +31,4 @@ pub use rocks::RocksStorage;
 pub use storage::{
     MemStorage, ReadLimit, Storage, StorageError, StoredHead, SyncPolicy, WalRecovery,
 };
-pub use work::{execute, StoreDone, StoreWork};
+pub use work::{execute, Compared, StoreDone, StoreWork};

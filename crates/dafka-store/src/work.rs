@@ -105,13 +105,20 @@ pub enum StoreDone {
     },
     /// Partitions whose log start retention moved, or why it failed.
     Retained(Result<Vec<StoredHead>, StorageError>),
-    /// The stored record a duplicate is compared with.
-    Compared {
-        /// The copy that arrived.
-        record: Record,
-        /// What the storage holds at its offset (none if it cannot tell).
-        held: Option<Record>,
-    },
+    /// The stored record a duplicate is compared with. Boxed: two records
+    /// would make this rare answer the largest `StoreDone`, and every
+    /// record a store receives is moved as an `Input` as large as it
+    /// (304 bytes instead of 176, a tenth of the driver's samples at 100 B).
+    Compared(Box<Compared>),
+}
+
+/// A record that arrived again, and the stored one at its offset.
+#[derive(Debug)]
+pub struct Compared {
+    /// The copy that arrived.
+    pub record: Record,
+    /// What the storage holds at its offset (none if it cannot tell).
+    pub held: Option<Record>,
 }
 
 /// Carries out `work` on `storage`.
@@ -176,7 +183,7 @@ pub fn execute<S: Storage + ?Sized>(storage: &mut S, work: StoreWork) -> StoreDo
                 // A read failure is not evidence of a conflict.
                 Err(_) => None,
             };
-            StoreDone::Compared { record, held }
+            StoreDone::Compared(Box::new(Compared { record, held }))
         }
     }
 }
@@ -195,7 +202,9 @@ pub fn failed(work: StoreWork, why: &str) -> StoreDone {
             fetch,
             records: Err(err()),
         },
-        StoreWork::Compare(record) => StoreDone::Compared { record, held: None },
+        StoreWork::Compare(record) => {
+            StoreDone::Compared(Box::new(Compared { record, held: None }))
+        }
         StoreWork::Retain(_) => StoreDone::Retained(Ok(Vec::new())),
         StoreWork::Partitions { sender, .. } => StoreDone::Partitions {
             sender,

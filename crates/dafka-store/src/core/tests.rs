@@ -566,6 +566,30 @@ fn a_small_batch_waits_for_the_commit_delay_and_a_full_one_does_not() {
     );
 }
 
+/// COMMIT_BYTES of records go at once, as COMMIT_RECORDS do; the count
+/// starts again after each write, so the next small record waits.
+#[test]
+fn a_batch_of_commit_bytes_goes_at_once_and_the_next_waits() {
+    let t = Instant::now();
+    let cfg = StoreConfig::default();
+    let mut s = MemStore::new(ME, MemStorage::default(), cfg, t).expect("new");
+    s.on_timeout(t);
+    sent(&mut s);
+    let half = |offset: u64| Record {
+        content: Bytes::from(vec![b'x'; COMMIT_BYTES / 2]),
+        ..rec(offset)
+    };
+    feed(&mut s, Message::Record(half(0)));
+    s.end_of_turn(t);
+    assert_eq!(sent(&mut s), [], "half the bytes wait");
+    feed(&mut s, Message::Record(half(1)));
+    s.end_of_turn(t);
+    assert!(matches!(&sent(&mut s)[..], [Message::Ack(a)] if a.offset == 1));
+    feed(&mut s, Message::Record(rec(2)));
+    s.end_of_turn(t);
+    assert_eq!(sent(&mut s), [], "a small record after the write waits");
+}
+
 fn position(offset: u64) -> dafka_proto::Position {
     dafka_proto::Position {
         topic: "t".into(),
@@ -761,4 +785,19 @@ fn an_admin_question_is_answered_from_storage_with_conflicts() {
         &sent(&mut s)[..],
         [Message::DirectPartitions { partitions, more: false, .. }] if partitions.is_empty()
     ));
+}
+
+/// Every record a store receives is moved several times as an `Input`:
+/// a rare answer (`StoreDone`) that grew past a message would make each
+/// of those moves larger (it once doubled them, at a tenth of the
+/// driver's samples at 100 B).
+#[test]
+fn an_input_is_no_larger_than_the_message_it_carries() {
+    use dafka_protocol::machine::Input;
+    let input = std::mem::size_of::<Input<StoreCommand, StoreDone>>();
+    let message = std::mem::size_of::<Message>();
+    assert!(
+        input <= message + 8,
+        "Input {input} bytes, Message {message}"
+    );
 }
