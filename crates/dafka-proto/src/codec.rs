@@ -367,20 +367,66 @@ pub fn decode_all<F: AsRef<[u8]>>(
     frames: &[F],
     out: &mut Vec<Message>,
 ) -> Result<usize, DecodeError> {
+    let content = frames.get(2).map(|c| Content::Borrowed(c.as_ref()));
+    decode_frames(frames, frames.len(), content, out)
+}
+
+/// As [`decode_all`], for a message whose last frame, a RECORD's or
+/// DIRECT-RECORD's content, the caller holds as [`Bytes`]: `head` is the
+/// frames before it. The records' contents are slices of `content`, not
+/// copies of it.
+pub fn decode_all_shared<F: AsRef<[u8]>>(
+    head: &[F],
+    content: Bytes,
+    out: &mut Vec<Message>,
+) -> Result<usize, DecodeError> {
+    decode_frames(head, head.len() + 1, Some(Content::Shared(content)), out)
+}
+
+/// A content frame: borrowed (copied once, if it decodes), or already
+/// owned.
+enum Content<'a> {
+    Borrowed(&'a [u8]),
+    Shared(Bytes),
+}
+
+impl Content<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Content::Borrowed(c) => c.len(),
+            Content::Shared(c) => c.len(),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Content::Borrowed(c) => Bytes::copy_from_slice(c),
+            Content::Shared(c) => c,
+        }
+    }
+}
+
+/// `count` frames in all: `frames` and, after them, `content` if any.
+fn decode_frames<F: AsRef<[u8]>>(
+    frames: &[F],
+    count: usize,
+    content: Option<Content>,
+    out: &mut Vec<Message>,
+) -> Result<usize, DecodeError> {
     let key = frames.first().map(AsRef::as_ref).unwrap_or_default();
     let first = *key.first().ok_or(DecodeError::Empty)?;
     let id = MessageId::from_byte(first).ok_or(DecodeError::UnknownMessageId(first))?;
-    if frames.len() != id.frame_count() {
+    if count != id.frame_count() {
         return Err(DecodeError::FrameCount {
             kind: id.name(),
             expected: id.frame_count(),
-            got: frames.len(),
+            got: count,
         });
     }
     let body = check_header(frames[1].as_ref())?;
     let start = out.len();
-    match frames.get(2) {
-        Some(content) => decode_run(id, body, content.as_ref(), out)?,
+    match content {
+        Some(content) => decode_run(id, body, content, out)?,
         None => out.push(decode_body(id, body)?),
     }
     if out[start].routing_key() != key {
@@ -411,7 +457,7 @@ fn check_header(header: &[u8]) -> Result<&[u8], DecodeError> {
 fn decode_run(
     id: MessageId,
     body: &[u8],
-    content: &[u8],
+    content: Content,
     out: &mut Vec<Message>,
 ) -> Result<(), DecodeError> {
     let kind = id.name();
@@ -432,7 +478,9 @@ fn decode_run(
             (Some(node_id("to", &b.to)?), b.record, b.next)
         }
     };
-    let records = records_from_pb(first, next, content)?;
+    // Checked before the copy: a frame too large is not copied at all.
+    check_len("content", content.len(), MAX_CONTENT_LEN)?;
+    let records = records_from_pb(first, next, content.into_bytes())?;
     out.reserve(records.len());
     out.extend(records.into_iter().map(|record| match to {
         None => Message::Record(record),
@@ -632,13 +680,13 @@ fn record_with(h: Option<pb::RecordHeader>, content: Bytes) -> Result<Record, De
     })
 }
 
-/// The records of a run. The content frame is copied once; each record's
-/// content is a slice of that copy.
+/// The records of a run; each record's content is a slice of `all`.
 pub(crate) fn records_from_pb(
     first: Option<pb::RecordHeader>,
     next: Vec<pb::NextRecord>,
-    content: &[u8],
+    all: Bytes,
 ) -> Result<Vec<Record>, DecodeError> {
+    let content = &all[..];
     check_len("content", content.len(), MAX_CONTENT_LEN)?;
     check_len("next", next.len(), MAX_RUN_RECORDS)?;
     let rest: u64 = next.iter().map(|n| u64::from(n.length)).sum();
@@ -648,7 +696,6 @@ pub(crate) fn records_from_pb(
             field: "next",
             reason: "lengths exceed the content frame",
         })? as usize;
-    let all = Bytes::copy_from_slice(content);
     let head = record_with(first, all.slice(..first_len))?;
     head.offset
         .checked_add(next.len() as u64)

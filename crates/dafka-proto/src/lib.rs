@@ -31,7 +31,8 @@ pub mod pb {
 }
 
 pub use codec::{
-    continues, decode, decode_all, encode, encode_run, validate_topic, Frames, SIGNATURE, VERSION,
+    continues, decode, decode_all, decode_all_shared, encode, encode_run, validate_topic, Frames,
+    SIGNATURE, VERSION,
 };
 pub use error::DecodeError;
 pub use key::{is_z85_key, KEY_CHARS, Z85};

@@ -56,7 +56,11 @@ pub fn records_from_bytes(bytes: &[u8], out: &mut Vec<Record>) -> Result<(), Dec
         kind: "stored run",
         reason: e.to_string(),
     })?;
-    out.extend(records_from_pb(b.record, b.next, content)?);
+    out.extend(records_from_pb(
+        b.record,
+        b.next,
+        Bytes::copy_from_slice(content),
+    )?);
     Ok(())
 }
 

@@ -840,3 +840,33 @@ fn malformed_runs_are_rejected_whole() {
         assert_eq!(out.len(), 1, "nothing appended on an error");
     }
 }
+
+/// A content frame the caller already owns decodes as the copied one
+/// does, and its records' contents point into it rather than into a copy.
+#[test]
+fn a_shared_content_frame_decodes_the_same_without_a_copy() {
+    let records = run(0, 3);
+    let f = encode_run(None, &records);
+    let content = f.content.clone().expect("a run has content");
+    let mut copied = Vec::new();
+    decode_all(&f.to_vec(), &mut copied).expect("decodes");
+    let mut shared = Vec::new();
+    let frames = [&f.key[..], &f.header[..]];
+    decode_all_shared(&frames, content.clone(), &mut shared).expect("decodes");
+    assert_eq!(shared, copied);
+    let range = content.as_ptr_range();
+    for m in &shared {
+        let Message::Record(r) = m else {
+            panic!("not a record: {m:?}")
+        };
+        assert!(range.contains(&r.content.as_ptr()) || r.content.is_empty());
+    }
+    // A message that takes no content frame, given one, is the wrong
+    // number of frames.
+    let h = encode(&Message::Head(head()));
+    let err = decode_all_shared(&h.to_vec(), content, &mut Vec::new());
+    assert!(
+        matches!(err, Err(DecodeError::FrameCount { .. })),
+        "{err:?}"
+    );
+}

@@ -24,7 +24,10 @@ use crate::driver::{poll_ms, Transport};
 use crate::monitor::{Monitor, Side};
 use crate::security::Curve;
 use crate::zap::Zap;
-use dafka_proto::{decode_all, encode, routing, Beacon, Frames, Message, MessageId, NodeId, Role};
+use dafka_proto::{
+    decode_all, decode_all_shared, encode, routing, Beacon, Frames, Message, MessageId, NodeId,
+    Role,
+};
 use dafka_protocol::discovery::{Discovery, PeerChange};
 use dafka_protocol::senders::claim;
 use dafka_protocol::subscriptions::{SubAction, SubscriptionTable};
@@ -308,7 +311,7 @@ impl Mesh {
             };
             bytes += self.frames.iter().take(n).map(|f| f.len()).sum::<usize>();
             self.decoded.clear();
-            match decode_read(&self.frames, n, &mut self.decoded) {
+            match decode_read(&mut self.frames, n, &mut self.decoded) {
                 Ok(()) if !self.believed(now) => {}
                 Ok(()) => {
                     NodeStats::bump(&self.stats.received);
@@ -433,7 +436,7 @@ impl Mesh {
             // Anything from a tower's output means one is there.
             self.tower_silence = None;
             self.decoded.clear();
-            let peers = match decode_read(&self.frames, n, &mut self.decoded) {
+            let peers = match decode_read(&mut self.frames, n, &mut self.decoded) {
                 Ok(()) => match self.decoded.pop().inspect(|m| {
                     if self.show_discovery {
                         events.push(Input::Message(m.clone()));
@@ -758,9 +761,11 @@ pub fn read_frames(sock: &zmq::Socket, frames: &mut [zmq::Message]) -> Option<us
 }
 
 /// Decodes what [`read_frames`] read into `out` (several messages for a
-/// run of records); `n` may exceed the buffer.
+/// run of records); `n` may exceed the buffer. A content frame of at
+/// least [`SHARE_CONTENT_MIN`] bytes is taken from the buffer and shared
+/// by the records it carries instead of copied.
 fn decode_read(
-    frames: &[zmq::Message],
+    frames: &mut [zmq::Message],
     n: usize,
     out: &mut Vec<Message>,
 ) -> Result<(), dafka_proto::DecodeError> {
@@ -771,8 +776,28 @@ fn decode_read(
             got: n,
         });
     }
+    if n == 3 && frames[2].len() >= SHARE_CONTENT_MIN {
+        let content = std::mem::replace(&mut frames[2], zmq::Message::new());
+        let parts = [&frames[0][..], &frames[1][..]];
+        return decode_all_shared(&parts, bytes::Bytes::from_owner(Frame(content)), out).map(drop);
+    }
     let parts: Vec<&[u8]> = frames[..n].iter().map(|m| &m[..]).collect();
     decode_all(&parts, out).map(drop)
+}
+
+/// Content frames this large are shared, not copied. Smaller ones are
+/// copied: libzmq may hand a small frame out as a slice of its 8 KiB
+/// receive buffer, and a record kept (in a batch, or in a consumer's
+/// queue) would keep that whole buffer alive with it.
+const SHARE_CONTENT_MIN: usize = 16 * 1024;
+
+/// A received ZeroMQ frame as the owner of a [`bytes::Bytes`].
+struct Frame(zmq::Message);
+
+impl AsRef<[u8]> for Frame {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// A tower connection that stays silent for a beacon timeout is dropped
