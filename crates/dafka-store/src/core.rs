@@ -581,14 +581,14 @@ impl StoreCore {
     /// write's.
     fn take_write(&mut self) -> Vec<Record> {
         let mut bytes = 0;
-        let cut = (self.batch_bytes > WRITE_BYTES)
-            .then(|| {
-                self.batch.iter().position(|r| {
-                    bytes += size(r);
-                    bytes > WRITE_BYTES
-                })
+        let cut = if self.batch_bytes > WRITE_BYTES {
+            self.batch.iter().position(|r| {
+                bytes += size(r);
+                bytes > WRITE_BYTES
             })
-            .flatten();
+        } else {
+            None
+        };
         match cut {
             // At least one record per write.
             Some(at) => {
