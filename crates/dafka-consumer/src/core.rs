@@ -56,8 +56,10 @@ pub enum ConsumerCommand {
 /// What a consumer hands its application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumerDelivery {
-    /// The next record of a partition, in order, once.
-    Record(Record),
+    /// The next records, each partition's in order, each once: all that
+    /// became ready in one turn, handed over together so that a record
+    /// is not moved through the driver's output queue one at a time.
+    Records(Vec<Record>),
     /// The answer to [`ConsumerCommand::Gaps`].
     Gaps(Vec<Gap>),
     /// Every commit up to a [`ConsumerCommand::CommitNow`] is acknowledged.
@@ -807,11 +809,13 @@ impl Machine for ConsumerCore {
     /// What to send, then the records ready, in order.
     fn drain(&mut self, out: &mut Vec<ConsumerOutput>) {
         out.append(&mut self.outbox);
-        out.extend(
-            self.ready
-                .drain(..)
-                .map(|r| Output::Deliver(ConsumerDelivery::Record(r))),
-        );
+        if !self.ready.is_empty() {
+            // The next turn's records go into a buffer as large as this
+            // one's: grown from empty, it would be copied at each doubling.
+            let next = Vec::with_capacity(self.ready.len());
+            let ready = std::mem::replace(&mut self.ready, next);
+            out.push(Output::Deliver(ConsumerDelivery::Records(ready)));
+        }
     }
 
     fn is_done(&self) -> bool {

@@ -408,6 +408,20 @@ struct ConsumerPort {
     events: Sender<GroupEvent>,
 }
 
+impl ConsumerPort {
+    /// Puts one record in the application's channel.
+    fn hand_over(&mut self, r: Record) {
+        self.avg_size = running_average(self.avg_size, r.content.len() + RECORD_OVERHEAD);
+        // Named consumers accept commits only for partitions read: noted
+        // when the partition differs from the last record's.
+        if self.named && self.last_partition != Some(r.partition) {
+            self.last_partition = Some(r.partition);
+            self.commits.delivered(&r.topic, r.partition);
+        }
+        self.closed |= self.out.send(r).is_err();
+    }
+}
+
 impl Port<ConsumerCore> for ConsumerPort {
     fn command(&mut self, _accepts: bool) -> Option<ConsumerCommand> {
         // Processed positions first: a commit asked for after them covers
@@ -434,15 +448,8 @@ impl Port<ConsumerCore> for ConsumerPort {
 
     fn deliver(&mut self, d: ConsumerDelivery) {
         match d {
-            ConsumerDelivery::Record(r) => {
-                self.avg_size = running_average(self.avg_size, r.content.len() + RECORD_OVERHEAD);
-                // Named consumers accept commits only for partitions read:
-                // noted when the partition differs from the last record's.
-                if self.named && self.last_partition != Some(r.partition) {
-                    self.last_partition = Some(r.partition);
-                    self.commits.delivered(&r.topic, r.partition);
-                }
-                self.closed |= self.out.send(r).is_err();
+            ConsumerDelivery::Records(records) => {
+                records.into_iter().for_each(|r| self.hand_over(r))
             }
             ConsumerDelivery::Gaps(g) => {
                 if let Some(reply) = self.replies.pop_front() {

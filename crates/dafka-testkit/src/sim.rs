@@ -207,8 +207,8 @@ struct ConsumerSide {
 
 impl SimPort<ConsumerCore> for ConsumerSide {
     fn deliver(&mut self, d: ConsumerDelivery) {
-        if let ConsumerDelivery::Record(r) = d {
-            self.delivered.push(r);
+        if let ConsumerDelivery::Records(r) = d {
+            self.delivered.extend(r);
         }
     }
     fn persist(&mut self, w: Infallible, _tick: u64) {

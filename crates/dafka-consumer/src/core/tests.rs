@@ -394,3 +394,25 @@ fn a_log_start_above_the_next_offset_moves_the_partition_on_as_offset_reset_says
     feed(&mut l, Message::Record(rec(13)));
     assert_eq!(delivered(&mut l), [13], "latest resumes after the head");
 }
+
+/// The records a turn made ready leave as one delivery, after what the
+/// turn sends, in order; a turn with none adds no empty delivery.
+#[test]
+fn a_turns_ready_records_are_delivered_together_after_its_messages() {
+    let mut c = consumer(OffsetReset::Latest);
+    for offset in [5, 7, 6] {
+        feed(&mut c, Message::Record(rec(offset)));
+    }
+    let mut out = Vec::new();
+    c.drain(&mut out);
+    let Some(Output::Deliver(ConsumerDelivery::Records(last))) = out.pop() else {
+        panic!("the ready records come last, together");
+    };
+    assert_eq!(last.iter().map(|r| r.offset).collect::<Vec<_>>(), [5, 6, 7]);
+    assert!(out
+        .iter()
+        .all(|o| !matches!(o, Output::Deliver(ConsumerDelivery::Records(_)))));
+    let mut again = Vec::new();
+    c.drain(&mut again);
+    assert!(again.is_empty(), "nothing new: {again:?}");
+}
