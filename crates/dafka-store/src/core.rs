@@ -580,20 +580,28 @@ impl StoreCore {
     /// The batch's head, up to [`WRITE_BYTES`]; the rest is the next
     /// write's.
     fn take_write(&mut self) -> Vec<Record> {
-        let mut bytes = 0;
+        // Bytes of the records before the cut.
+        let mut taken = 0;
         let cut = if self.batch_bytes > WRITE_BYTES {
             self.batch.iter().position(|r| {
-                bytes += size(r);
-                bytes > WRITE_BYTES
+                let more = taken + size(r) > WRITE_BYTES;
+                taken += if more { 0 } else { size(r) };
+                more
             })
         } else {
             None
         };
         match cut {
             // At least one record per write.
+            Some(0) => {
+                let rest = self.batch.split_off(1);
+                self.batch_bytes -= self.batch.first().map_or(0, size);
+                std::mem::replace(&mut self.batch, rest)
+            }
+            // The rest's bytes follow from the count: no pass over it.
             Some(at) => {
-                let rest = self.batch.split_off(at.max(1));
-                self.batch_bytes = rest.iter().map(size).sum();
+                let rest = self.batch.split_off(at);
+                self.batch_bytes -= taken;
                 std::mem::replace(&mut self.batch, rest)
             }
             // The next batch gathers while this one is written, and under

@@ -801,3 +801,46 @@ fn an_input_is_no_larger_than_the_message_it_carries() {
         "Input {input} bytes, Message {message}"
     );
 }
+
+/// A batch past WRITE_BYTES is written in pieces, and what stays behind
+/// is counted right: after the pieces, a small record waits again. A
+/// record larger than a write goes alone.
+#[test]
+fn a_batch_past_the_write_limit_goes_in_pieces_and_keeps_its_count() {
+    use dafka_protocol::tuning::WRITE_BYTES;
+    let t = Instant::now();
+    let mut s = MemStore::new(ME, MemStorage::default(), StoreConfig::default(), t).expect("new");
+    s.on_timeout(t);
+    sent(&mut s);
+    let sized = |offset: u64, len: usize| Record {
+        content: Bytes::from(vec![b'x'; len]),
+        ..rec(offset)
+    };
+    let acks = |s: &mut MemStore| -> Vec<u64> {
+        sent(s)
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Ack(a) => Some(a.offset),
+                _ => None,
+            })
+            .collect()
+    };
+    // Three of 3/8 of a write: the first write takes two.
+    for offset in 0..3 {
+        feed(&mut s, Message::Record(sized(offset, 3 * WRITE_BYTES / 8)));
+    }
+    s.end_of_turn(t);
+    assert_eq!(acks(&mut s).last(), Some(&2), "all written, in pieces");
+    feed(&mut s, Message::Record(rec(3)));
+    s.end_of_turn(t);
+    assert_eq!(acks(&mut s), [], "a small record after them waits");
+    // One record larger than a write, then a small one: the large one
+    // goes alone, and the small one is counted as small.
+    let mut l = MemStore::new(ME, MemStorage::default(), StoreConfig::default(), t).expect("new");
+    l.on_timeout(t);
+    sent(&mut l);
+    feed(&mut l, Message::Record(sized(0, WRITE_BYTES + 1)));
+    feed(&mut l, Message::Record(rec(1)));
+    l.end_of_turn(t);
+    assert_eq!(acks(&mut l), [0], "the large record alone");
+}
