@@ -19,8 +19,9 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-/// Most records a new batch has room for in advance (about 10 MB of
-/// `Record`s): the rest, after a very large write, grows as needed.
+/// Records a new batch vector has room for in advance (about 10 MB of
+/// `Record`s, reserved, not touched until records fill it); a longer
+/// batch grows it, and it stays grown as it is handed back and reused.
 const BATCH_ROOM: usize = 65_536;
 
 /// What the application asks of a store.
@@ -92,6 +93,10 @@ pub struct StoreCore {
     /// it: under load the batch holds tens of thousands of records, and a
     /// pass to count them reads megabytes long out of cache.
     batch_bytes: usize,
+    /// The last durable write's vector, emptied, for the next batch: two
+    /// vectors take turns, so a batch under load fills pages already
+    /// mapped instead of fresh ones.
+    spare: Vec<Record>,
     /// The write in flight, by each partition's highest offset in it: at
     /// most one at a time, so writes land (and ACKs go) in order.
     writing: Option<Vec<(String, NodeId, u64)>>,
@@ -119,8 +124,9 @@ impl StoreCore {
             id,
             cfg,
             parts: Partitions::default(),
-            batch: Vec::new(),
+            batch: Vec::with_capacity(BATCH_ROOM),
             batch_bytes: 0,
+            spare: Vec::new(),
             writing: None,
             commit_by: None,
             stopping: false,
@@ -591,30 +597,35 @@ impl StoreCore {
         } else {
             None
         };
+        let mut next = self.next_vector();
         match cut {
             // At least one record per write.
             Some(0) => {
-                let rest = self.batch.split_off(1);
                 self.batch_bytes -= self.batch.first().map_or(0, size);
-                std::mem::replace(&mut self.batch, rest)
+                next.extend(self.batch.drain(1..));
             }
             // The rest's bytes follow from the count: no pass over it.
             Some(at) => {
-                let rest = self.batch.split_off(at);
                 self.batch_bytes -= taken;
-                std::mem::replace(&mut self.batch, rest)
+                next.extend(self.batch.drain(at..));
             }
-            // The next batch gathers while this one is written, and under
-            // load it is about as long, or longer while the load grows:
-            // room for twice as many now, instead of a vector grown by
-            // doubling, each step copying every record gathered so far
-            // (an eighth of the driver thread's samples at 100 B, and a
-            // twentieth with this room).
-            None => {
-                let room = (2 * self.batch.len()).min(BATCH_ROOM);
-                self.batch_bytes = 0;
-                std::mem::replace(&mut self.batch, Vec::with_capacity(room))
-            }
+            None => self.batch_bytes = 0,
+        }
+        std::mem::replace(&mut self.batch, next)
+    }
+
+    /// An empty vector for the next batch: the last write's if it came
+    /// back, else a new one with room for [`BATCH_ROOM`] records. The next
+    /// batch gathers while this one is written, and under load it is
+    /// about as long: grown from empty by doubling, each step copied every
+    /// record gathered so far into fresh pages (an eighth of the driver
+    /// thread's samples at 100 B).
+    fn next_vector(&mut self) -> Vec<Record> {
+        let spare = std::mem::take(&mut self.spare);
+        if spare.capacity() >= BATCH_ROOM {
+            spare
+        } else {
+            Vec::with_capacity(BATCH_ROOM)
         }
     }
 
@@ -626,12 +637,13 @@ impl StoreCore {
     /// A write ended: ACK each partition's highest stored offset, or, if it
     /// failed, rewind those partitions so their records are fetched again.
     /// Nothing is ACKed before the write is durable.
-    fn on_written(&mut self, res: Result<(), StorageError>, now: Instant) {
+    fn on_written(&mut self, res: Result<Vec<Record>, StorageError>, now: Instant) {
         let Some(tops) = self.writing.take() else {
             return;
         };
         match res {
-            Ok(()) => {
+            Ok(emptied) => {
+                self.spare = emptied;
                 for (topic, partition, offset) in tops {
                     self.part(&topic, partition, now).stored = Some(offset);
                     self.ack(&topic, partition, offset);

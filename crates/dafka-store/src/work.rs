@@ -63,7 +63,11 @@ pub enum StoreWork {
 #[derive(Debug)]
 pub enum StoreDone {
     /// The write is durable, or failed (and nothing of it may be ACKed).
-    Written(Result<(), StorageError>),
+    /// A durable write hands back its vector, emptied: the next batch
+    /// gathers in it. A fresh vector for every batch (megabytes of
+    /// records under load) faulted in and zeroed new pages every time,
+    /// about a fifth of a store's CPU in a short burst of small records.
+    Written(Result<Vec<Record>, StorageError>),
     /// A sync happened if one was due, or failed.
     Synced(Result<(), StorageError>),
     /// Records read for a FETCH.
@@ -124,7 +128,10 @@ pub struct Compared {
 /// Carries out `work` on `storage`.
 pub fn execute<S: Storage + ?Sized>(storage: &mut S, work: StoreWork) -> StoreDone {
     match work {
-        StoreWork::Write(records) => StoreDone::Written(storage.write(&records)),
+        StoreWork::Write(mut records) => StoreDone::Written(storage.write(&records).map(|()| {
+            records.clear();
+            records
+        })),
         StoreWork::Sync => StoreDone::Synced(storage.sync_due()),
         StoreWork::Read { fetch, limit } => {
             let records = storage.read(&fetch.topic, &fetch.partition, fetch.offset, limit);

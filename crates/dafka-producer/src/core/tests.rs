@@ -217,6 +217,21 @@ fn a_partition_taken_over_continues_after_the_stores_head() {
     assert_eq!(p.publish(Bytes::from_static(b"x"), t), 100);
 }
 
+/// The queue of unacknowledged records has room for the whole budget
+/// from the start, so it never grows (and copies itself) under load.
+#[test]
+fn the_unacked_queue_is_sized_from_the_budget_up_to_a_cap() {
+    let room = |bytes: usize| {
+        let cfg = ProducerConfig {
+            max_unacked_bytes: bytes,
+            ..Default::default()
+        };
+        ProducerCore::new(ME, "t".into(), cfg).unacked.capacity()
+    };
+    assert!(room(32 << 20) >= (32 << 20) / RECORD_OVERHEAD);
+    assert!(room(1 << 40) <= 2 * HELD_ROOM_MAX);
+}
+
 #[test]
 fn a_claim_nobody_answers_fails_at_its_deadline() {
     let t = Instant::now();
@@ -234,7 +249,15 @@ fn a_claim_nobody_answers_fails_at_its_deadline() {
 
 #[test]
 fn records_leave_before_a_head_and_fetches_span_the_ring_buffer() {
-    let mut p = core(1);
+    // A budget of 16 small records: the ring buffer has room for 16.
+    let cfg = ProducerConfig {
+        min_acks: 1,
+        max_unacked_bytes: 16 * RECORD_OVERHEAD,
+        ..Default::default()
+    };
+    let mut p = ProducerCore::new(ME, "t".into(), cfg);
+    p.drain(&mut Vec::new());
+    assert_eq!(p.unacked.capacity(), 16);
     let t = Instant::now();
     for _ in 0..10 {
         p.publish(Bytes::from_static(b"x"), t);

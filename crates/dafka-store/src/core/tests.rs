@@ -467,7 +467,7 @@ fn batches_form_behind_a_write_in_flight() {
     }
     s.end_of_turn(t);
     assert_eq!(works(&mut s), (vec![], vec![]), "one write at a time");
-    s.handle(Input::Done(StoreDone::Written(Ok(()))), t);
+    s.handle(Input::Done(StoreDone::Written(Ok(Vec::new()))), t);
     let (w, m) = works(&mut s);
     assert!(
         matches!(&m[..], [Message::Ack(a)] if a.offset == 1),
@@ -493,6 +493,39 @@ fn batches_form_behind_a_write_in_flight() {
     assert!(!m.iter().any(|m| matches!(m, Message::Ack(_))), "{m:?}");
     assert_eq!(s.stored("t", &P), Some(1));
     assert_eq!(s.counters().write_errors, 1);
+}
+
+/// A durable write hands its vector back and a later batch gathers in it,
+/// so a store under load fills pages it has mapped already.
+#[test]
+fn a_written_batch_vector_comes_back_for_a_later_batch() {
+    let t = Instant::now();
+    let mut s = StoreCore::new(ME, Vec::new(), at_once(), t);
+    s.drain(&mut Vec::new());
+    let write_of = |s: &mut StoreCore, offsets: std::ops::Range<u64>| {
+        for o in offsets {
+            s.handle(Input::Message(Message::Record(rec(o))), t);
+        }
+        s.end_of_turn(t);
+        let mut out = Vec::new();
+        s.drain(&mut out);
+        out.into_iter().find_map(|o| match o {
+            Output::Persist(StoreWork::Write(b)) => Some(b),
+            _ => None,
+        })
+    };
+    let first = write_of(&mut s, 0..2).expect("a first write");
+    // Records 2 and 3 gather while the first write is in flight.
+    assert!(write_of(&mut s, 2..4).is_none(), "one write at a time");
+    let returned = Vec::with_capacity(3 * BATCH_ROOM);
+    s.handle(Input::Done(StoreDone::Written(Ok(returned))), t);
+    let second = write_of(&mut s, 4..5);
+    assert_eq!(first.len(), 2);
+    assert!(matches!(&second, Some(b) if b.len() == 2), "{second:?}");
+    s.handle(Input::Done(StoreDone::Written(Ok(Vec::new()))), t);
+    let third = write_of(&mut s, 5..5).expect("a third write");
+    assert_eq!(third.iter().map(|r| r.offset).collect::<Vec<_>>(), [4]);
+    assert_eq!(third.capacity(), 3 * BATCH_ROOM, "the first write's vector");
 }
 
 /// What gathered behind a long write leaves in writes of at most
@@ -524,7 +557,7 @@ fn a_large_backlog_is_written_in_bounded_writes() {
             break;
         };
         writes.push(b.iter().map(|r| r.offset).collect::<Vec<_>>());
-        s.handle(Input::Done(StoreDone::Written(Ok(()))), t);
+        s.handle(Input::Done(StoreDone::Written(Ok(Vec::new()))), t);
     }
     assert_eq!(
         writes,
