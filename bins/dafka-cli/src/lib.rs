@@ -239,6 +239,7 @@ pub fn stdout_closed() -> Receiver<()> {
 /// Runs a tool's body; an error becomes one line on stderr and exit 1.
 pub fn main_with(tool: &str, body: impl FnOnce() -> anyhow::Result<ExitCode>) -> ExitCode {
     no_huge_pages();
+    dafka_sockopt::keep_freed_c_memory();
     match body() {
         Ok(code) => code,
         Err(e) => {
