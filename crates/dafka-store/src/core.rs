@@ -586,11 +586,12 @@ impl StoreCore {
     /// The batch's head, up to [`WRITE_BYTES`]; the rest is the next
     /// write's.
     fn take_write(&mut self) -> Vec<Record> {
-        // Bytes of the records before the cut.
+        // Bytes of the records before the cut. The first record is always
+        // taken, however large: at least one record per write.
         let mut taken = 0;
         let cut = if self.batch_bytes > WRITE_BYTES {
             self.batch.iter().position(|r| {
-                let more = taken + size(r) > WRITE_BYTES;
+                let more = taken > 0 && taken + size(r) > WRITE_BYTES;
                 taken += if more { 0 } else { size(r) };
                 more
             })
@@ -599,11 +600,6 @@ impl StoreCore {
         };
         let mut next = self.next_vector();
         match cut {
-            // At least one record per write.
-            Some(0) => {
-                self.batch_bytes -= self.batch.first().map_or(0, size);
-                next.extend(self.batch.drain(1..));
-            }
             // The rest's bytes follow from the count: no pass over it.
             Some(at) => {
                 self.batch_bytes -= taken;
