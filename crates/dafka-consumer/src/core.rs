@@ -118,6 +118,9 @@ pub struct ConsumerCore {
     topics: BTreeSet<String>,
     parts: Partitions<Tracked>,
     ready: Vec<Record>,
+    /// The last delivered buffer, handed back emptied: the next turn's
+    /// records go into it (see [`Machine::reuse`]).
+    spare: Vec<Record>,
     outbox: Vec<ConsumerOutput>,
     closed: bool,
     next_scan: Instant,
@@ -165,6 +168,7 @@ impl ConsumerCore {
             topics: BTreeSet::new(),
             parts: Partitions::default(),
             ready: Vec::new(),
+            spare: Vec::new(),
             outbox,
             closed: false,
             next_scan: now,
@@ -810,11 +814,29 @@ impl Machine for ConsumerCore {
     fn drain(&mut self, out: &mut Vec<ConsumerOutput>) {
         out.append(&mut self.outbox);
         if !self.ready.is_empty() {
-            // The next turn's records go into a buffer as large as this
-            // one's: grown from empty, it would be copied at each doubling.
-            let next = Vec::with_capacity(self.ready.len());
+            // The next turn's records go into the buffer delivered before,
+            // or one with room for half as many again as this turn's (turns
+            // vary in size): grown from empty, it would be copied at each
+            // doubling, and a buffer a little too small is replaced by a
+            // fresh one that grows in its turn.
+            let spare = std::mem::take(&mut self.spare);
+            let len = self.ready.len();
+            let next = if spare.capacity() >= len {
+                spare
+            } else {
+                Vec::with_capacity(len + len / 2)
+            };
             let ready = std::mem::replace(&mut self.ready, next);
             out.push(Output::Deliver(ConsumerDelivery::Records(ready)));
+        }
+    }
+
+    fn reuse(&mut self, emptied: ConsumerDelivery) {
+        if let ConsumerDelivery::Records(mut v) = emptied {
+            v.clear();
+            if v.capacity() > self.spare.capacity() {
+                self.spare = v;
+            }
         }
     }
 

@@ -140,6 +140,7 @@ impl Consumer {
             queue: cfg.queue,
             closed: false,
             events: events_tx,
+            emptied: None,
         };
         let now = Instant::now();
         let mut core = ConsumerCore::new(id, cfg.clone(), now);
@@ -411,6 +412,8 @@ struct ConsumerPort {
     closed: bool,
     /// Group assignment changes, for the application.
     events: Sender<GroupEvent>,
+    /// The last buffer of records handed over, emptied, for the machine.
+    emptied: Option<Vec<Record>>,
 }
 
 impl ConsumerPort {
@@ -453,8 +456,9 @@ impl Port<ConsumerCore> for ConsumerPort {
 
     fn deliver(&mut self, d: ConsumerDelivery) {
         match d {
-            ConsumerDelivery::Records(records) => {
-                records.into_iter().for_each(|r| self.hand_over(r))
+            ConsumerDelivery::Records(mut records) => {
+                records.drain(..).for_each(|r| self.hand_over(r));
+                self.emptied = Some(records);
             }
             ConsumerDelivery::Gaps(g) => {
                 if let Some(reply) = self.replies.pop_front() {
@@ -481,6 +485,10 @@ impl Port<ConsumerCore> for ConsumerPort {
                 self.commits.changed.notify_all();
             }
         }
+    }
+
+    fn emptied(&mut self) -> Option<ConsumerDelivery> {
+        self.emptied.take().map(ConsumerDelivery::Records)
     }
 
     fn persist(&mut self, nothing: Infallible) -> Option<Infallible> {

@@ -85,6 +85,12 @@ pub trait Machine {
     /// Moves pending outputs into `out`.
     fn drain(&mut self, out: &mut Vec<Output<Self::Delivery, Self::Work>>);
 
+    /// A delivery the application's side handed back, emptied (a buffer of
+    /// records), for the machine to fill again. Kept, two buffers take
+    /// turns, their pages mapped once; a fresh one every turn had the
+    /// kernel zero new pages as it grew.
+    fn reuse(&mut self, _emptied: Self::Delivery) {}
+
     /// It has finished; the driver stops.
     fn is_done(&self) -> bool;
 

@@ -48,7 +48,7 @@ use dafka_proto::{NodeId, Position, Record};
 use dafka_protocol::run::{extends, size};
 use retention::{Compactor, PartMeta};
 use rocksdb::{DBRecoveryMode, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -411,19 +411,34 @@ impl Storage for RocksStorage {
             records.len(),
             if as_file { 0 } else { content },
         ));
-        let mut file = BTreeMap::new();
         let mut metas: HashMap<(String, NodeId), PartMeta> = HashMap::new();
         let mut value = Vec::new();
         let mut highest = times::Highest::new();
-        for run in runs(records) {
+        let mut keyed: Vec<(Vec<u8>, &[Record])> = runs(records)
+            .into_iter()
+            .filter_map(|run| {
+                let first = run.first()?;
+                Some((
+                    record_key(&first.topic, &first.partition, first.offset),
+                    run,
+                ))
+            })
+            .collect();
+        // A table file takes its keys in order; stable, so of two runs
+        // under one key the later stays last, and wins as in a batch.
+        if as_file {
+            keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let mut files = self.ingest.files();
+        for (i, (key, run)) in keyed.iter().enumerate() {
             let (Some(first), Some(last)) = (run.first(), run.last()) else {
                 continue;
             };
             self.index_run(run, &mut batch, &mut highest)?;
             value.clear();
             run_to_bytes(run, &mut value);
-            let key = (first.topic.clone(), first.partition);
-            let meta = match metas.entry(key) {
+            let part = (first.topic.clone(), first.partition);
+            let meta = match metas.entry(part) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
                     let kept = self.meta.get(e.key()).copied().unwrap_or_default();
@@ -440,11 +455,10 @@ impl Storage for RocksStorage {
                 &mut batch,
             )?;
             meta.head = meta.head.max(last.offset);
-            let key = record_key(topic, partition, first.offset);
-            if as_file {
-                file.insert(key, std::mem::take(&mut value));
-            } else {
+            if !as_file {
                 batch.put(key, &value);
+            } else if keyed.get(i + 1).is_none_or(|next| next.0 != *key) {
+                files.put(key, &value)?;
             }
         }
         let cf = self.heads_cf()?;
@@ -452,7 +466,7 @@ impl Storage for RocksStorage {
             batch.put_cf(cf, prefix(HEAD, topic, partition), meta.encode());
         }
         // Records before the heads that point at them (see `ingest`).
-        self.ingest.put(&self.db, file)?;
+        files.adopt(&self.db)?;
         self.write_batch(batch)?;
         self.highest.extend(highest);
         self.meta.extend(metas);
@@ -702,15 +716,15 @@ mod tests {
         let first: Vec<Record> = (0..20).map(|o| big(o, 1)).collect();
         {
             let s = open(dir.path(), WalRecovery::PointInTime).expect("open");
-            let mut file = BTreeMap::new();
+            let mut files = s.ingest.files();
             for run in runs(&first) {
                 let mut value = Vec::new();
                 run_to_bytes(run, &mut value);
-                file.insert(record_key("a", &p, run[0].offset), value);
+                files
+                    .put(&record_key("a", &p, run[0].offset), &value)
+                    .expect("put");
             }
-            s.ingest
-                .put(&s.db, file)
-                .expect("records only, as if then killed");
+            files.adopt(&s.db).expect("records only, as if then killed");
         }
         let mut s = open(dir.path(), WalRecovery::PointInTime).expect("reopen");
         assert!(

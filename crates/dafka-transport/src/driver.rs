@@ -63,6 +63,12 @@ pub trait Port<M: Machine> {
     /// Hands a delivery to the application.
     fn deliver(&mut self, delivery: M::Delivery);
 
+    /// What the last [`Port::deliver`] leaves for the machine to reuse
+    /// ([`Machine::reuse`]): a buffer it emptied.
+    fn emptied(&mut self) -> Option<M::Delivery> {
+        None
+    }
+
     /// Makes `work` durable and says how that went: `Some` when it is done
     /// at once, `None` when the answer comes later from
     /// [`Port::completed`], after a wake-up (work carried out on a thread
@@ -237,7 +243,12 @@ impl<M: Machine, P: Port<M>> Driver<M, P> {
                         mesh.send_run(&mut self.run)?;
                         mesh.unsubscribe(&p)?;
                     }
-                    Output::Deliver(d) => self.port.deliver(d),
+                    Output::Deliver(d) => {
+                        self.port.deliver(d);
+                        if let Some(emptied) = self.port.emptied() {
+                            self.machine.reuse(emptied);
+                        }
+                    }
                     Output::Announce { group, topics } => mesh.announce(group, topics),
                     Output::Persist(w) => {
                         if let Some(done) = self.port.persist(w) {

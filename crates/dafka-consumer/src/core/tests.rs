@@ -416,3 +416,35 @@ fn a_turns_ready_records_are_delivered_together_after_its_messages() {
     c.drain(&mut again);
     assert!(again.is_empty(), "nothing new: {again:?}");
 }
+
+#[test]
+fn a_delivered_buffer_handed_back_takes_a_later_turns_records() {
+    let mut c = consumer(OffsetReset::Latest);
+    let records_of = |c: &mut ConsumerCore, offsets: std::ops::Range<u64>| {
+        offsets.for_each(|o| feed(c, Message::Record(rec(o))));
+        let mut out = Vec::new();
+        c.drain(&mut out);
+        match out.pop() {
+            Some(Output::Deliver(ConsumerDelivery::Records(v))) => v,
+            other => panic!("records expected, got {other:?}"),
+        }
+    };
+    let mut first = records_of(&mut c, 0..100);
+    let (at, room) = (first.as_ptr(), first.capacity());
+    first.clear();
+    c.reuse(ConsumerDelivery::Records(first));
+    // Turn two fills the buffer made at the end of turn one; turn three
+    // fills the one handed back.
+    let second = records_of(&mut c, 100..150);
+    let third = records_of(&mut c, 150..160);
+    assert_eq!(second.first().map(|r| r.offset), Some(100));
+    assert_eq!(
+        third.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (150..160).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (third.as_ptr(), third.capacity()),
+        (at, room),
+        "the same allocation"
+    );
+}

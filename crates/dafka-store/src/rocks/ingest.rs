@@ -8,8 +8,7 @@
 //! RocksDB adopt the file (`IngestExternalFile`, moved, not copied). One
 //! file per partition: a partition's keys only grow, so its file overlaps
 //! nothing already stored and goes to the bottom level, where no compaction
-//! rewrites it. (A file spanning two partitions would overlap the stored
-//! records of every partition whose keys sort between them.)
+//! rewrites it.
 //!
 //! The heads, indexes and sizes of the same write follow in an ordinary
 //! synced batch. A crash between the two leaves records past the head,
@@ -19,7 +18,6 @@
 use super::{io, record_key_partition};
 use crate::storage::StorageError;
 use rocksdb::{IngestExternalFileOptions, Options, SstFileWriter, DB};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The least record content a synced write takes to go as a table file.
@@ -57,61 +55,80 @@ impl Ingest {
         }
     }
 
-    /// Writes the record keys and values in `entries` as synced table
-    /// files, one per partition, that `db` adopts in one step. The map
-    /// keeps, of two equal keys, the later value, as a batch would.
-    pub(super) fn put(
-        &self,
-        db: &DB,
-        entries: BTreeMap<Vec<u8>, Vec<u8>>,
-    ) -> Result<(), StorageError> {
-        let mut paths = Vec::new();
-        let done = self.build(&entries, &mut paths).and_then(|()| {
-            if paths.is_empty() {
-                return Ok(());
-            }
-            let mut how = IngestExternalFileOptions::default();
-            how.set_move_files(true);
-            db.ingest_external_file_opts(&how, paths.clone())
-                .map_err(io("write"))
-        });
-        if done.is_err() {
-            for p in &paths {
-                let _ = std::fs::remove_file(p);
-            }
+    /// A set of table files to build, keys in order, that the database
+    /// then adopts in one step.
+    pub(super) fn files(&self) -> Files<'_> {
+        Files {
+            ingest: self,
+            paths: Vec::new(),
+            open: None,
         }
-        done
+    }
+}
+
+/// Table files being built, one per partition: each value goes into its
+/// file as it is made, so a write never holds its records twice (a
+/// second copy was up to 8 MiB of fresh pages, every write). What is not
+/// adopted is removed.
+pub(super) struct Files<'a> {
+    ingest: &'a Ingest,
+    paths: Vec<PathBuf>,
+    /// The file being written, and the key prefix of its partition.
+    open: Option<(Vec<u8>, SstFileWriter<'a>)>,
+}
+
+impl Files<'_> {
+    /// Adds a record key and its value. Keys come in order; a partition
+    /// other than the last one's starts a new file. (A file spanning two
+    /// partitions would overlap the stored records of every partition
+    /// whose keys sort between them.)
+    pub(super) fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        let partition = record_key_partition(key);
+        if self.open.as_ref().is_none_or(|(p, _)| p != partition) {
+            self.finish()?;
+            let path = self
+                .ingest
+                .dir
+                .join(format!("{BUILD_PREFIX}{}{BUILD_SUFFIX}", self.paths.len()));
+            self.paths.push(path.clone());
+            let file = SstFileWriter::create(&self.ingest.opts);
+            file.open(&path).map_err(io("write"))?;
+            self.open = Some((partition.to_vec(), file));
+        }
+        match &mut self.open {
+            Some((_, file)) => file.put(key, value).map_err(io("write")),
+            None => Ok(()),
+        }
     }
 
-    /// One table file per partition (key prefix), in `paths`.
-    fn build(
-        &self,
-        entries: &BTreeMap<Vec<u8>, Vec<u8>>,
-        paths: &mut Vec<PathBuf>,
-    ) -> Result<(), StorageError> {
-        let sorted: Vec<(&Vec<u8>, &Vec<u8>)> = entries.iter().collect();
-        let same = |a: &[u8], b: &[u8]| record_key_partition(a) == record_key_partition(b);
-        for one in sorted.chunk_by(|(a, _), (b, _)| same(a, b)) {
-            let path = self
-                .dir
-                .join(format!("{BUILD_PREFIX}{}{BUILD_SUFFIX}", paths.len()));
-            paths.push(path.clone());
-            self.write_file(&path, one)?;
+    /// Finishes the open file; it is synced before this returns.
+    fn finish(&mut self) -> Result<(), StorageError> {
+        match self.open.take() {
+            Some((_, mut file)) => file.finish().map_err(io("write")),
+            None => Ok(()),
         }
+    }
+
+    /// Has `db` adopt the files (moved, not copied).
+    pub(super) fn adopt(mut self, db: &DB) -> Result<(), StorageError> {
+        self.finish()?;
+        if self.paths.is_empty() {
+            return Ok(());
+        }
+        let mut how = IngestExternalFileOptions::default();
+        how.set_move_files(true);
+        db.ingest_external_file_opts(&how, self.paths.clone())
+            .map_err(io("write"))?;
+        self.paths.clear();
         Ok(())
     }
+}
 
-    fn write_file(
-        &self,
-        path: &Path,
-        entries: &[(&Vec<u8>, &Vec<u8>)],
-    ) -> Result<(), StorageError> {
-        let mut file = SstFileWriter::create(&self.opts);
-        file.open(path).map_err(io("write"))?;
-        for (k, v) in entries {
-            file.put(k, v).map_err(io("write"))?;
+impl Drop for Files<'_> {
+    fn drop(&mut self) {
+        self.open = None;
+        for p in &self.paths {
+            let _ = std::fs::remove_file(p);
         }
-        // Syncs the file before it returns.
-        file.finish().map_err(io("write"))
     }
 }

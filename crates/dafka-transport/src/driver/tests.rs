@@ -171,6 +171,8 @@ struct Echo {
     total: u64,
     handled: u64,
     out: Vec<Output<u64, ()>>,
+    /// Deliveries the port handed back, in order.
+    reused: Vec<u64>,
 }
 
 impl Machine for Echo {
@@ -194,6 +196,10 @@ impl Machine for Echo {
 
     fn drain(&mut self, out: &mut Vec<Output<u64, ()>>) {
         out.append(&mut self.out);
+    }
+
+    fn reuse(&mut self, n: u64) {
+        self.reused.push(n);
     }
 
     fn is_done(&self) -> bool {
@@ -222,6 +228,11 @@ impl Port<Echo> for Backlog {
         self.seen.push((n, self.taken));
     }
 
+    /// Even deliveries come back.
+    fn emptied(&mut self) -> Option<u64> {
+        self.seen.last().map(|s| s.0).filter(|n| n % 2 == 0)
+    }
+
     fn persist(&mut self, (): ()) -> Option<()> {
         Some(())
     }
@@ -247,6 +258,7 @@ fn a_long_queue_of_commands_is_taken_a_share_per_turn_without_sleeping() {
         total,
         handled: 0,
         out: Vec::new(),
+        reused: Vec::new(),
     };
     let mut driver = Driver::new(machine, port);
     let mut quiet = Quiet::default();
@@ -260,4 +272,27 @@ fn a_long_queue_of_commands_is_taken_a_share_per_turn_without_sleeping() {
     assert!(seen[0].1 <= 2 * COMMANDS_PER_TURN, "{:?}", seen[0]);
     // Nothing waited on the poll while commands were left.
     assert!(quiet.waits.iter().all(|w| w.is_zero()), "{:?}", quiet.waits);
+}
+
+#[test]
+fn what_a_port_hands_back_after_a_delivery_goes_to_the_machine() {
+    let ctx = zmq::Context::new();
+    let (_waker, wake) = wake_pair(&ctx).expect("wake pair");
+    let port = Backlog {
+        queued: (0..7).collect(),
+        woken: true,
+        taken: 0,
+        seen: Vec::new(),
+    };
+    let machine = Echo {
+        total: 7,
+        handled: 0,
+        out: Vec::new(),
+        reused: Vec::new(),
+    };
+    let mut driver = Driver::new(machine, port);
+    driver
+        .run(&mut Quiet::default(), &wake)
+        .expect("the driver runs");
+    assert_eq!(driver.machine.reused, [0, 2, 4, 6]);
 }
