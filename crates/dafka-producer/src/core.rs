@@ -7,25 +7,19 @@
 use crate::config::ProducerConfig;
 use crate::record::ProducerRecord;
 use dafka_proto::{
-    encode_run, routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, Record,
+    encode_run_of, routing, Ack, Fetch, Head, HeadState, Message, MessageId, NodeId, RunRecord,
 };
 use dafka_protocol::run::chunks;
 use dafka_protocol::tuning::RECORD_OVERHEAD;
 use dafka_protocol::{Input, Machine, Output};
+use held::Held;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 mod claim;
+mod held;
 pub use claim::{Claim, ClaimOutcome};
-
-/// What a record counts against `max_unacked_bytes`: its content, key and
-/// headers plus what it costs on its way besides (frames, protobuf headers,
-/// ZeroMQ's bookkeeping at both ends), so that a window of small records
-/// bounds memory as well as one of large records does.
-fn cost(r: &Record) -> usize {
-    r.content.len() + r.meta_len() + RECORD_OVERHEAD
-}
 
 /// Most records the unacknowledged queue has room for from the start.
 const HELD_ROOM_MAX: usize = 1 << 18;
@@ -40,13 +34,21 @@ fn held_room(cfg: &ProducerConfig) -> usize {
     (cfg.max_unacked_bytes / RECORD_OVERHEAD).min(HELD_ROOM_MAX)
 }
 
+/// Where the records a producer sends belong: its topic and partition.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    topic: &'a str,
+    partition: NodeId,
+}
+
 /// Encodes records `from..to` of `held` as runs of RECORDs (`to` is
 /// `None`) or DIRECT-RECORDs, in order. A run never spans the two halves of
 /// the ring buffer: one extra message per wrap-around, no copies.
 fn send_runs(
     outbox: &mut Vec<ProducerOutput>,
+    at: Place,
     to: Option<NodeId>,
-    held: &VecDeque<Record>,
+    held: &VecDeque<Held>,
     from: usize,
     until: usize,
 ) {
@@ -58,7 +60,7 @@ fn send_runs(
     ];
     for run in halves.into_iter().flatten().flat_map(chunks) {
         outbox.push(Output::SendRun {
-            frames: encode_run(to, run),
+            frames: encode_run_of(to, at.topic, at.partition, run),
             records: run.len() as u64,
         });
     }
@@ -108,7 +110,7 @@ pub struct ProducerCore {
     cfg: ProducerConfig,
     next_offset: u64,
     /// Records not yet ACKed by a quorum, oldest first, contiguous.
-    unacked: VecDeque<Record>,
+    unacked: VecDeque<Held>,
     /// How many records at the back of `unacked` are not sent yet. They
     /// leave as runs encoded straight from `unacked` (no copy of each
     /// record on its way out) before any other message, so a HEAD never
@@ -245,24 +247,15 @@ impl ProducerCore {
         let mut core = ProducerCore::new(id, topic, cfg);
         core.next_offset = next_offset;
         for (offset, record) in records {
-            let rec = core.record(offset, record);
-            core.unacked_bytes += cost(&rec);
-            core.unacked.push_back(rec);
+            core.hold(Held::new(offset, record));
         }
         core
     }
 
-    /// The record `r` at `offset` of this producer's partition.
-    fn record(&self, offset: u64, r: ProducerRecord) -> Record {
-        Record {
-            topic: self.topic.clone(),
-            partition: self.id,
-            offset,
-            key: r.key,
-            headers: r.headers,
-            timestamp_ms: r.timestamp_ms,
-            content: r.content,
-        }
+    /// Keeps `h` until a quorum has ACKed it.
+    fn hold(&mut self, h: Held) {
+        self.unacked_bytes += h.cost();
+        self.unacked.push_back(h);
     }
 
     /// Publishes a record (content alone converts into one); returns its
@@ -270,9 +263,7 @@ impl ProducerCore {
     pub fn publish(&mut self, record: impl Into<ProducerRecord>, now: Instant) -> u64 {
         let offset = self.next_offset;
         self.next_offset += 1;
-        let rec = self.record(offset, record.into());
-        self.unacked_bytes += cost(&rec);
-        self.unacked.push_back(rec);
+        self.hold(Held::new(offset, record.into()));
         self.unsent += 1;
         self.next_head.get_or_insert(now + self.cfg.head_interval());
         offset
@@ -335,9 +326,9 @@ impl ProducerCore {
         let Some(quorum) = self.quorum_offset() else {
             return;
         };
-        while self.unacked.front().is_some_and(|r| r.offset <= quorum) {
+        while self.unacked.front().is_some_and(|r| r.offset() <= quorum) {
             if let Some(r) = self.unacked.pop_front() {
-                self.unacked_bytes -= cost(&r);
+                self.unacked_bytes -= r.cost();
             }
         }
     }
@@ -356,7 +347,7 @@ impl ProducerCore {
         if f.partition != self.id {
             return;
         }
-        let Some(first) = self.unacked.front().map(|r| r.offset) else {
+        let Some(first) = self.unacked.front().map(Held::offset) else {
             return;
         };
         let start = f.offset.max(first);
@@ -368,7 +359,18 @@ impl ProducerCore {
         self.send_unsent();
         let from = (start - first) as usize;
         let until = ((end - first) as usize).min(self.unacked.len());
-        send_runs(&mut self.outbox, Some(f.sender), &self.unacked, from, until);
+        let at = Place {
+            topic: &self.topic,
+            partition: self.id,
+        };
+        send_runs(
+            &mut self.outbox,
+            at,
+            Some(f.sender),
+            &self.unacked,
+            from,
+            until,
+        );
     }
 
     /// Sends `msg` after the records not sent yet.
@@ -385,7 +387,11 @@ impl ProducerCore {
         let held = self.unacked.len();
         let from = held - self.unsent.min(held);
         self.unsent = 0;
-        send_runs(&mut self.outbox, None, &self.unacked, from, held);
+        let at = Place {
+            topic: &self.topic,
+            partition: self.id,
+        };
+        send_runs(&mut self.outbox, at, None, &self.unacked, from, held);
     }
 
     fn send_head(&mut self, now: Instant) {
@@ -443,9 +449,7 @@ impl ProducerCore {
     /// The records awaiting ACKs, oldest first: what a spool would give a
     /// restarted producer.
     pub fn unacked_records(&self) -> impl Iterator<Item = (u64, ProducerRecord)> + '_ {
-        self.unacked
-            .iter()
-            .map(|r| (r.offset, ProducerRecord::from(r)))
+        self.unacked.iter().map(|h| (h.offset(), h.to_record()))
     }
 
     /// Distinct stores that must ACK a record.

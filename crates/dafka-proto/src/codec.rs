@@ -82,22 +82,41 @@ pub fn continues(prev: &Record, next: &Record) -> bool {
 /// at least one record.
 pub fn encode_run(to: Option<NodeId>, run: &[Record]) -> Frames {
     debug_assert!(run.windows(2).all(|w| continues(&w[0], &w[1])));
-    let Some((first, rest)) = run.split_first() else {
-        return Frames {
+    match run.first() {
+        Some(first) => encode_run_of(to, &first.topic, first.partition, run),
+        None => Frames {
             key: vec![MessageId::Record as u8],
             header: Vec::new(),
             content: None,
-        };
+        },
+    }
+}
+
+/// As [`encode_run`], for records of partition `partition` of `topic` kept
+/// in a form of their own ([`RunRecord`]); each offset must follow the one
+/// before it.
+pub fn encode_run_of<R: RunRecord>(
+    to: Option<NodeId>,
+    topic: &str,
+    partition: NodeId,
+    run: &[R],
+) -> Frames {
+    debug_assert!(run
+        .windows(2)
+        .all(|w| w[0].offset().checked_add(1) == Some(w[1].offset())));
+    let Some((first, rest)) = run.split_first() else {
+        return encode_run(to, &[]);
     };
     let key = match to {
-        None => crate::routing::topic_key(MessageId::Record, &first.topic),
+        None => crate::routing::topic_key(MessageId::Record, topic),
         Some(to) => crate::routing::node_key(MessageId::DirectRecord, &to),
     };
-    let header = with_preamble(run_body_estimate(first, rest), |h| {
-        encode_run_body(to.as_ref(), first, rest, h)
+    let at = Place { topic, partition };
+    let header = with_preamble(run_body_estimate(topic, run), |h| {
+        encode_run_body(to.as_ref(), at, first, rest, h)
     });
     let content = if rest.is_empty() {
-        first.content.clone()
+        first.content().clone()
     } else {
         let mut all = Vec::new();
         append_contents(run, &mut all);
@@ -110,11 +129,27 @@ pub fn encode_run(to: Option<NodeId>, run: &[Record]) -> Frames {
     }
 }
 
+/// The partition a run belongs to: what its first record's header names.
+#[derive(Clone, Copy)]
+pub(crate) struct Place<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: NodeId,
+}
+
+impl<'a> Place<'a> {
+    pub(crate) fn of(r: &'a Record) -> Self {
+        Place {
+            topic: &r.topic,
+            partition: r.partition,
+        }
+    }
+}
+
 /// Appends the contents of `run` back to back: frame 2 of a run, and the
 /// tail of a stored run.
-pub(crate) fn append_contents(run: &[Record], out: &mut Vec<u8>) {
-    out.reserve(run.iter().map(|r| r.content.len()).sum());
-    run.iter().for_each(|r| out.extend_from_slice(&r.content));
+pub(crate) fn append_contents<R: RunRecord>(run: &[R], out: &mut Vec<u8>) {
+    out.reserve(run.iter().map(|r| r.content().len()).sum());
+    run.iter().for_each(|r| out.extend_from_slice(r.content()));
 }
 
 /// Appends the protobuf body of a run to `out`: a `pb::Record`, or with
@@ -122,13 +157,14 @@ pub(crate) fn append_contents(run: &[Record], out: &mut Vec<u8>) {
 /// Byte for byte what prost writes for the whole message, but the records
 /// after the first are encoded one at a time straight from the run, never
 /// gathered into a `Vec` of `NextRecord`s (a thousand of them a run).
-pub(crate) fn encode_run_body(
+pub(crate) fn encode_run_body<R: RunRecord>(
     to: Option<&NodeId>,
-    first: &Record,
-    rest: &[Record],
+    at: Place,
+    first: &R,
+    rest: &[R],
     out: &mut Vec<u8>,
 ) {
-    let record = Some(record_to_pb(first));
+    let record = Some(header_to_pb(at, first));
     // prost writes fields in field-number order, the repeated `next` last:
     // the message without it, then its elements, is the same encoding.
     // Cannot fail: a Vec grows as needed.
@@ -144,35 +180,37 @@ pub(crate) fn encode_run_body(
             3
         }
     };
-    let mut prev = first.timestamp_ms;
+    let mut prev = first.timestamp_ms();
     for r in rest {
         prost::encoding::message::encode(next_field, &next_to_pb(prev, r), out);
-        prev = r.timestamp_ms;
+        prev = r.timestamp_ms();
     }
 }
 
 /// Room for a run's body, close enough that the header frame rarely grows:
 /// a plain record after the first takes about a dozen bytes.
-pub(crate) fn run_body_estimate(first: &Record, rest: &[Record]) -> usize {
-    let meta: usize = std::iter::once(first)
-        .chain(rest)
-        .map(|r| r.meta_len() + 8 * r.headers.len())
+pub(crate) fn run_body_estimate<R: RunRecord>(topic: &str, run: &[R]) -> usize {
+    let meta: usize = run
+        .iter()
+        .map(|r| meta_len(r.key(), r.headers()) + 8 * r.headers().len())
         .sum();
-    64 + first.topic.len() + meta + 12 * rest.len()
+    64 + topic.len() + meta + 12 * run.len().saturating_sub(1)
 }
 
 /// A record after the first of a run; its timestamp as a difference from
 /// the one before (`prev`) where both have one.
-fn next_to_pb(prev: Option<i64>, r: &Record) -> pb::NextRecord {
-    let delta = prev.zip(r.timestamp_ms).and_then(|(p, t)| t.checked_sub(p));
+fn next_to_pb<R: RunRecord>(prev: Option<i64>, r: &R) -> pb::NextRecord {
+    let delta = prev
+        .zip(r.timestamp_ms())
+        .and_then(|(p, t)| t.checked_sub(p));
     pb::NextRecord {
-        length: r.content.len() as u32,
-        key: r.key.clone(),
-        headers: headers_to_pb(&r.headers),
+        length: r.content().len() as u32,
+        key: r.key().cloned(),
+        headers: headers_to_pb(r.headers()),
         timestamp_ms: if delta.is_some() {
             None
         } else {
-            r.timestamp_ms
+            r.timestamp_ms()
         },
         timestamp_delta_ms: delta,
     }
@@ -302,13 +340,18 @@ pub(crate) fn id_bytes(id: &NodeId) -> Bytes {
 }
 
 fn record_to_pb(r: &Record) -> pb::RecordHeader {
+    header_to_pb(Place::of(r), r)
+}
+
+/// The header of a run's first record, which names the run's place.
+fn header_to_pb<R: RunRecord>(at: Place, r: &R) -> pb::RecordHeader {
     pb::RecordHeader {
-        topic: r.topic.clone(),
-        partition: id_bytes(&r.partition),
-        offset: r.offset,
-        key: r.key.clone(),
-        headers: headers_to_pb(&r.headers),
-        timestamp_ms: r.timestamp_ms,
+        topic: at.topic.to_owned(),
+        partition: id_bytes(&at.partition),
+        offset: r.offset(),
+        key: r.key().cloned(),
+        headers: headers_to_pb(r.headers()),
+        timestamp_ms: r.timestamp_ms(),
     }
 }
 
@@ -843,7 +886,7 @@ mod tests {
             for to in [None, Some(NodeId([9; 16]))] {
                 let mut ours = Vec::new();
                 let (first, rest) = run.split_first().expect("a run");
-                encode_run_body(to.as_ref(), first, rest, &mut ours);
+                encode_run_body(to.as_ref(), Place::of(first), first, rest, &mut ours);
                 assert_eq!(ours, prost_body(to.as_ref(), run));
                 let mut back = Vec::new();
                 assert!(decode_all(&encode_run(to, run).to_vec(), &mut back).is_ok());

@@ -31,13 +31,13 @@ pub mod pb {
 }
 
 pub use codec::{
-    continues, decode, decode_all, decode_all_shared, encode, encode_run, validate_topic, Frames,
-    SIGNATURE, VERSION,
+    continues, decode, decode_all, decode_all_shared, encode, encode_run, encode_run_of,
+    validate_topic, Frames, SIGNATURE, VERSION,
 };
 pub use error::DecodeError;
 pub use key::{is_z85_key, KEY_CHARS, Z85};
 pub use routing::MessageId;
 pub use types::{
     meta_len, Ack, Beacon, Fetch, Head, HeadState, Message, NodeId, PartitionState, Position,
-    Record, Role,
+    Record, Role, RunRecord,
 };

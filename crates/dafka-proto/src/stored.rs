@@ -16,6 +16,7 @@
 
 use crate::codec::{
     append_contents, encode_run_body, record_header_bytes, records_from_pb, run_body_estimate,
+    Place,
 };
 use crate::error::DecodeError;
 use crate::pb;
@@ -33,12 +34,12 @@ pub fn run_to_bytes(run: &[Record], out: &mut Vec<u8>) {
     let Some((first, rest)) = run.split_first() else {
         return;
     };
-    out.reserve(5 + run_body_estimate(first, rest));
+    out.reserve(5 + run_body_estimate(&first.topic, run));
     out.push(RUN);
     // The body's length goes before it: write it, then fill the length in.
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
-    encode_run_body(None, first, rest, out);
+    encode_run_body(None, Place::of(first), first, rest, out);
     let len = (out.len() - at - 4) as u32;
     out[at..at + 4].copy_from_slice(&len.to_be_bytes());
     append_contents(run, out);

@@ -74,6 +74,41 @@ impl Record {
     }
 }
 
+/// What a run of records is encoded from: each record's offset and what it
+/// carries. The run's topic and partition are given once, beside it. A
+/// [`Record`] is one; a producer keeps the records it must hold for a retry
+/// in a smaller form (no topic or partition of their own), which is another.
+pub trait RunRecord {
+    /// The record's position in its partition.
+    fn offset(&self) -> u64;
+    /// The payload.
+    fn content(&self) -> &Bytes;
+    /// The key, if any.
+    fn key(&self) -> Option<&Bytes>;
+    /// The headers, in order.
+    fn headers(&self) -> &[(String, Bytes)];
+    /// The producer's timestamp, ms since the Unix epoch.
+    fn timestamp_ms(&self) -> Option<i64>;
+}
+
+impl RunRecord for Record {
+    fn offset(&self) -> u64 {
+        self.offset
+    }
+    fn content(&self) -> &Bytes {
+        &self.content
+    }
+    fn key(&self) -> Option<&Bytes> {
+        self.key.as_ref()
+    }
+    fn headers(&self) -> &[(String, Bytes)] {
+        &self.headers
+    }
+    fn timestamp_ms(&self) -> Option<i64> {
+        self.timestamp_ms
+    }
+}
+
 /// Bytes of a key and headers (names and values) together: the one rule
 /// for [`Record::meta_len`] and the producer's check before publishing.
 pub fn meta_len(key: Option<&Bytes>, headers: &[(String, Bytes)]) -> usize {

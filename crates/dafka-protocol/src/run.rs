@@ -7,7 +7,7 @@
 //! producer's records and a store's FETCH answers go out in runs, while a
 //! lone record (light load, the latency case) still leaves at once.
 
-use dafka_proto::{continues, encode_run, Frames, Message, NodeId, Record};
+use dafka_proto::{continues, encode_run, meta_len, Frames, Message, NodeId, Record, RunRecord};
 
 pub use crate::tuning::{RUN_BYTES, RUN_RECORDS};
 
@@ -20,26 +20,31 @@ pub fn extends(run: &[Record], bytes: usize, next: &Record) -> bool {
 
 /// Whether a run of `len` records and `bytes` in [`size`]s stays within
 /// [`RUN_RECORDS`] and [`RUN_BYTES`] with `next` in it.
-fn has_room(len: usize, bytes: usize, next: &Record) -> bool {
+fn has_room(len: usize, bytes: usize, next: &impl RunRecord) -> bool {
     len < RUN_RECORDS && bytes + size(next) <= RUN_BYTES
 }
 
 /// What a record adds to a run's size: its content, key and headers (keys
 /// and headers share the message's header frame, whose size is limited).
-pub fn size(r: &Record) -> usize {
-    r.content.len() + r.meta_len()
+pub fn size(r: &impl RunRecord) -> usize {
+    r.content().len() + meta_len(r.key(), r.headers())
 }
 
-/// Splits records that already continue one another (a producer's, in
-/// offset order) into runs within [`RUN_RECORDS`] and [`RUN_BYTES`], the
-/// limits [`extends`] applies; a record larger than a run goes alone.
-pub fn chunks(records: &[Record]) -> impl Iterator<Item = &[Record]> {
+/// Splits records of one partition in offset order (a producer's) into runs
+/// within [`RUN_RECORDS`] and [`RUN_BYTES`], the limits [`extends`] applies;
+/// a record larger than a run goes alone, and a run also ends where the
+/// next offset does not follow.
+pub fn chunks<R: RunRecord>(records: &[R]) -> impl Iterator<Item = &[R]> {
     let mut rest = records;
     std::iter::from_fn(move || {
         let first = rest.first()?;
         let mut bytes = size(first);
         let mut n = 1;
-        while let Some(next) = rest.get(n).filter(|r| has_room(n, bytes, r)) {
+        let follows = |n: usize, r: &R| rest[n - 1].offset().checked_add(1) == Some(r.offset());
+        while let Some(next) = rest
+            .get(n)
+            .filter(|r| follows(n, r) && has_room(n, bytes, *r))
+        {
             bytes += size(next);
             n += 1;
         }
@@ -140,7 +145,10 @@ mod tests {
         ];
         let lens: Vec<usize> = chunks(&big).map(<[Record]>::len).collect();
         assert_eq!(lens, [1, 2, 1], "alone when too large, then by bytes");
-        assert_eq!(chunks(&[]).count(), 0);
+        assert_eq!(chunks::<Record>(&[]).count(), 0);
+        let jump = [rec(0, 1), rec(1, 1), rec(5, 1)];
+        let lens: Vec<usize> = chunks(&jump).map(<[Record]>::len).collect();
+        assert_eq!(lens, [2, 1], "a run ends where the offsets stop following");
         // The same cuts as records offered one by one.
         let mut b = RunBuilder::default();
         let mut cuts = Vec::new();

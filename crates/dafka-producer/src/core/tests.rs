@@ -284,3 +284,42 @@ fn records_leave_before_a_head_and_fetches_span_the_ring_buffer() {
     p.handle(fetch(0, 100), t);
     assert_eq!(fetched(&mut p), (7..20).collect::<Vec<_>>());
 }
+
+/// Records keep their own offsets: if the handle's numbering ever jumps,
+/// the records after the jump leave in a run of their own, each under the
+/// offset the application was told, and keys and headers go with them.
+#[test]
+fn a_jump_in_the_handles_numbering_starts_a_new_run() {
+    let mut p = core(1);
+    let t = Instant::now();
+    let publish = |offset, record| Input::Command(ProducerCommand::Publish { offset, record });
+    p.handle(publish(0, ProducerRecord::new("a")), t);
+    p.handle(publish(1, ProducerRecord::new("b").key("k")), t);
+    p.handle(publish(5, ProducerRecord::new("c").header("h", "v")), t);
+    let mut out = Vec::new();
+    p.drain(&mut out);
+    let runs: Vec<u64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::SendRun { records, .. } => Some(*records),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runs, [2, 1]);
+    p.handle(fetch(0, 10), t);
+    let recs: Vec<dafka_proto::Record> = sent(&mut p)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::DirectRecord { record, .. } => Some(record),
+            _ => None,
+        })
+        .collect();
+    let offsets: Vec<u64> = recs.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [0, 1, 5]);
+    assert_eq!(recs[1].key.as_deref(), Some(&b"k"[..]));
+    assert_eq!(recs[2].headers, [("h".to_string(), Bytes::from("v"))]);
+    assert_eq!(
+        p.unacked_records().map(|(o, _)| o).collect::<Vec<_>>(),
+        [0, 1, 5]
+    );
+}
