@@ -523,13 +523,10 @@ fn decode_run(
     };
     // Checked before the copy: a frame too large is not copied at all.
     check_len("content", content.len(), MAX_CONTENT_LEN)?;
-    let records = records_from_pb(first, next, content.into_bytes())?;
-    out.reserve(records.len());
-    out.extend(records.into_iter().map(|record| match to {
+    records_from_pb(first, next, content.into_bytes(), out, |record| match to {
         None => Message::Record(record),
         Some(to) => Message::DirectRecord { to, record },
-    }));
-    Ok(())
+    })
 }
 
 fn decode_body(id: MessageId, body: &[u8]) -> Result<Message, DecodeError> {
@@ -723,12 +720,32 @@ fn record_with(h: Option<pb::RecordHeader>, content: Bytes) -> Result<Record, De
     })
 }
 
-/// The records of a run; each record's content is a slice of `all`.
-pub(crate) fn records_from_pb(
+/// Appends the records of a run to `out`, each as `wrap` makes it; each
+/// record's content is a slice of `all`. Straight into `out`, not through
+/// a vector of their own: a run holds up to a thousand records, and each
+/// extra step is a copy of every one. On an error nothing is appended.
+pub(crate) fn records_from_pb<T>(
     first: Option<pb::RecordHeader>,
     next: Vec<pb::NextRecord>,
     all: Bytes,
-) -> Result<Vec<Record>, DecodeError> {
+    out: &mut Vec<T>,
+    wrap: impl Fn(Record) -> T,
+) -> Result<(), DecodeError> {
+    let start = out.len();
+    let pushed = push_records(first, next, all, out, wrap);
+    if pushed.is_err() {
+        out.truncate(start);
+    }
+    pushed
+}
+
+fn push_records<T>(
+    first: Option<pb::RecordHeader>,
+    next: Vec<pb::NextRecord>,
+    all: Bytes,
+    out: &mut Vec<T>,
+    wrap: impl Fn(Record) -> T,
+) -> Result<(), DecodeError> {
     let content = &all[..];
     check_len("content", content.len(), MAX_CONTENT_LEN)?;
     check_len("next", next.len(), MAX_RUN_RECORDS)?;
@@ -747,27 +764,31 @@ pub(crate) fn records_from_pb(
             reason: "the run passes the largest offset",
         })?;
     let (partition, offset) = (head.partition, head.offset);
-    let mut records = Vec::with_capacity(next.len() + 1);
-    records.push(head);
+    let topic = if next.is_empty() {
+        String::new()
+    } else {
+        head.topic.clone()
+    };
+    let mut timestamp = head.timestamp_ms;
+    out.reserve(next.len() + 1);
+    out.push(wrap(head));
     let mut at = first_len;
-    let mut timestamp = records[0].timestamp_ms;
     for (i, n) in next.into_iter().enumerate() {
         check_len("headers", n.headers.len(), MAX_RECORD_HEADERS)?;
         let end = at + n.length as usize;
-        let topic = records[0].topic.clone();
         timestamp = next_timestamp(timestamp, &n)?;
-        records.push(Record {
-            topic,
+        out.push(wrap(Record {
+            topic: topic.clone(),
             partition,
             offset: offset + 1 + i as u64,
             key: n.key,
             headers: n.headers.into_iter().map(|x| (x.name, x.value)).collect(),
             timestamp_ms: timestamp,
             content: all.slice(at..end),
-        });
+        }));
         at = end;
     }
-    Ok(records)
+    Ok(())
 }
 
 fn head_from_pb(h: pb::Head) -> Result<Head, DecodeError> {
@@ -893,5 +914,27 @@ mod tests {
                 assert_eq!(back.len(), run.len());
             }
         }
+    }
+
+    #[test]
+    fn a_run_that_breaks_midway_appends_nothing() {
+        let run = [
+            rec(4, Some(i64::MAX - 1), None, 0),
+            rec(5, None, None, 0),
+            rec(6, None, None, 0),
+        ];
+        let mut next: Vec<pb::NextRecord> = run
+            .iter()
+            .zip(&run[1..])
+            .map(|(prev, r)| next_to_pb(prev.timestamp_ms, r))
+            .collect();
+        // The last record's timestamp overflows the one before it.
+        next[1].timestamp_delta_ms = Some(5);
+        next[0].timestamp_ms = Some(i64::MAX - 1);
+        let all: Bytes = run.iter().flat_map(|r| r.content.to_vec()).collect();
+        let mut out = vec![rec(0, None, None, 0)];
+        let got = records_from_pb(Some(record_to_pb(&run[0])), next, all, &mut out, |r| r);
+        assert!(got.is_err());
+        assert_eq!(out, vec![rec(0, None, None, 0)]);
     }
 }

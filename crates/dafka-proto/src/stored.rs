@@ -57,12 +57,8 @@ pub fn records_from_bytes(bytes: &[u8], out: &mut Vec<Record>) -> Result<(), Dec
         kind: "stored run",
         reason: e.to_string(),
     })?;
-    out.extend(records_from_pb(
-        b.record,
-        b.next,
-        Bytes::copy_from_slice(content),
-    )?);
-    Ok(())
+    let content = Bytes::copy_from_slice(content);
+    records_from_pb(b.record, b.next, content, out, |r| r)
 }
 
 /// Splits `[length: u32 BE][length bytes][rest]`.
