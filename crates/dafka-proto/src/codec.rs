@@ -732,63 +732,57 @@ pub(crate) fn records_from_pb<T>(
     wrap: impl Fn(Record) -> T,
 ) -> Result<(), DecodeError> {
     let start = out.len();
-    let pushed = push_records(first, next, all, out, wrap);
+    let push = || -> Result<(), DecodeError> {
+        let content = &all[..];
+        check_len("content", content.len(), MAX_CONTENT_LEN)?;
+        check_len("next", next.len(), MAX_RUN_RECORDS)?;
+        let rest: u64 = next.iter().map(|n| u64::from(n.length)).sum();
+        let first_len =
+            (content.len() as u64)
+                .checked_sub(rest)
+                .ok_or(DecodeError::InvalidField {
+                    field: "next",
+                    reason: "lengths exceed the content frame",
+                })? as usize;
+        let head = record_with(first, all.slice(..first_len))?;
+        head.offset
+            .checked_add(next.len() as u64)
+            .ok_or(DecodeError::InvalidField {
+                field: "offset",
+                reason: "the run passes the largest offset",
+            })?;
+        let (partition, offset) = (head.partition, head.offset);
+        let topic = if next.is_empty() {
+            String::new()
+        } else {
+            head.topic.clone()
+        };
+        let mut timestamp = head.timestamp_ms;
+        out.reserve(next.len() + 1);
+        out.push(wrap(head));
+        let mut at = first_len;
+        for (i, n) in next.into_iter().enumerate() {
+            check_len("headers", n.headers.len(), MAX_RECORD_HEADERS)?;
+            let end = at + n.length as usize;
+            timestamp = next_timestamp(timestamp, &n)?;
+            out.push(wrap(Record {
+                topic: topic.clone(),
+                partition,
+                offset: offset + 1 + i as u64,
+                key: n.key,
+                headers: n.headers.into_iter().map(|x| (x.name, x.value)).collect(),
+                timestamp_ms: timestamp,
+                content: all.slice(at..end),
+            }));
+            at = end;
+        }
+        Ok(())
+    };
+    let pushed = push();
     if pushed.is_err() {
         out.truncate(start);
     }
     pushed
-}
-
-fn push_records<T>(
-    first: Option<pb::RecordHeader>,
-    next: Vec<pb::NextRecord>,
-    all: Bytes,
-    out: &mut Vec<T>,
-    wrap: impl Fn(Record) -> T,
-) -> Result<(), DecodeError> {
-    let content = &all[..];
-    check_len("content", content.len(), MAX_CONTENT_LEN)?;
-    check_len("next", next.len(), MAX_RUN_RECORDS)?;
-    let rest: u64 = next.iter().map(|n| u64::from(n.length)).sum();
-    let first_len = (content.len() as u64)
-        .checked_sub(rest)
-        .ok_or(DecodeError::InvalidField {
-            field: "next",
-            reason: "lengths exceed the content frame",
-        })? as usize;
-    let head = record_with(first, all.slice(..first_len))?;
-    head.offset
-        .checked_add(next.len() as u64)
-        .ok_or(DecodeError::InvalidField {
-            field: "offset",
-            reason: "the run passes the largest offset",
-        })?;
-    let (partition, offset) = (head.partition, head.offset);
-    let topic = if next.is_empty() {
-        String::new()
-    } else {
-        head.topic.clone()
-    };
-    let mut timestamp = head.timestamp_ms;
-    out.reserve(next.len() + 1);
-    out.push(wrap(head));
-    let mut at = first_len;
-    for (i, n) in next.into_iter().enumerate() {
-        check_len("headers", n.headers.len(), MAX_RECORD_HEADERS)?;
-        let end = at + n.length as usize;
-        timestamp = next_timestamp(timestamp, &n)?;
-        out.push(wrap(Record {
-            topic: topic.clone(),
-            partition,
-            offset: offset + 1 + i as u64,
-            key: n.key,
-            headers: n.headers.into_iter().map(|x| (x.name, x.value)).collect(),
-            timestamp_ms: timestamp,
-            content: all.slice(at..end),
-        }));
-        at = end;
-    }
-    Ok(())
 }
 
 fn head_from_pb(h: pb::Head) -> Result<Head, DecodeError> {
