@@ -32,7 +32,7 @@ pub mod pb {
 
 pub use codec::{
     continues, decode, decode_all, decode_all_shared, encode, encode_run, encode_run_of,
-    validate_topic, Frames, SIGNATURE, VERSION,
+    validate_topic, Frames, FromMessage, SIGNATURE, VERSION,
 };
 pub use error::DecodeError;
 pub use key::{is_z85_key, KEY_CHARS, Z85};

@@ -588,7 +588,7 @@ fn random_garbage_never_panics() {
             frames.push((0..len).map(|i| (x >> (i % 8)) as u8).collect::<Vec<u8>>());
         }
         let _ = decode(&frames);
-        let _ = decode_all(&frames, &mut Vec::new());
+        let _ = decode_all(&frames, &mut Vec::<Message>::new());
     }
 }
 
@@ -603,6 +603,53 @@ fn run(first: u64, n: u64) -> Vec<Record> {
             ..record(o)
         })
         .collect()
+}
+
+/// A receiver's own queue entry: a decoded message or something else.
+#[derive(Debug, PartialEq)]
+enum Event {
+    Tick,
+    Got(Message),
+}
+
+impl FromMessage for Event {
+    fn from_message(msg: Message) -> Self {
+        Event::Got(msg)
+    }
+
+    fn message(&self) -> Option<&Message> {
+        match self {
+            Event::Got(m) => Some(m),
+            Event::Tick => None,
+        }
+    }
+}
+
+#[test]
+fn a_run_decodes_straight_into_a_receivers_own_events_and_a_bad_one_adds_nothing() {
+    let records = run(5, 3);
+    let mut out = vec![Event::Tick];
+    let f = encode_run(None, &records);
+    assert_eq!(decode_all(&f.to_vec(), &mut out), Ok(3));
+    let want: Vec<Event> = std::iter::once(Event::Tick)
+        .chain(
+            records
+                .iter()
+                .map(|r| Event::Got(Message::Record(r.clone()))),
+        )
+        .collect();
+    assert_eq!(out, want);
+    let mut wrong = head_frames();
+    wrong[0] = b"Hother\0".to_vec();
+    assert_eq!(
+        decode_all(&wrong, &mut out),
+        Err(DecodeError::RoutingMismatch { kind: "HEAD" })
+    );
+    let mut cut: Vec<Vec<u8>> = f.to_vec().iter().map(|x| x.to_vec()).collect();
+    let short = cut[1].len() - 1;
+    cut[1].truncate(short);
+    assert!(decode_all(&cut, &mut out).is_err());
+    assert_eq!(out, want, "nothing appended on an error");
 }
 
 #[test]
@@ -735,7 +782,7 @@ fn a_timestamp_difference_without_a_timestamp_before_it_is_malformed() {
         let mut h = vec![0xDA, 0xFA, 0x02];
         prost::Message::encode(&b, &mut h).expect("encode");
         let frames = vec![good.key.clone(), h, Vec::new()];
-        let mut out = Vec::new();
+        let mut out: Vec<Message> = Vec::new();
         assert_eq!(
             decode_all(&frames, &mut out),
             Err(DecodeError::InvalidField {
@@ -752,7 +799,7 @@ fn truncating_a_run_never_yields_it() {
     let records = run(0, 4);
     let frames = frames_of(&encode_run(None, &records));
     let whole = {
-        let mut v = Vec::new();
+        let mut v: Vec<Message> = Vec::new();
         decode_all(&frames, &mut v).map(|_| v)
     };
     for (i, frame) in frames.iter().enumerate() {
@@ -864,7 +911,7 @@ fn a_shared_content_frame_decodes_the_same_without_a_copy() {
     // A message that takes no content frame, given one, is the wrong
     // number of frames.
     let h = encode(&Message::Head(head()));
-    let err = decode_all_shared(&h.to_vec(), content, &mut Vec::new());
+    let err = decode_all_shared(&h.to_vec(), content, &mut Vec::<Message>::new());
     assert!(
         matches!(err, Err(DecodeError::FrameCount { .. })),
         "{err:?}"

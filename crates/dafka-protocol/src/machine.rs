@@ -6,7 +6,7 @@
 //! and under the seeded simulator (`dafka-testkit`) in tests, so what the
 //! simulator checks is what production runs.
 
-use dafka_proto::{Beacon, Frames, Message};
+use dafka_proto::{Beacon, Frames, FromMessage, Message};
 use std::time::Instant;
 
 /// What a machine is fed.
@@ -23,6 +23,20 @@ pub enum Input<C, D> {
     Command(C),
     /// Persistence the machine asked for has finished.
     Done(D),
+}
+
+/// A driver decodes what it reads straight into its queue of inputs.
+impl<C, D> FromMessage for Input<C, D> {
+    fn from_message(msg: Message) -> Self {
+        Input::Message(msg)
+    }
+
+    fn message(&self) -> Option<&Message> {
+        match self {
+            Input::Message(m) => Some(m),
+            _ => None,
+        }
+    }
 }
 
 /// What a machine asks its driver to do, in order.

@@ -25,8 +25,8 @@ use crate::monitor::{Monitor, Side};
 use crate::security::Curve;
 use crate::zap::Zap;
 use dafka_proto::{
-    decode_all, decode_all_shared, encode, routing, Beacon, Frames, Message, MessageId, NodeId,
-    Role,
+    decode_all, decode_all_shared, encode, routing, Beacon, Frames, FromMessage, Message,
+    MessageId, NodeId, Role,
 };
 use dafka_protocol::discovery::{Discovery, PeerChange};
 use dafka_protocol::senders::claim;
@@ -113,7 +113,7 @@ pub struct Mesh {
     /// looked (a node with no tower waits in silence otherwise).
     tower_silence: Option<(Instant, String)>,
     frames: Vec<zmq::Message>,
-    /// Messages decoded from the last message read (one, or a run).
+    /// The beacon or tower message decoded from the last one read.
     decoded: Vec<Message>,
     /// Hand beacons and TOWER-HELLOs to the machine too (an admin tool
     /// reports who is out there; other roles need only the connections).
@@ -310,16 +310,21 @@ impl Mesh {
                 None => break,
             };
             bytes += self.frames.iter().take(n).map(|f| f.len()).sum::<usize>();
-            self.decoded.clear();
-            match decode_read(&mut self.frames, n, &mut self.decoded) {
-                Ok(()) if !self.believed(now) => {}
+            // Straight into the events: on an error nothing is appended.
+            let start = events.len();
+            match decode_read(&mut self.frames, n, events) {
                 Ok(()) => {
+                    let fresh = events[start..].iter().filter_map(FromMessage::message);
+                    let first = fresh.clone().next();
+                    if !self.believed(first, now) {
+                        events.truncate(start);
+                        continue;
+                    }
                     NodeStats::bump(&self.stats.received);
-                    if let Some(m) = self.decoded.first() {
+                    if let Some(m) = first {
                         NodeStats::bump(&self.stats.received_by_kind[m.id().index()]);
                     }
-                    records.count(&self.decoded);
-                    events.extend(self.decoded.drain(..).map(Input::Message));
+                    records.count(fresh);
                 }
                 Err(e) => self.malformed(&e, now),
             }
@@ -333,11 +338,11 @@ impl Mesh {
     /// key of the node they claim to come from, and that key is still
     /// authorized. (One ZeroMQ message: one claim, a run's records share
     /// their partition.) Without security every message is believed.
-    fn believed(&mut self, now: Instant) -> bool {
+    fn believed(&mut self, first: Option<&Message>, now: Instant) -> bool {
         let Some(secure) = &self.curve else {
             return true;
         };
-        let Some(first) = self.decoded.first() else {
+        let Some(first) = first else {
             return true;
         };
         let claimed = claim(first);
@@ -719,7 +724,7 @@ struct RecordCount {
 }
 
 impl RecordCount {
-    fn count(&mut self, decoded: &[Message]) {
+    fn count<'a>(&mut self, decoded: impl Iterator<Item = &'a Message>) {
         for m in decoded {
             let (r, direct) = match m {
                 Message::Record(r) => (r, false),
@@ -764,10 +769,10 @@ pub fn read_frames(sock: &zmq::Socket, frames: &mut [zmq::Message]) -> Option<us
 /// run of records); `n` may exceed the buffer. A content frame of at
 /// least [`SHARE_CONTENT_MIN`] bytes is taken from the buffer and shared
 /// by the records it carries instead of copied.
-fn decode_read(
+fn decode_read<T: FromMessage>(
     frames: &mut [zmq::Message],
     n: usize,
-    out: &mut Vec<Message>,
+    out: &mut Vec<T>,
 ) -> Result<(), dafka_proto::DecodeError> {
     if n > frames.len() {
         return Err(dafka_proto::DecodeError::FrameCount {
