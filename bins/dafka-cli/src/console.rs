@@ -281,7 +281,7 @@ pub fn json_record(r: &Record) -> String {
     // Written field by field: a JSON map would sort the keys.
     format!(
         "{{\"topic\":{},\"partition\":\"{}\",\"offset\":{},\"timestamp\":{},\"key\":{},\"headers\":{},\"value\":{}}}",
-        Value::String(r.topic.clone()),
+        Value::String(r.topic.to_string()),
         uuid::Uuid::from_bytes(r.partition.0).hyphenated(),
         r.offset,
         json!(r.timestamp_ms),

@@ -21,7 +21,7 @@ pub(crate) struct Commits {
     pub(crate) read: Mutex<HashMap<String, BTreeSet<NodeId>>>,
     /// With auto-commit: the record taken last. Every record before it in
     /// its partition is processed; it is, once the next is taken.
-    pub(crate) last_taken: Mutex<Option<(String, NodeId, u64)>>,
+    pub(crate) last_taken: Mutex<Option<(std::sync::Arc<str>, NodeId, u64)>>,
     /// `commit_sync` tickets the stores acknowledged.
     pub(crate) done: Mutex<BTreeSet<u64>>,
     pub(crate) changed: Condvar,
@@ -101,7 +101,7 @@ impl Commits {
         // Everything before the record taken last is processed.
         if let Some((topic, partition, offset)) = self.last_taken.lock().ok()?.as_ref() {
             out.push(Position {
-                topic: topic.clone(),
+                topic: topic.to_string(),
                 partition: *partition,
                 offset: *offset,
             });

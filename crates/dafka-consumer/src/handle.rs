@@ -291,7 +291,7 @@ impl Consumer {
         }
         if !self.commits.was_read(&record.topic, record.partition) {
             return Err(ConsumerError::NotRead {
-                topic: record.topic.clone(),
+                topic: record.topic.to_string(),
                 partition: record.partition,
             });
         }

@@ -736,7 +736,7 @@ fn record_with(h: Option<pb::RecordHeader>, content: Bytes) -> Result<Record, De
     })?;
     check_len("headers", h.headers.len(), MAX_RECORD_HEADERS)?;
     Ok(Record {
-        topic: topic(h.topic)?,
+        topic: topic(h.topic)?.into(),
         partition: node_id("partition", &h.partition)?,
         offset: h.offset,
         key: h.key,
@@ -778,11 +778,9 @@ pub(crate) fn records_from_pb<T>(
                 reason: "the run passes the largest offset",
             })?;
         let (partition, offset) = (head.partition, head.offset);
-        let topic = if next.is_empty() {
-            String::new()
-        } else {
-            head.topic.clone()
-        };
+        // Every record of the run shares the head's topic name (one
+        // allocation per run, not per record).
+        let topic = head.topic.clone();
         let mut timestamp = head.timestamp_ms;
         out.reserve(next.len() + 1);
         out.push(wrap(head));

@@ -49,8 +49,10 @@ impl NodeId {
 /// One record of a partition: where it sits, and what it carries.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Record {
-    /// The topic the partition belongs to.
-    pub topic: String,
+    /// The topic the partition belongs to. Shared: the records decoded
+    /// from one run hold one copy of the name between them, so a received
+    /// record costs no allocation for its topic.
+    pub topic: std::sync::Arc<str>,
     /// The partition: the id of the producer that wrote the record.
     pub partition: NodeId,
     /// The record's position in its partition, from 0.

@@ -653,6 +653,23 @@ fn a_run_decodes_straight_into_a_receivers_own_events_and_a_bad_one_adds_nothing
 }
 
 #[test]
+fn the_records_of_a_run_share_one_topic_name() {
+    let mut out: Vec<Message> = Vec::new();
+    assert_eq!(
+        decode_all(&encode_run(None, &run(0, 4)).to_vec(), &mut out),
+        Ok(4)
+    );
+    let topics: Vec<&std::sync::Arc<str>> = out
+        .iter()
+        .map(|m| match m {
+            Message::Record(r) => &r.topic,
+            other => panic!("not a record: {other:?}"),
+        })
+        .collect();
+    assert!(topics.iter().all(|t| std::sync::Arc::ptr_eq(t, topics[0])));
+}
+
+#[test]
 fn a_run_of_records_is_one_message_and_decodes_to_each() {
     let records = run(5, 7);
     for to in [None, Some(Q)] {

@@ -572,7 +572,7 @@ impl StoreCore {
                 .peek()
                 .is_none_or(|n| n.partition != r.partition || n.topic != r.topic);
             if run_ends {
-                tops.insert((r.topic.as_str(), r.partition), r.offset);
+                tops.insert((&*r.topic, r.partition), r.offset);
             }
         }
         let tops = tops
@@ -656,7 +656,7 @@ impl StoreCore {
                     // What arrived meanwhile continues the failed write:
                     // storing it would leave a hole. It is fetched again.
                     self.batch
-                        .retain(|r| !(r.partition == partition && r.topic == topic));
+                        .retain(|r| !(r.partition == partition && *r.topic == *topic));
                 }
                 self.batch_bytes = self.batch.iter().map(size).sum();
             }

@@ -437,7 +437,7 @@ impl Storage for RocksStorage {
             self.index_run(run, &mut batch, &mut highest)?;
             value.clear();
             run_to_bytes(run, &mut value);
-            let part = (first.topic.clone(), first.partition);
+            let part = (first.topic.to_string(), first.partition);
             let meta = match metas.entry(part) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {

@@ -287,7 +287,7 @@ impl Storage for MemStorage {
         }
         for r in records {
             self.records
-                .insert((r.topic.clone(), r.partition, r.offset), r.clone());
+                .insert((r.topic.to_string(), r.partition, r.offset), r.clone());
         }
         Ok(())
     }

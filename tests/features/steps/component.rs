@@ -44,7 +44,7 @@ fn delivers(w: &mut Mesh, from: u64, to: u64) {
             .consumer()
             .recv_timeout(super::timeout())
             .unwrap_or_else(|e| panic!("offset {want} not delivered: {e}"));
-        assert_eq!((r.topic.as_str(), r.offset), ("hello", want));
+        assert_eq!((&*r.topic, r.offset), ("hello", want));
     }
 }
 
@@ -54,7 +54,7 @@ fn delivers_next(w: &mut Mesh, offset: u64, topic: String) {
         .consumer()
         .recv_timeout(super::timeout())
         .expect("a record");
-    assert_eq!((r.topic, r.offset), (topic, offset));
+    assert_eq!((&*r.topic, r.offset), (topic.as_str(), offset));
 }
 
 #[then(expr = "the consumer has counted {int} malformed message(s)")]

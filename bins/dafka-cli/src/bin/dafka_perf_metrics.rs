@@ -52,7 +52,7 @@ fn main() -> ExitCode {
                     let mut id = [0u8; 16];
                     id[..4].copy_from_slice(&i.to_be_bytes());
                     Record {
-                        topic: format!("topic-{}", i % 100),
+                        topic: format!("topic-{}", i % 100).into(),
                         partition: NodeId(id),
                         offset: 0,
                         content: Bytes::from_static(b"x"),

@@ -96,7 +96,7 @@ impl RocksStorage {
         if top > before {
             let k = time_key(&first.topic, &first.partition, top);
             batch.put_cf(self.times_cf()?, k, first.offset.to_be_bytes());
-            pending.insert((first.topic.clone(), first.partition), top);
+            pending.insert((first.topic.to_string(), first.partition), top);
         }
         Ok(())
     }
