@@ -6,7 +6,8 @@
 # JetStream's file store. For 100 B, 1 KiB and 64 KiB records: the rate
 # until every record is acknowledged as durable, a live consumer's rate
 # while a producer runs, and a replay from the start; then end-to-end
-# latency at 10,000 msg/s. Each number is a median over the rounds with
+# latency at 10,000 msg/s, next to bare ZeroMQ at the same pacing (the
+# machine's floor). Each number is a median over the rounds with
 # the range beside it, and each peer's durability is stated next to it.
 #
 # Not a test: nothing here asserts a time. Everything binds 127.0.0.1,
@@ -239,8 +240,11 @@ latency_run() {
         nats)
             nats_server
             out=$(bounded "$pb" nats-latency "$url" lat "$n" 100 10000 2>/dev/null || true) ;;
+        zmq)
+            out=$(bounded "$bin/dafka_perf_zmq" --json --rate 10000 "$n" 100 2>/dev/null || true) ;;
     esac
-    stop "${pids[@]}"
+    # (No server for bare ZeroMQ: `stop` with no pid would wait for any.)
+    [ ${#pids[@]} -eq 0 ] || stop "${pids[@]}"
     lat_of "$out"
 }
 
@@ -268,6 +272,9 @@ if [ -n "${ONLY:-}" ]; then
     mapfile -t peers < <(keep "${peers[@]}")
     mapfile -t lpeers < <(keep "${lpeers[@]}")
 fi
+# Bare ZeroMQ at the same pacing, always: the floor this machine's
+# scheduling sets under every latency row.
+lpeers+=(zmq)
 
 declare -A runs
 disks=()

@@ -10,6 +10,7 @@ durability() {
         redis-always) echo "AOF, appendfsync always" ;;
         redis-everysec) echo "AOF, appendfsync everysec (up to 1 s of writes at risk)" ;;
         nats) echo "file store; nats-server 2.9 syncs every 2 min (no sync_interval before 2.10)" ;;
+        zmq) echo "nothing stored: one PUB to one SUB, no Dafka (this machine's floor)" ;;
     esac
 }
 
