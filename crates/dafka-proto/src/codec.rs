@@ -198,14 +198,7 @@ pub(crate) fn encode_run_body<R: RunRecord>(
 fn encode_plain_next<R: RunRecord>(field: u32, prev: Option<i64>, r: &R, out: &mut Vec<u8>) {
     use prost::encoding::{encode_key, encode_varint, int64, sint64, uint32, WireType};
     let length = r.content().len() as u32;
-    let delta = prev
-        .zip(r.timestamp_ms())
-        .and_then(|(p, t)| t.checked_sub(p));
-    let stamp = if delta.is_some() {
-        None
-    } else {
-        r.timestamp_ms()
-    };
+    let (stamp, delta) = next_stamps(prev, r);
     // Field by field as prost writes them: a proto3 scalar only when not
     // zero, an `optional` one whenever present, in field-number order.
     let len = if length != 0 {
@@ -240,19 +233,26 @@ pub(crate) fn run_body_estimate<R: RunRecord>(topic: &str, run: &[R]) -> usize {
 /// A record after the first of a run; its timestamp as a difference from
 /// the one before (`prev`) where both have one.
 fn next_to_pb<R: RunRecord>(prev: Option<i64>, r: &R) -> pb::NextRecord {
-    let delta = prev
-        .zip(r.timestamp_ms())
-        .and_then(|(p, t)| t.checked_sub(p));
+    let (timestamp_ms, timestamp_delta_ms) = next_stamps(prev, r);
     pb::NextRecord {
         length: r.content().len() as u32,
         key: r.key().cloned(),
         headers: headers_to_pb(r.headers()),
-        timestamp_ms: if delta.is_some() {
-            None
-        } else {
-            r.timestamp_ms()
-        },
-        timestamp_delta_ms: delta,
+        timestamp_ms,
+        timestamp_delta_ms,
+    }
+}
+
+/// A next record's timestamp fields `(timestamp_ms, timestamp_delta_ms)`:
+/// the difference from the one before (`prev`) where both have one and
+/// it fits, else its own timestamp.
+fn next_stamps<R: RunRecord>(prev: Option<i64>, r: &R) -> (Option<i64>, Option<i64>) {
+    let delta = prev
+        .zip(r.timestamp_ms())
+        .and_then(|(p, t)| t.checked_sub(p));
+    match delta {
+        Some(_) => (None, delta),
+        None => (r.timestamp_ms(), None),
     }
 }
 
