@@ -183,6 +183,28 @@ fn the_library_commits_on_request_and_on_close_and_reports_lag() {
     assert_eq!(c.recv_timeout(EVENT_TIMEOUT).expect("record").offset, 8);
     assert_eq!(c.recv_timeout(EVENT_TIMEOUT).expect("record").offset, 9);
     c.close();
+
+    // Batches: `poll` returns what is ready, in order; with auto-commit a
+    // batch counts once the next is taken, the last on close.
+    for i in 10..20 {
+        producer.publish(format!("r{i}")).expect("publish");
+    }
+    assert!(producer.flush(EVENT_TIMEOUT));
+    let c = Consumer::new(&ccfg, &cfg.beacon).expect("consumer");
+    c.subscribe("lib-pos").expect("subscribe");
+    let mut polled = Vec::new();
+    while polled.len() < 10 {
+        let batch = c.poll(EVENT_TIMEOUT).expect("a batch");
+        assert!(!batch.is_empty(), "poll returns records or an error");
+        polled.extend(batch.iter().map(|r| r.offset));
+    }
+    assert_eq!(polled, (10..20).collect::<Vec<_>>());
+    c.close();
+    producer.publish("r20").expect("publish");
+    let c = Consumer::new(&ccfg, &cfg.beacon).expect("consumer");
+    c.subscribe("lib-pos").expect("subscribe");
+    assert_eq!(c.recv_timeout(EVENT_TIMEOUT).expect("record").offset, 20);
+    c.close();
     producer.close();
 }
 

@@ -6,7 +6,16 @@
 use dafka_proto::{NodeId, Position, Record};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// Offsets `first..=last` of one partition, taken and not yet processed.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    topic: Arc<str>,
+    partition: NodeId,
+    first: u64,
+    last: u64,
+}
 
 /// What the application and the driver share about commits.
 #[derive(Default)]
@@ -19,9 +28,10 @@ pub(crate) struct Commits {
     /// Partitions this consumer delivered records of (only commits for
     /// those are accepted), by topic.
     pub(crate) read: Mutex<HashMap<String, BTreeSet<NodeId>>>,
-    /// With auto-commit: the record taken last. Every record before it in
-    /// its partition is processed; it is, once the next is taken.
-    pub(crate) last_taken: Mutex<Option<(std::sync::Arc<str>, NodeId, u64)>>,
+    /// With auto-commit: what was taken last (one record, or a batch's
+    /// records of each partition). Every record before those is processed;
+    /// they are, once the next are taken.
+    pub(crate) last_taken: Mutex<Vec<Taken>>,
     /// `commit_sync` tickets the stores acknowledged.
     pub(crate) done: Mutex<BTreeSet<u64>>,
     pub(crate) changed: Condvar,
@@ -68,27 +78,55 @@ impl Commits {
         let Ok(mut last) = self.last_taken.lock() else {
             return;
         };
-        match last.as_mut() {
-            Some((topic, partition, offset))
-                if *partition == next.partition && *topic == next.topic =>
-            {
-                *offset = next.offset;
+        match last.as_mut_slice() {
+            [t] if t.partition == next.partition && t.topic == next.topic => {
+                t.first = next.offset;
+                t.last = next.offset;
             }
             _ => {
-                if let Some((topic, partition, offset)) = last.take() {
-                    self.note(&topic, partition, offset + 1);
-                }
-                *last = Some((next.topic.clone(), next.partition, next.offset));
+                self.processed_all(&mut last);
+                last.push(Taken::of(next));
             }
         }
         self.dirty.store(true, SeqCst);
     }
 
-    /// On close: the record taken last is processed too.
+    /// Auto-commit: a batch is taken, so everything taken before it is
+    /// processed, and what precedes the batch in each of its partitions.
+    pub(crate) fn taken_batch(&self, batch: &[Record]) {
+        let Ok(mut last) = self.last_taken.lock() else {
+            return;
+        };
+        self.processed_all(&mut last);
+        for r in batch {
+            match last.last_mut() {
+                Some(t) if t.partition == r.partition && t.topic == r.topic => t.last = r.offset,
+                // Batches interleave partitions: a partition met again keeps
+                // its first offset.
+                _ => match last
+                    .iter_mut()
+                    .find(|t| t.partition == r.partition && t.topic == r.topic)
+                {
+                    Some(t) => t.last = r.offset,
+                    None => last.push(Taken::of(r)),
+                },
+            }
+        }
+        self.dirty.store(true, SeqCst);
+    }
+
+    /// What was taken is processed.
+    fn processed_all(&self, last: &mut Vec<Taken>) {
+        for t in last.drain(..) {
+            self.note(&t.topic, t.partition, t.last + 1);
+        }
+    }
+
+    /// On close: what was taken last is processed too.
     pub(crate) fn finish_taken(&self) {
-        let last = self.last_taken.lock().ok().and_then(|mut l| l.take());
-        if let Some((topic, partition, offset)) = last {
-            self.note(&topic, partition, offset + 1);
+        let taken = self.last_taken.lock().map(|mut l| std::mem::take(&mut *l));
+        if let Ok(mut taken) = taken {
+            self.processed_all(&mut taken);
         }
     }
 
@@ -98,14 +136,12 @@ impl Commits {
         }
         let m = std::mem::take(&mut *self.processed.lock().ok()?);
         let mut out = Vec::new();
-        // Everything before the record taken last is processed.
-        if let Some((topic, partition, offset)) = self.last_taken.lock().ok()?.as_ref() {
-            out.push(Position {
-                topic: topic.to_string(),
-                partition: *partition,
-                offset: *offset,
-            });
-        }
+        // Everything before what was taken last is processed.
+        out.extend(self.last_taken.lock().ok()?.iter().map(|t| Position {
+            topic: t.topic.to_string(),
+            partition: t.partition,
+            offset: t.first,
+        }));
         for (topic, parts) in m {
             out.extend(parts.into_iter().map(|(partition, offset)| Position {
                 topic: topic.clone(),
@@ -114,5 +150,66 @@ impl Commits {
             }));
         }
         Some(out)
+    }
+}
+
+impl Taken {
+    fn of(r: &Record) -> Taken {
+        Taken {
+            topic: r.topic.clone(),
+            partition: r.partition,
+            first: r.offset,
+            last: r.offset,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(partition: u8, offset: u64) -> Record {
+        Record {
+            topic: "t".into(),
+            partition: NodeId([partition; 16]),
+            offset,
+            ..Default::default()
+        }
+    }
+
+    /// The positions handed to the driver now, the highest of each
+    /// partition (by its first byte).
+    fn positions(c: &Commits) -> Vec<(u8, u64)> {
+        let mut p: Vec<(u8, u64)> = (c.take().unwrap_or_default().iter())
+            .map(|p| (p.partition.0[0], p.offset))
+            .collect();
+        p.sort_by_key(|&(part, offset)| (part, std::cmp::Reverse(offset)));
+        p.dedup_by_key(|(part, _)| *part);
+        p
+    }
+
+    #[test]
+    fn a_batch_taken_is_processed_once_the_next_is_taken() {
+        let c = Commits::default();
+        c.taken_batch(&[rec(1, 0), rec(2, 5), rec(1, 1), rec(1, 2), rec(2, 6)]);
+        // Taken, not processed: only what came before them.
+        assert_eq!(positions(&c), [(1, 0), (2, 5)]);
+        c.taken_batch(&[rec(1, 3)]);
+        let mut all = c.take().expect("dirty");
+        all.sort_by_key(|p| (p.partition.0[0], std::cmp::Reverse(p.offset)));
+        let got: Vec<(u8, u64)> = all.iter().map(|p| (p.partition.0[0], p.offset)).collect();
+        // Partition 1: the batch before up to 2 is processed (3), and 3 is
+        // taken; partition 2: 5 and 6 are processed.
+        assert_eq!(got, [(1, 3), (1, 3), (2, 7)]);
+    }
+
+    #[test]
+    fn a_record_after_a_batch_counts_the_whole_batch_processed() {
+        let c = Commits::default();
+        c.taken_batch(&[rec(1, 0), rec(1, 1), rec(2, 0)]);
+        c.taken(&rec(1, 2));
+        assert_eq!(positions(&c), [(1, 2), (2, 1)]);
+        c.finish_taken();
+        assert_eq!(positions(&c), [(1, 3)]);
     }
 }

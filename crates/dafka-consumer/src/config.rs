@@ -41,8 +41,9 @@ pub struct ConsumerConfig {
     /// machine, resumes from them. Empty: no name, positions in memory.
     pub name: String,
     /// With a name: a record counts as processed, and is committed, when
-    /// the application takes the next one (`recv`); off, only `commit`
-    /// and `commit_sync` commit.
+    /// the application takes the next one (`recv`; with `poll`, a batch
+    /// when the next batch is taken); off, only `commit` and
+    /// `commit_sync` commit.
     pub auto_commit: bool,
     /// Milliseconds between commits of processed positions.
     pub commit_interval: u64,

@@ -2,16 +2,14 @@
 
 use crate::commits::Commits;
 use crate::config::ConsumerConfig;
-use crate::core::{
-    ConsumerCommand, ConsumerCore, ConsumerDelivery, Gap, GroupEvent, PartitionPosition,
-};
-use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender};
+use crate::core::{ConsumerCommand, ConsumerCore, Gap, GroupEvent, PartitionPosition};
+use crate::port::{Channels, Command, ConsumerPort};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use dafka_proto::{validate_topic, DecodeError, NodeId, Record, Role};
-use dafka_protocol::tuning::{BEHIND_RETRY, CONSUMER_QUEUE_BYTES, RECORD_OVERHEAD};
-use dafka_protocol::{running_average, ConfigError, MeshConfig, NodeStats};
-use dafka_transport::{NodeSpec, Port, Running, StartError};
+use dafka_protocol::{ConfigError, MeshConfig, NodeStats};
+use dafka_transport::{NodeSpec, Running, StartError};
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +17,9 @@ use thiserror::Error;
 
 /// How long closing a named consumer waits for its last commit.
 const CLOSE_COMMIT_WAIT: Duration = Duration::from_secs(5);
+
+/// Emptied batches on their way back to the driver at most.
+const SPARE_BATCHES: usize = 2;
 
 /// Why a consumer call failed.
 #[derive(Debug, Error)]
@@ -56,14 +57,6 @@ pub enum ConsumerError {
     },
 }
 
-/// A command, with where to answer it when it has an answer.
-enum Command {
-    Plain(ConsumerCommand),
-    Gaps(Sender<Vec<Gap>>),
-    Positions(Sender<Vec<PartitionPosition>>),
-    AtEnd(Sender<bool>),
-}
-
 /// Asks a running consumer where its partitions stand, from any thread.
 /// It does not wake the consumer: the answer comes on its next turn (at
 /// the latest its next timer, a fraction of a second), which is soon
@@ -98,7 +91,12 @@ impl ConsumerProbe {
 pub struct Consumer {
     id: NodeId,
     tx: Sender<Command>,
-    records: Receiver<Record>,
+    /// Each turn's records, as the driver made them ready.
+    batches: Receiver<Vec<Record>>,
+    /// The rest of the batch `recv` took its last record from.
+    current: RefCell<VecDeque<Record>>,
+    /// Emptied batches, back to the driver to fill again.
+    spares: Sender<Vec<Record>>,
     running: Running,
     named: bool,
     commit_acks: usize,
@@ -125,23 +123,17 @@ impl Consumer {
         // The one buffer between the driver and the application. Unbounded
         // as a channel; the port keeps it near `queue` records and
         // CONSUMER_QUEUE_BYTES by not reading the mesh while it is full.
-        let (rec_tx, records) = unbounded();
+        let (out, batches) = unbounded();
+        // A few buffers circulate: one filling, one waiting, one read.
+        let (spares, spares_rx) = bounded(SPARE_BATCHES);
         let commits = Arc::new(Commits::default());
-        let port = ConsumerPort {
+        let channels = Channels {
             rx,
-            out: rec_tx,
-            commits: commits.clone(),
-            replies: VecDeque::new(),
-            position_replies: VecDeque::new(),
-            end_replies: VecDeque::new(),
-            named: !cfg.name.is_empty(),
-            last_partition: None,
-            avg_size: 0,
-            queue: cfg.queue,
-            closed: false,
+            out,
+            spares: spares_rx,
             events: events_tx,
-            emptied: None,
         };
+        let port = ConsumerPort::new(channels, commits.clone(), !cfg.name.is_empty(), cfg.queue);
         let now = Instant::now();
         let mut core = ConsumerCore::new(id, cfg.clone(), now);
         // Until the towers' list arrives, or two beacon intervals pass, a
@@ -163,7 +155,9 @@ impl Consumer {
         Ok(Consumer {
             id,
             tx,
-            records,
+            batches,
+            current: RefCell::new(VecDeque::new()),
+            spares,
             running,
             named,
             commit_acks: cfg.commit_acks,
@@ -179,7 +173,7 @@ impl Consumer {
     /// partitions are lost, after what was processed of them was sent to
     /// be committed; [`GroupEvent::Assigned`] when new ones start, from the
     /// group's committed positions. Use with `select!` beside
-    /// [`Consumer::records`].
+    /// [`Consumer::batches`].
     pub fn events(&self) -> &Receiver<GroupEvent> {
         &self.events
     }
@@ -256,29 +250,73 @@ impl Consumer {
     /// With a name and `auto_commit`, taking a record counts the one taken
     /// before as processed.
     pub fn recv(&self) -> Option<Record> {
-        let r = self.records.recv().ok()?;
-        self.taken(&r);
-        Some(r)
+        self.next_record(None).ok()
     }
 
     /// Waits up to `timeout` for the next record. The error says whether
     /// none came in time (`Timeout`) or the consumer has stopped
     /// (`Disconnected`). Auto-commit as [`Consumer::recv`].
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Record, RecvTimeoutError> {
-        // A record already queued needs no deadline: computing one reads
-        // the clock, which was a twentieth of a busy reader's time.
-        let r = match self.records.try_recv() {
-            Ok(r) => r,
-            Err(_) => self.records.recv_timeout(timeout)?,
+        self.next_record(Some(timeout))
+    }
+
+    /// Waits up to `timeout` for records and returns all that are ready
+    /// (what [`Consumer::recv`] has not returned yet of the batch it took
+    /// from, or the next batch): in offset order within each partition,
+    /// never empty. With a name and `auto_commit`, taking a batch counts
+    /// everything taken before it as processed.
+    pub fn poll(&self, timeout: Duration) -> Result<Vec<Record>, RecvTimeoutError> {
+        let rest: Vec<Record> = self.current.borrow_mut().drain(..).collect();
+        let batch = if rest.is_empty() {
+            self.next_batch(Some(timeout))?
+        } else {
+            rest
         };
-        self.taken(&r);
+        if self.auto {
+            self.commits.taken_batch(&batch);
+        }
+        Ok(batch)
+    }
+
+    /// The next record: from the batch taken last, or from the next one.
+    fn next_record(&self, timeout: Option<Duration>) -> Result<Record, RecvTimeoutError> {
+        let mut current = self.current.borrow_mut();
+        let r = match current.pop_front() {
+            Some(r) => r,
+            None => {
+                let batch = VecDeque::from(self.next_batch(timeout)?);
+                // The emptied buffer goes back to be filled again (or is
+                // dropped when enough are on their way back).
+                let emptied = Vec::from(std::mem::replace(&mut *current, batch));
+                if emptied.capacity() > 0 {
+                    let _ = self.spares.try_send(emptied);
+                }
+                current.pop_front().ok_or(RecvTimeoutError::Disconnected)?
+            }
+        };
+        if self.auto {
+            self.commits.taken(&r);
+        }
         Ok(r)
     }
 
-    /// Auto-commit: the record taken before `next` is processed.
-    fn taken(&self, next: &Record) {
-        if self.auto {
-            self.commits.taken(next);
+    /// The next non-empty batch from the driver.
+    fn next_batch(&self, timeout: Option<Duration>) -> Result<Vec<Record>, RecvTimeoutError> {
+        loop {
+            // A batch already queued needs no deadline: computing one
+            // reads the clock.
+            let batch = match (self.batches.try_recv(), timeout) {
+                (Ok(b), _) => b,
+                (Err(TryRecvError::Disconnected), _) => return Err(RecvTimeoutError::Disconnected),
+                (Err(TryRecvError::Empty), Some(t)) => self.batches.recv_timeout(t)?,
+                (Err(TryRecvError::Empty), None) => self
+                    .batches
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected)?,
+            };
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
         }
     }
 
@@ -328,7 +366,7 @@ impl Consumer {
     }
 
     /// Whether every record known to exist has been delivered (taken or
-    /// waiting in [`Consumer::records`]): at least one store has told every
+    /// waiting in [`Consumer::batches`]): at least one store has told every
     /// partition of each topic it holds, and each partition is delivered up
     /// to its head. For scripts that stop at the end (`--exit-at-end`).
     /// `None` if the consumer stopped or did not answer within `timeout`.
@@ -356,9 +394,14 @@ impl Consumer {
         }
     }
 
-    /// The channel records arrive on, for `crossbeam_channel::select!`.
-    pub fn records(&self) -> &Receiver<Record> {
-        &self.records
+    /// The channel records arrive on, a batch at a time (never empty,
+    /// in offset order within each partition), for
+    /// `crossbeam_channel::select!`. Read a consumer either here or with
+    /// [`Consumer::recv`] and [`Consumer::poll`]: a batch `recv` has
+    /// started is not in the channel any more. Auto-commit does not see
+    /// batches taken here: commit them with [`Consumer::commit`].
+    pub fn batches(&self) -> &Receiver<Vec<Record>> {
+        &self.batches
     }
 
     /// Stops the consumer.
@@ -387,128 +430,5 @@ impl Consumer {
 impl Drop for Consumer {
     fn drop(&mut self) {
         self.shutdown();
-    }
-}
-
-/// The consumer's side of the driver: commands in, records out, with the
-/// records channel as the only buffer between the two.
-struct ConsumerPort {
-    rx: Receiver<Command>,
-    out: Sender<Record>,
-    commits: Arc<Commits>,
-    /// Callers waiting for a gap report, in the order they asked.
-    replies: VecDeque<Sender<Vec<Gap>>>,
-    /// Callers waiting for positions, in the order they asked.
-    position_replies: VecDeque<Sender<Vec<PartitionPosition>>>,
-    /// Callers waiting to learn whether the consumer is at the end.
-    end_replies: VecDeque<Sender<bool>>,
-    named: bool,
-    /// The partition of the last record delivered.
-    last_partition: Option<NodeId>,
-    /// Running average of a record's cost (content plus overhead).
-    avg_size: usize,
-    queue: usize,
-    /// The application dropped its receiver: nobody is reading.
-    closed: bool,
-    /// Group assignment changes, for the application.
-    events: Sender<GroupEvent>,
-    /// The last buffer of records handed over, emptied, for the machine.
-    emptied: Option<Vec<Record>>,
-}
-
-impl ConsumerPort {
-    /// Puts one record in the application's channel.
-    fn hand_over(&mut self, r: Record) {
-        self.avg_size = running_average(self.avg_size, r.content.len() + RECORD_OVERHEAD);
-        // Named consumers accept commits only for partitions read: noted
-        // when the partition differs from the last record's.
-        if self.named && self.last_partition != Some(r.partition) {
-            self.last_partition = Some(r.partition);
-            self.commits.delivered(&r.topic, r.partition);
-        }
-        self.closed |= self.out.send(r).is_err();
-    }
-}
-
-impl Port<ConsumerCore> for ConsumerPort {
-    fn command(&mut self, _accepts: bool) -> Option<ConsumerCommand> {
-        // Processed positions first: a commit asked for after them covers
-        // them.
-        if let Some(p) = self.commits.take() {
-            return Some(ConsumerCommand::Processed(p));
-        }
-        match self.rx.try_recv().ok()? {
-            Command::Plain(c) => Some(c),
-            Command::Gaps(reply) => {
-                self.replies.push_back(reply);
-                Some(ConsumerCommand::Gaps)
-            }
-            Command::Positions(reply) => {
-                self.position_replies.push_back(reply);
-                Some(ConsumerCommand::Positions)
-            }
-            Command::AtEnd(reply) => {
-                self.end_replies.push_back(reply);
-                Some(ConsumerCommand::AtEnd)
-            }
-        }
-    }
-
-    fn deliver(&mut self, d: ConsumerDelivery) {
-        match d {
-            ConsumerDelivery::Records(mut records) => {
-                records.drain(..).for_each(|r| self.hand_over(r));
-                self.emptied = Some(records);
-            }
-            ConsumerDelivery::Gaps(g) => {
-                if let Some(reply) = self.replies.pop_front() {
-                    let _ = reply.send(g);
-                }
-            }
-            ConsumerDelivery::Positions(p) => {
-                if let Some(reply) = self.position_replies.pop_front() {
-                    let _ = reply.send(p);
-                }
-            }
-            ConsumerDelivery::Group(e) => {
-                let _ = self.events.send(e);
-            }
-            ConsumerDelivery::AtEnd(at_end) => {
-                if let Some(reply) = self.end_replies.pop_front() {
-                    let _ = reply.send(at_end);
-                }
-            }
-            ConsumerDelivery::Committed(ticket) => {
-                if let Ok(mut done) = self.commits.done.lock() {
-                    done.insert(ticket);
-                }
-                self.commits.changed.notify_all();
-            }
-        }
-    }
-
-    fn emptied(&mut self) -> Option<ConsumerDelivery> {
-        self.emptied.take().map(ConsumerDelivery::Records)
-    }
-
-    fn persist(&mut self, nothing: Infallible) -> Option<Infallible> {
-        match nothing {}
-    }
-
-    /// Room while the channel holds fewer than `queue` records and about
-    /// CONSUMER_QUEUE_BYTES (one turn may add up to what one turn reads).
-    fn has_room(&self) -> bool {
-        let held = self.out.len();
-        held < self.queue && held.saturating_mul(self.avg_size) < CONSUMER_QUEUE_BYTES
-    }
-
-    fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    /// While the application is behind, look again soon for room: it
-    /// takes records without telling the driver.
-    fn next_timeout(&self) -> Option<Instant> {
-        (!self.has_room()).then(|| Instant::now() + BEHIND_RETRY)
     }
 }

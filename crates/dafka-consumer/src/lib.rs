@@ -13,6 +13,7 @@ mod commits;
 mod config;
 mod core;
 mod handle;
+mod port;
 
 pub use crate::config::{ConsumerConfig, OffsetReset};
 pub use crate::core::{

@@ -190,16 +190,16 @@ fn main() -> ExitCode {
         let mut idle = idle_after.map_or(never(), after);
         let commit_every = Duration::from_millis(cfg.consumer.commit_interval);
         let mut last_flush = Instant::now();
-        while cli.max_messages.is_none_or(|m| count < m) {
-            let rec = select! {
-                recv(consumer.records()) -> r => match r { Ok(r) => r, Err(_) => break },
+        'read: while cli.max_messages.is_none_or(|m| count < m) {
+            let batch = select! {
+                recv(consumer.batches()) -> b => match b { Ok(b) => b, Err(_) => break },
                 recv(stop) -> _ => break,
                 recv(reader_gone) -> _ => break,
                 recv(tick) -> _ => { silence.check(consumer.stats().peers()); continue }
                 recv(end_check) -> _ => {
                     // Asked with nothing waiting; the answer comes after any
                     // record delivered before it, so look again.
-                    let empty = || consumer.records().is_empty();
+                    let empty = || consumer.batches().is_empty();
                     if empty() && consumer.at_end(Duration::from_secs(5)) == Some(true) && empty() {
                         break;
                     }
@@ -207,29 +207,37 @@ fn main() -> ExitCode {
                 }
                 recv(idle) -> _ => { idle_exit = true; break }
             };
-            count += 1;
             if let Some(d) = idle_after {
                 idle = after(d);
             }
-            // Flushed (and so committed) when it has caught up, and at
-            // least every commit interval under a steady stream: otherwise
-            // a consumer that never catches up would never commit.
-            let flush = consumer.records().is_empty() || last_flush.elapsed() >= commit_every;
-            if flush {
-                last_flush = Instant::now();
-            }
-            match print(cli.format, &fields, &mut out, &rec, flush) {
-                Ok(()) if named => {
-                    unflushed.insert((rec.topic.clone(), rec.partition), rec);
-                    if flush {
-                        unflushed
-                            .drain()
-                            .try_for_each(|(_, r)| consumer.commit(&r))?;
-                    }
+            let n = batch.len();
+            for (i, rec) in batch.into_iter().enumerate() {
+                if cli.max_messages.is_some_and(|m| count >= m) {
+                    break 'read;
                 }
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::BrokenPipe => break,
-                Err(e) => return Err(e.into()),
+                count += 1;
+                // Flushed (and so committed) when it has caught up, and at
+                // least every commit interval under a steady stream:
+                // otherwise a consumer that never catches up would never
+                // commit.
+                let caught_up = i + 1 == n && consumer.batches().is_empty();
+                let flush = caught_up || last_flush.elapsed() >= commit_every;
+                if flush {
+                    last_flush = Instant::now();
+                }
+                match print(cli.format, &fields, &mut out, &rec, flush) {
+                    Ok(()) if named => {
+                        unflushed.insert((rec.topic.clone(), rec.partition), rec);
+                        if flush {
+                            unflushed
+                                .drain()
+                                .try_for_each(|(_, r)| consumer.commit(&r))?;
+                        }
+                    }
+                    Ok(()) => {}
+                    Err(e) if e.kind() == ErrorKind::BrokenPipe => break 'read,
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         if out.flush().is_ok() {
