@@ -48,7 +48,8 @@ pub struct StoreConfig {
     pub fsync: Fsync,
     /// Milliseconds between syncs under `fsync = "interval"`.
     pub fsync_interval: u64,
-    /// Most records sent in answer to one FETCH.
+    /// Most records sent in answer to one FETCH (consumers ask for up to
+    /// 50,000, `consumer.max_fetch`).
     pub max_fetch_reply: u32,
     /// Most content bytes sent in answer to one FETCH.
     pub max_fetch_reply_bytes: usize,
@@ -153,7 +154,7 @@ impl Default for StoreConfig {
             db: PathBuf::from("storedb"),
             fsync: Fsync::Always,
             fsync_interval: 100,
-            max_fetch_reply: 10_000,
+            max_fetch_reply: 50_000,
             max_fetch_reply_bytes: 8 << 20,
             max_fetch: 10_000,
             fetch_retry: 1000,
