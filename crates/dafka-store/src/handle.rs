@@ -198,7 +198,7 @@ impl StorePort {
         let name = "dafka-store-writer";
         let thread = std::thread::Builder::new()
             .name(name.into())
-            .spawn(move || writer.serve(work_rx, done_tx, &wakes))
+            .spawn(move || writer.serve(work_rx, done_tx, wakes))
             .map_err(|source| StartError::Spawn { name, source })?;
         Ok(StorePort {
             stop,

@@ -17,6 +17,7 @@ mod config;
 mod core;
 mod handle;
 mod mem;
+mod reader;
 mod rocks;
 mod storage;
 mod work;

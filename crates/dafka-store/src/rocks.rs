@@ -107,7 +107,57 @@ pub(crate) fn flush_all(db: &DB) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Reads a partition's records from offset `from`, within `limit`: what
+/// [`Storage::read`] does, for the reader's thread too.
+pub(crate) fn read_records(
+    db: &DB,
+    topic: &str,
+    partition: &NodeId,
+    from: u64,
+    limit: ReadLimit,
+) -> Result<Vec<Record>, StorageError> {
+    let start = record_key(topic, partition, from);
+    let range = prefix(RECORD, topic, partition);
+    let in_range = |it: &rocksdb::DBRawIterator| it.key().is_some_and(|k| k.starts_with(&range));
+    let mut it = db.raw_iterator();
+    // The run holding `from` starts at or before it.
+    it.seek_for_prev(&start);
+    if !in_range(&it) {
+        it.seek(&start);
+    }
+    // A read that fails part-way returns what came before the damage:
+    // the asker fetches on from there, and that read reports the error.
+    let partial = |out: Vec<Record>, e: StorageError| if out.is_empty() { Err(e) } else { Ok(out) };
+    let (mut out, mut run, mut bytes, mut want) = (Vec::new(), Vec::new(), 0, from);
+    while limit.more(out.len(), bytes) && in_range(&it) {
+        run.clear();
+        if let Err(e) = records_from_bytes(it.value().unwrap_or_default(), &mut run) {
+            return partial(out, StorageError::Corrupt(e.to_string()));
+        }
+        for r in run.drain(..) {
+            // Skip what precedes `from` (or, were runs ever to overlap,
+            // what was already taken).
+            if r.offset < want || !limit.more(out.len(), bytes) {
+                continue;
+            }
+            want = r.offset.saturating_add(1);
+            bytes += size(&r);
+            out.push(r);
+        }
+        it.next();
+    }
+    match it.status() {
+        Ok(()) => Ok(out),
+        Err(e) => partial(out, io("read")(e)),
+    }
+}
+
 impl RocksStorage {
+    /// The database, for threads that read beside the writer.
+    pub(crate) fn db(&self) -> Arc<DB> {
+        self.db.clone()
+    }
+
     /// Opens the database in `dir`, creating it only if `dir` is missing or
     /// empty, syncing writes as `sync` says and recovering as `recovery`
     /// says.
@@ -518,42 +568,7 @@ impl Storage for RocksStorage {
         from: u64,
         limit: ReadLimit,
     ) -> Result<Vec<Record>, StorageError> {
-        let start = record_key(topic, partition, from);
-        let range = prefix(RECORD, topic, partition);
-        let in_range =
-            |it: &rocksdb::DBRawIterator| it.key().is_some_and(|k| k.starts_with(&range));
-        let mut it = self.db.raw_iterator();
-        // The run holding `from` starts at or before it.
-        it.seek_for_prev(&start);
-        if !in_range(&it) {
-            it.seek(&start);
-        }
-        // A read that fails part-way returns what came before the damage:
-        // the asker fetches on from there, and that read reports the error.
-        let partial =
-            |out: Vec<Record>, e: StorageError| if out.is_empty() { Err(e) } else { Ok(out) };
-        let (mut out, mut run, mut bytes, mut want) = (Vec::new(), Vec::new(), 0, from);
-        while limit.more(out.len(), bytes) && in_range(&it) {
-            run.clear();
-            if let Err(e) = records_from_bytes(it.value().unwrap_or_default(), &mut run) {
-                return partial(out, StorageError::Corrupt(e.to_string()));
-            }
-            for r in run.drain(..) {
-                // Skip what precedes `from` (or, were runs ever to overlap,
-                // what was already taken).
-                if r.offset < want || !limit.more(out.len(), bytes) {
-                    continue;
-                }
-                want = r.offset.saturating_add(1);
-                bytes += size(&r);
-                out.push(r);
-            }
-            it.next();
-        }
-        match it.status() {
-            Ok(()) => Ok(out),
-            Err(e) => partial(out, io("read")(e)),
-        }
+        read_records(&self.db, topic, partition, from, limit)
     }
 }
 

@@ -5,10 +5,12 @@
 //! next batch would queue in ZeroMQ (and past its high-water mark, drop)
 //! instead of gathering in the store. Here the driver reads on while the
 //! writer writes and syncs, and the writer answers each piece of work, in
-//! order, through a channel and a wake-up.
+//! order, through a channel and a wake-up. FETCH reads it hands to a
+//! [`Reader`] thread, which answers them beside the writes.
 
 use crate::config::StoreConfig;
 use crate::handle::Observed;
+use crate::reader::Reader;
 use crate::rocks::RocksStorage;
 use crate::storage::{Storage, StorageError};
 use crate::work::{execute, failed, StoreDone, StoreWork};
@@ -37,6 +39,9 @@ pub(crate) struct Writer {
     broken: Option<Instant>,
     seen: Arc<Observed>,
     next_observe: Instant,
+    /// Answers FETCH reads beside the writes (none: reads are answered
+    /// here, in turn).
+    reader: Option<Reader>,
 }
 
 impl Writer {
@@ -47,6 +52,7 @@ impl Writer {
             broken: None,
             seen,
             next_observe: Instant::now() + OBSERVE_EVERY,
+            reader: None,
         }
     }
 
@@ -76,9 +82,19 @@ impl Writer {
         mut self,
         work: Receiver<StoreWork>,
         done: Sender<StoreDone>,
-        waker: &OnceLock<Waker>,
+        waker: Arc<OnceLock<Waker>>,
     ) {
+        self.reader = (self.storage.as_ref())
+            .and_then(|s| Reader::start(s.db(), done.clone(), waker.clone()));
         for w in work.iter() {
+            let w = match (w, &self.reader) {
+                (StoreWork::Read { fetch, limit }, Some(reader)) => match reader.read(fetch, limit)
+                {
+                    Ok(()) => continue,
+                    Err((fetch, limit)) => StoreWork::Read { fetch, limit },
+                },
+                (w, _) => w,
+            };
             if done.send(self.execute(w)).is_err() {
                 break;
             }
@@ -86,6 +102,8 @@ impl Writer {
                 waker.wake();
             }
         }
+        // The reads handed over are answered first.
+        self.reader = None;
         self.flush();
     }
 
@@ -112,8 +130,11 @@ impl Writer {
             return;
         }
         self.broken = Some(now + REOPEN_EVERY);
-        // The old handle (and its compaction thread) must be gone first:
-        // RocksDB locks the directory.
+        // The old handle (and its compaction thread, and the reader's
+        // hold on it) must be gone first: RocksDB locks the directory.
+        if let Some(r) = &self.reader {
+            r.release();
+        }
         self.storage = None;
         let cfg = &self.cfg;
         match RocksStorage::open_with(
@@ -124,6 +145,9 @@ impl Writer {
         ) {
             Ok(s) => {
                 tracing::info!(db = %cfg.db.display(), "database reopened after write errors; trying writes again");
+                if let Some(r) = &self.reader {
+                    r.attach(s.db());
+                }
                 self.storage = Some(s);
                 self.broken = None;
             }
