@@ -77,6 +77,10 @@ impl ConsumerProbe {
 
 /// A consumer of one or more topics.
 ///
+/// One thread reads it, as with Kafka's consumer: it is `Send`, not
+/// `Sync` (the batch being handed out is its own). Other threads ask
+/// where it stands through a [`ConsumerProbe`].
+///
 /// ```no_run
 /// use dafka_consumer::{Consumer, ConsumerConfig, OffsetReset};
 /// use dafka_protocol::MeshConfig;
