@@ -8,8 +8,9 @@
 //! to this thread and are answered as soon as they are read.
 
 use crate::rocks::read_records;
-use crate::storage::{ReadLimit, StorageError};
-use crate::work::StoreDone;
+use crate::storage::ReadLimit;
+use crate::work::{failed, StoreDone, StoreWork};
+use crate::writer::REOPENING;
 use crossbeam_channel::{Receiver, Sender};
 use dafka_proto::Fetch;
 use dafka_transport::Waker;
@@ -91,14 +92,14 @@ fn serve(
     waker: &OnceLock<Waker>,
 ) {
     for (fetch, limit) in rx.iter() {
-        let records = match slot.read().as_deref() {
-            Ok(Some(db)) => read_records(db, &fetch.topic, &fetch.partition, fetch.offset, limit),
-            _ => Err(StorageError::Io {
-                op: "read",
-                source: "the database is closed to be reopened after write errors".into(),
-            }),
+        let answer = match slot.read().as_deref() {
+            Ok(Some(db)) => StoreDone::Read {
+                records: read_records(db, &fetch.topic, &fetch.partition, fetch.offset, limit),
+                fetch,
+            },
+            _ => failed(StoreWork::Read { fetch, limit }, REOPENING),
         };
-        if done.send(StoreDone::Read { fetch, records }).is_err() {
+        if done.send(answer).is_err() {
             break;
         }
         if let Some(w) = waker.get() {

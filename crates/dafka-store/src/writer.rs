@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// cause is gone.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
+/// Why work fails while the database is closed to be reopened.
+pub(crate) const REOPENING: &str = "the database is closed to be reopened after write errors";
+
 /// How often the partitions seen from outside are refreshed.
 const OBSERVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -62,10 +65,7 @@ impl Writer {
         let t0 = Instant::now();
         let done = match self.storage.as_mut() {
             Some(storage) => execute(storage, work),
-            None => failed(
-                work,
-                "the database is closed to be reopened after write errors",
-            ),
+            None => failed(work, REOPENING),
         };
         if let StoreDone::Written(Err(StorageError::Io { .. })) = &done {
             self.broken
