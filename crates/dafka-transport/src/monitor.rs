@@ -4,7 +4,7 @@
 //! reports these as socket monitor events; without them a misconfigured
 //! node would wait in silence.
 
-use crate::mesh::{zerr, MeshError};
+use crate::mesh::{new_socket, zerr, MeshError};
 use dafka_protocol::tuning::WARN_PERIOD;
 use dafka_protocol::RateLimit;
 use std::collections::HashMap;
@@ -53,7 +53,7 @@ impl Monitor {
             | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL as i32
             | zmq::SocketEvent::HANDSHAKE_FAILED_AUTH as i32;
         sock.monitor(&at, events).map_err(zerr("monitor", &at))?;
-        let pair = ctx.socket(zmq::PAIR).map_err(zerr("create", "monitor"))?;
+        let pair = new_socket(ctx, zmq::PAIR, "monitor")?;
         pair.connect(&at).map_err(zerr("connect", &at))?;
         Ok(Monitor {
             pair,

@@ -7,7 +7,7 @@
 //! can announce itself under another's key.
 
 use crate::driver::{poll_ms, Transport};
-use crate::mesh::{last_endpoint, read_frames, zerr, MeshError};
+use crate::mesh::{last_endpoint, new_socket, read_frames, zerr, MeshError};
 use crate::monitor::{Monitor, Side};
 use crate::security::Curve;
 use crate::zap::Zap;
@@ -64,8 +64,8 @@ impl TowerSockets {
             }
             None => None,
         };
-        let xsub = ctx.socket(zmq::XSUB).map_err(zerr("create", "xsub"))?;
-        let mut xpub = ctx.socket(zmq::XPUB).map_err(zerr("create", "xpub"))?;
+        let xsub = new_socket(ctx, zmq::XSUB, "xsub")?;
+        let mut xpub = new_socket(ctx, zmq::XPUB, "xpub")?;
         if let Some(s) = &secure {
             s.curve.serve(&xsub)?;
             s.curve.serve(&xpub)?;

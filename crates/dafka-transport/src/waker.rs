@@ -1,6 +1,6 @@
 //! Wakes a driver thread blocked in `zmq::poll` after a command was queued.
 
-use crate::mesh::{zerr, MeshError};
+use crate::mesh::{new_socket, zerr, MeshError};
 use dafka_protocol::tuning::{WAKE_HWM, WAKE_TIMEOUT};
 use std::sync::{Arc, Mutex};
 
@@ -32,10 +32,10 @@ impl Waker {
 /// Makes a waker and the socket its driver polls.
 pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> {
     let name = format!("inproc://dafka-wake-{}", uuid::Uuid::new_v4());
-    let rx = ctx.socket(zmq::PAIR).map_err(zerr("create", "wake"))?;
+    let rx = new_socket(ctx, zmq::PAIR, "wake")?;
     rx.set_rcvhwm(WAKE_HWM).map_err(zerr("set", "wake"))?;
     rx.bind(&name).map_err(zerr("bind", "wake"))?;
-    let tx = ctx.socket(zmq::PAIR).map_err(zerr("create", "wake"))?;
+    let tx = new_socket(ctx, zmq::PAIR, "wake")?;
     tx.set_sndhwm(WAKE_HWM).map_err(zerr("set", "wake"))?;
     tx.set_sndtimeo(WAKE_TIMEOUT.as_millis() as i32)
         .map_err(zerr("set", "wake"))?;

@@ -8,7 +8,7 @@
 //! It runs on a thread of its own so a handshake never waits for a node's
 //! driver to finish a turn.
 
-use crate::mesh::{zerr, MeshError};
+use crate::mesh::{new_socket, zerr, MeshError};
 use crate::security::Allowlist;
 use dafka_protocol::tuning::WARN_PERIOD;
 use dafka_protocol::{NodeStats, RateLimit};
@@ -36,12 +36,12 @@ impl Zap {
         allow: Arc<Allowlist>,
         stats: Arc<NodeStats>,
     ) -> Result<Zap, MeshError> {
-        let rep = ctx.socket(zmq::REP).map_err(zerr("create", "zap"))?;
+        let rep = new_socket(ctx, zmq::REP, "zap")?;
         rep.bind(ZAP_ENDPOINT).map_err(zerr("bind", ZAP_ENDPOINT))?;
         let stop_at = format!("inproc://dafka-zap-stop-{:p}", Arc::as_ptr(&allow));
-        let stop = ctx.socket(zmq::PAIR).map_err(zerr("create", "zap stop"))?;
+        let stop = new_socket(ctx, zmq::PAIR, "zap stop")?;
         stop.bind(&stop_at).map_err(zerr("bind", &stop_at))?;
-        let told = ctx.socket(zmq::PAIR).map_err(zerr("create", "zap stop"))?;
+        let told = new_socket(ctx, zmq::PAIR, "zap stop")?;
         told.connect(&stop_at).map_err(zerr("connect", &stop_at))?;
         let thread = std::thread::Builder::new()
             .name("dafka-zap".into())

@@ -61,6 +61,8 @@ fn raw_to_tower(w: &mut Mesh) -> (zmq::Context, zmq::Socket) {
     let input = w.config().beacon.sub_address;
     let ctx = zmq::Context::new();
     let sock = ctx.socket(zmq::XPUB).expect("socket");
+    // Closing never waits on a beacon the tower did not take.
+    sock.set_linger(0).expect("linger");
     sock.set_rcvtimeo(timeout().as_millis() as i32)
         .expect("rcvtimeo");
     sock.connect(&input).expect("connect");

@@ -47,6 +47,8 @@ fn main() -> ExitCode {
         let ctx = zmq::Context::new();
         let publisher = ctx.socket(zmq::XPUB)?;
         publisher.set_sndhwm(0)?;
+        // The run ends when every message arrived; closing never waits.
+        publisher.set_linger(0)?;
         publisher.bind("tcp://127.0.0.1:*")?;
         let endpoint = publisher
             .get_last_endpoint()?
