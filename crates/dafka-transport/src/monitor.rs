@@ -63,6 +63,12 @@ impl Monitor {
         })
     }
 
+    /// How long closing the monitor waits for messages it could not send.
+    #[cfg(test)]
+    pub(crate) fn linger(&self) -> Result<i32, zmq::Error> {
+        self.pair.get_linger()
+    }
+
     /// For a poll: readable when an event waits.
     pub fn poll_item(&self) -> zmq::PollItem<'_> {
         self.pair.as_poll_item(zmq::POLLIN)

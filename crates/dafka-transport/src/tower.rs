@@ -237,3 +237,25 @@ impl Transport for TowerSockets {
         self.stats.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dafka_protocol::tuning::LINGER_MS;
+
+    /// With ZeroMQ's default linger (forever), a beacon queued for a node
+    /// whose connection was dying when the tower stopped kept the context
+    /// from terminating: the tower's drop hung.
+    #[test]
+    fn the_towers_sockets_give_up_on_pending_beacons_when_closed() {
+        let ctx = zmq::Context::new();
+        let any = "tcp://127.0.0.1:*";
+        let (socks, _) =
+            TowerSockets::bind(&ctx, any, any, &SecurityConfig::default()).expect("bind");
+        assert_eq!(socks.xsub.get_linger(), Ok(LINGER_MS));
+        assert_eq!(socks.xpub.get_linger(), Ok(LINGER_MS));
+        for m in &socks.monitors {
+            assert_eq!(m.linger(), Ok(LINGER_MS));
+        }
+    }
+}

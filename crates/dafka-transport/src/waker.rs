@@ -48,3 +48,19 @@ pub fn wake_pair(ctx: &zmq::Context) -> Result<(Waker, zmq::Socket), MeshError> 
         rx,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dafka_protocol::tuning::LINGER_MS;
+
+    #[test]
+    fn neither_end_of_a_wake_pair_holds_up_closing() {
+        let ctx = zmq::Context::new();
+        let (waker, rx) = wake_pair(&ctx).expect("pair");
+        waker.wake();
+        assert_eq!(rx.get_linger(), Ok(LINGER_MS));
+        let tx = waker.sock.lock().expect("lock");
+        assert_eq!(tx.get_linger(), Ok(0));
+    }
+}
