@@ -111,7 +111,9 @@ dafka_run() {
     a=$(val "$(bounded "$bin/dafka_perf_store" "${towers[@]}" --topic acked --json "$count" "$size" 2>/dev/null)" msg_per_s)
     bounded "$bin/dafka_perf_consumer" "${towers[@]}" --topic live --json "$count" "$size" >"$work/live.json" 2>/dev/null &
     local lp=$!
-    bounded "$bin/dafka_perf_store" "${towers[@]}" --topic live --json "$count" "$size" >/dev/null 2>&1 || true
+    # The producer starts once the store and the consumer are connected,
+    # so the consumer reads the run live (C's tool pauses 1 s instead).
+    bounded "$bin/dafka_perf_store" "${towers[@]}" --peers 2 --topic live --json "$count" "$size" >/dev/null 2>&1 || true
     wait "$lp" || true
     l=$(val "$(cat "$work/live.json")" msg_per_s)
     r=$(val "$(bounded "$bin/dafka_perf_consumer" "${towers[@]}" --topic acked --json "$count" "$size" 2>/dev/null)" msg_per_s)

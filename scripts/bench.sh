@@ -92,7 +92,8 @@ trio() {
     say "live consumer (with a second producer run)"
     timed live "$bin/dafka_perf_consumer" "${towers[@]}" --topic live --json "$count" "$size" >"$work/live.json" &
     live=$!
-    "$bin/dafka_perf_store" "${towers[@]}" "$@" --topic live --json "$count" "$size" >/dev/null
+    # Once the store and the consumer are connected: the run is read live.
+    "$bin/dafka_perf_store" "${towers[@]}" "$@" --peers 2 --topic live --json "$count" "$size" >/dev/null
     wait "$live"
     live_kb=$(cat "$work/rss.live")
     say "replay from the store"

@@ -443,6 +443,29 @@ fn a_node_without_a_tower_says_so() {
     assert!(line.contains(&sub) && line.contains(&pub_), "{line}");
 }
 
+/// `dafka_perf_store --peers N` starts only once N stores and consumers
+/// are connected, and says so when they do not come.
+#[test]
+fn a_producer_benchmark_waiting_for_peers_that_never_come_says_so() {
+    let free = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        format!("tcp://127.0.0.1:{}", l.local_addr().expect("addr").port())
+    };
+    let (sub, pub_) = (free(), free());
+    let out = Command::new(bin("dafka_perf_store"))
+        .args(["--sub", &sub, "--pub", &pub_, "--peers", "2"])
+        .args(["--timeout-ms", "300", "10", "100"])
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("fewer than 2 stores and consumers connected within 300ms"),
+        "{err}"
+    );
+}
+
 /// The latency floor `make bench` prints: bare ZeroMQ paced at a rate
 /// reports percentiles (a short run; no timing is asserted).
 #[test]

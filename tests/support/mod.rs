@@ -28,6 +28,7 @@ pub fn bin(name: &str) -> &'static str {
         "dafka_console_producer" => env!("CARGO_BIN_EXE_dafka_console_producer"),
         "dafka_console_consumer" => env!("CARGO_BIN_EXE_dafka_console_consumer"),
         "dafka_perf_zmq" => env!("CARGO_BIN_EXE_dafka_perf_zmq"),
+        "dafka_perf_store" => env!("CARGO_BIN_EXE_dafka_perf_store"),
         "dafka_admin" => env!("CARGO_BIN_EXE_dafka_admin"),
         "dafka_keygen" => env!("CARGO_BIN_EXE_dafka_keygen"),
         "file_sync" => example("file_sync"),

@@ -689,6 +689,7 @@ impl ConsumerCore {
             return;
         };
         if let Some(f) = part.fetch_due(topic, partition, id, max, now) {
+            tracing::debug!(%topic, %partition, offset = f.offset, count = f.count, "FETCH");
             self.outbox.push(Output::Send(Message::Fetch(f)));
         }
     }

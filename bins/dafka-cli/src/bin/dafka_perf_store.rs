@@ -27,6 +27,12 @@ struct Cli {
     /// Give every record this many headers (names h0, h1, ...; 8-byte values)
     #[arg(long, value_name = "N", default_value_t = 0)]
     headers: usize,
+    /// Before the first record, wait until this many stores and consumers
+    /// are connected, so that a consumer started first reads the run live
+    /// instead of fetching what was sent before it connected (the C tool
+    /// pauses 1 s for the same reason)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    peers: usize,
 }
 
 /// The record every publish sends: content of `size` bytes, and the key and
@@ -58,6 +64,11 @@ fn main() -> ExitCode {
         let timeout = cli.run.timeout();
         let producer = Producer::new(&cli.run.topic, &cfg.producer, &cfg.beacon)?;
         let payload = record(&cli);
+        anyhow::ensure!(
+            producer.wait_for_peers(cli.peers, timeout),
+            "fewer than {} stores and consumers connected within {timeout:?}",
+            cli.peers
+        );
         producer.send(payload.clone())?;
         anyhow::ensure!(
             producer.flush(timeout),
