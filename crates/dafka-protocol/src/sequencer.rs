@@ -66,7 +66,7 @@ pub fn running_average(avg: usize, value: usize) -> usize {
     }
 }
 
-pub use crate::tuning::FETCH_BYTES;
+pub use crate::tuning::{FETCH_BYTES, FETCH_WINDOW};
 
 impl Sequencer {
     /// A partition whose next expected offset is `next`.
@@ -202,14 +202,29 @@ impl Sequencer {
 /// past the same gap do not each send a FETCH (the C consumer's fetch filter,
 /// plus the retry it lacks).
 ///
-/// Long gaps are fetched in chunks of at most `max` records, the next chunk
-/// asked for when half of the current one has arrived, so catch-up streams
-/// without waiting a round trip per chunk.
+/// Long gaps are fetched in chunks of at most `max` records, up to
+/// [`FETCH_WINDOW`] chunks asked for ahead of what has arrived, the next
+/// asked for as each arrives, so catch-up streams without waiting a round
+/// trip per chunk.
 #[derive(Debug)]
 pub struct FetchPacer {
     retry: Duration,
-    /// The offsets asked for and not yet all received, and when.
-    inflight: Option<(u64, u64, Instant)>,
+    /// What was asked for and not yet all received.
+    inflight: Option<Asked>,
+}
+
+/// The FETCHes in flight for a gap.
+#[derive(Clone, Copy, Debug)]
+struct Asked {
+    /// Where the answers had reached when the last request went out.
+    lo: u64,
+    /// The end of everything asked for.
+    hi: u64,
+    /// When the last request went out.
+    at: Instant,
+    /// Only the first request is out: it may have been sized before the
+    /// records' size was known.
+    first: bool,
 }
 
 impl FetchPacer {
@@ -232,27 +247,41 @@ impl FetchPacer {
         let (from, count) = missing?;
         let want_end = from.saturating_add(count);
         let max = u64::from(max.max(1));
-        if let Some((lo, hi, at)) = self.inflight {
-            // A request sized before the records' size was known (the first
-            // of a replay) can ask for far more than one answer holds: a
-            // store caps answers in bytes, by default at twice what `max`
+        if let Some(a) = self.inflight {
+            // A first request sized before the records' size was known (the
+            // first of a replay) can ask for far more than one answer holds:
+            // a store caps answers in bytes, by default at twice what `max`
             // now stands for. Count only that much as asked, so the next
-            // chunk goes out half-way through it, not after a retry
-            // interval (which cost every replay of 64 KiB records 0.4 s).
-            let hi = hi.min(lo.saturating_add(2 * max));
-            let fresh = now.saturating_duration_since(at) < self.retry;
-            if fresh && from >= lo && from < hi {
-                // The answer is arriving: ask for the next chunk half-way.
-                if want_end > hi && from - lo >= (hi - lo) / 2 {
+            // chunks follow it, not a retry interval later (which cost every
+            // replay of 64 KiB records 0.4 s).
+            let hi = match a.first {
+                true => a.hi.min(a.lo.saturating_add(2 * max)),
+                false => a.hi,
+            };
+            let fresh = now.saturating_duration_since(a.at) < self.retry;
+            if fresh && from >= a.lo && from < hi {
+                // Answers are arriving: keep the window full.
+                let arriving = from > a.lo;
+                if arriving && want_end > hi && hi - from <= (FETCH_WINDOW - 1) * max {
                     let n = (want_end - hi).min(max);
-                    self.inflight = Some((from, hi + n, now));
+                    self.inflight = Some(Asked {
+                        lo: from,
+                        hi: hi + n,
+                        at: now,
+                        first: false,
+                    });
                     return Some((hi, n as u32));
                 }
                 return None;
             }
         }
         let n = count.min(max);
-        self.inflight = Some((from, from + n, now));
+        self.inflight = Some(Asked {
+            lo: from,
+            hi: from + n,
+            at: now,
+            first: true,
+        });
         Some((from, n as u32))
     }
 
@@ -452,15 +481,24 @@ mod tests {
 
     #[test]
     fn pacer_pipelines_chunks_of_a_long_gap() {
+        assert_eq!(FETCH_WINDOW, 4, "the steps below assume four chunks");
         let mut p = FetchPacer::new(Duration::from_secs(1));
         let t = Instant::now();
         assert_eq!(p.due(Some((0, 10_000)), 1000, t), Some((0, 1000)));
-        assert_eq!(p.due(Some((400, 9_600)), 1000, t), None);
-        assert_eq!(p.due(Some((500, 9_500)), 1000, t), Some((1000, 1000)));
-        assert_eq!(p.due(Some((700, 9_300)), 1000, t), None);
+        // The window fills as the answers start to arrive, a chunk a call.
+        assert_eq!(p.due(Some((1, 9_999)), 1000, t), Some((1000, 1000)));
+        assert_eq!(p.due(Some((2, 9_998)), 1000, t), Some((2000, 1000)));
+        assert_eq!(p.due(Some((3, 9_997)), 1000, t), Some((3000, 1000)));
+        assert_eq!(p.due(Some((4, 9_996)), 1000, t), None, "four in flight");
+        assert_eq!(p.due(Some((900, 9_100)), 1000, t), None);
+        // A chunk's worth arrived: the next one.
+        assert_eq!(p.due(Some((1000, 9_000)), 1000, t), Some((4000, 1000)));
+        assert_eq!(p.due(Some((1500, 8_500)), 1000, t), None);
+        // Never past the gap's end.
+        assert_eq!(p.due(Some((2000, 3_100)), 1000, t), Some((5000, 100)));
         assert_eq!(
-            p.due(Some((2000, 8_000)), 1000, t),
-            Some((2000, 1000)),
+            p.due(Some((5100, 4_900)), 1000, t),
+            Some((5100, 1000)),
             "past the window: a new request"
         );
     }
@@ -472,11 +510,9 @@ mod tests {
         // Sized for small records: 10,000 asked.
         assert_eq!(p.due(Some((0, 10_000)), 10_000, t), Some((0, 10_000)));
         // They are large: 64 fill a chunk, an answer holds 128 at most.
-        assert_eq!(p.due(Some((40, 9_960)), 64, t), None);
-        assert_eq!(
-            p.due(Some((70, 9_930)), 64, t),
-            Some((128, 64)),
-            "the next chunk after the most one answer holds, half-way through it"
-        );
+        // The next chunks start after those 128, not after the 10,000.
+        assert_eq!(p.due(Some((40, 9_960)), 64, t), Some((128, 64)));
+        assert_eq!(p.due(Some((41, 9_959)), 64, t), Some((192, 64)));
+        assert_eq!(p.due(Some((42, 9_958)), 64, t), None, "window full");
     }
 }
