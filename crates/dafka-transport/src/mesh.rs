@@ -856,7 +856,7 @@ pub fn socket(
 /// forever. Every socket of a node is made here: with ZeroMQ's default
 /// (wait forever), one message queued for a connection that died while
 /// the socket closed kept the context from terminating, and the node's
-/// handle hung in drop (1 test run in about 1,500).
+/// handle hung in drop (about 1 test run in 650).
 pub fn new_socket(
     ctx: &zmq::Context,
     kind: zmq::SocketType,
