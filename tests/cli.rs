@@ -419,16 +419,18 @@ fn daemons_say_what_they_do_at_their_default_level() {
     tower.await_stderr("role=Store", support::TIMEOUT);
 }
 
+/// A loopback endpoint nobody listens on: a port taken from the system,
+/// then released.
+fn free_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    format!("tcp://127.0.0.1:{}", l.local_addr().expect("addr").port())
+}
+
 /// A node with no tower at its addresses says so after a few seconds (at
 /// the default log level) and keeps trying.
 #[test]
 fn a_node_without_a_tower_says_so() {
-    // Ports nobody listens on: taken from the system, then released.
-    let free = || {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        format!("tcp://127.0.0.1:{}", l.local_addr().expect("addr").port())
-    };
-    let (sub, pub_) = (free(), free());
+    let (sub, pub_) = (free_endpoint(), free_endpoint());
     let args = ["--sub", sub.as_str(), "--pub", pub_.as_str(), "alone"];
     let p = support::Proc::spawn_env("dafka_console_consumer", &args, None, &[("RUST_LOG", "")]);
     // Two threads say it (the node's driver and the tool): in either order.
@@ -447,11 +449,7 @@ fn a_node_without_a_tower_says_so() {
 /// are connected, and says so when they do not come.
 #[test]
 fn a_producer_benchmark_waiting_for_peers_that_never_come_says_so() {
-    let free = || {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
-        format!("tcp://127.0.0.1:{}", l.local_addr().expect("addr").port())
-    };
-    let (sub, pub_) = (free(), free());
+    let (sub, pub_) = (free_endpoint(), free_endpoint());
     let out = Command::new(bin("dafka_perf_store"))
         .args(["--sub", &sub, "--pub", &pub_, "--peers", "2"])
         .args(["--timeout-ms", "300", "10", "100"])
