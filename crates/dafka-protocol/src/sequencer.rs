@@ -254,9 +254,10 @@ impl FetchPacer {
             // now stands for. Count only that much as asked, so the next
             // chunks follow it, not a retry interval later (which cost every
             // replay of 64 KiB records 0.4 s).
-            let hi = match a.first {
-                true => a.hi.min(a.lo.saturating_add(2 * max)),
-                false => a.hi,
+            let hi = if a.first {
+                a.hi.min(a.lo.saturating_add(2 * max))
+            } else {
+                a.hi
             };
             let fresh = now.saturating_duration_since(a.at) < self.retry;
             if fresh && from >= a.lo && from < hi {
