@@ -9,7 +9,7 @@ use dafka_proto::{routing, Ack, Fetch, Head, HeadState, Message, MessageId, Node
 use dafka_protocol::run::size;
 use dafka_protocol::tuning::{
     COMMIT_BYTES, COMMIT_RECORDS, DUP_CHECK_EVERY, INFO_BURST, INFO_PERIOD, MAX_PENDING_PARTITIONS,
-    PENDING_TTL, RETRY_SCAN, WARN_PERIOD, WRITE_BYTES,
+    PENDING_TTL, RECORD_OVERHEAD, RETRY_SCAN, WARN_PERIOD, WRITE_BYTES,
 };
 use dafka_protocol::{
     gaps, partition_entry, AheadLimit, Input, Machine, Output, Partitions, RateLimit, Sequencer,
@@ -583,16 +583,21 @@ impl StoreCore {
         self.outbox.push(Output::Persist(StoreWork::Write(batch)));
     }
 
-    /// The batch's head, up to [`WRITE_BYTES`]; the rest is the next
-    /// write's.
+    /// The batch's head, up to [`WRITE_BYTES`] counted as a producer counts
+    /// its unACKed records ([`write_cost`]); the rest is the next write's.
     fn take_write(&mut self) -> Vec<Record> {
         // Bytes of the records before the cut. The first record is always
         // taken, however large: at least one record per write.
         let mut taken = 0;
-        let cut = if self.batch_bytes > WRITE_BYTES {
+        let mut cost = 0;
+        let total = self.batch_bytes + self.batch.len() * RECORD_OVERHEAD;
+        let cut = if total > WRITE_BYTES {
             self.batch.iter().position(|r| {
-                let more = taken > 0 && taken + size(r) > WRITE_BYTES;
-                taken += if more { 0 } else { size(r) };
+                let more = cost > 0 && cost + write_cost(r) > WRITE_BYTES;
+                if !more {
+                    taken += size(r);
+                    cost += write_cost(r);
+                }
                 more
             })
         } else {
@@ -777,3 +782,11 @@ mod admin;
 mod positions;
 #[cfg(test)]
 mod tests;
+
+/// What a record counts for against [`WRITE_BYTES`]: what it counts for in
+/// a producer's unACKed budget (its content and [`RECORD_OVERHEAD`]), so
+/// that a write of small records leaves the producer as much room for the
+/// next one as a write of large records does.
+fn write_cost(r: &Record) -> usize {
+    size(r) + RECORD_OVERHEAD
+}

@@ -540,7 +540,9 @@ fn a_large_backlog_is_written_in_bounded_writes() {
         content: Bytes::from(vec![b'x'; len]),
         ..rec(offset)
     };
-    let quarter = WRITE_BYTES / 4;
+    // A quarter of a write, with what each record counts for beyond its
+    // content (and room for its small header).
+    let quarter = WRITE_BYTES / 4 - RECORD_OVERHEAD - 64;
     s.handle(Input::Message(Message::Record(big(0, 2 * WRITE_BYTES))), t);
     for o in 1..=9 {
         s.handle(Input::Message(Message::Record(big(o, quarter))), t);
@@ -832,6 +834,48 @@ fn an_input_is_no_larger_than_the_message_it_carries() {
     assert!(
         input <= message + 8,
         "Input {input} bytes, Message {message}"
+    );
+}
+
+/// Small records count as a producer counts them (content and
+/// RECORD_OVERHEAD): a write of 100 B records leaves most of a producer's
+/// budget for the next write, not all of it.
+#[test]
+fn a_write_of_small_records_counts_their_overhead() {
+    let t = Instant::now();
+    let mut s = StoreCore::new(ME, Vec::new(), at_once(), t);
+    s.drain(&mut Vec::new());
+    let small = |offset: u64| Record {
+        content: Bytes::from(vec![b'x'; 100]),
+        ..rec(offset)
+    };
+    let count = (WRITE_BYTES / 100) as u64;
+    for o in 0..count {
+        s.handle(Input::Message(Message::Record(small(o))), t);
+    }
+    let mut lens = Vec::new();
+    for _ in 0..4 {
+        s.end_of_turn(t);
+        let mut out = Vec::new();
+        s.drain(&mut out);
+        let Some(b) = out.into_iter().find_map(|o| match o {
+            Output::Persist(StoreWork::Write(b)) => Some(b),
+            _ => None,
+        }) else {
+            break;
+        };
+        lens.push(b.len());
+        s.handle(Input::Done(StoreDone::Written(Ok(Vec::new()))), t);
+    }
+    let most = WRITE_BYTES / (100 + RECORD_OVERHEAD);
+    assert!(
+        lens[0] <= most && lens[0] > most / 2,
+        "{lens:?}, at most {most}"
+    );
+    assert_eq!(
+        lens.iter().sum::<usize>() as u64,
+        count,
+        "all written: {lens:?}"
     );
 }
 
