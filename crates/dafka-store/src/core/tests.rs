@@ -547,20 +547,10 @@ fn a_large_backlog_is_written_in_bounded_writes() {
     for o in 1..=9 {
         s.handle(Input::Message(Message::Record(big(o, quarter))), t);
     }
-    let mut writes = Vec::new();
-    for _ in 0..10 {
-        s.end_of_turn(t);
-        let mut out = Vec::new();
-        s.drain(&mut out);
-        let Some(b) = out.into_iter().find_map(|o| match o {
-            Output::Persist(StoreWork::Write(b)) => Some(b),
-            _ => None,
-        }) else {
-            break;
-        };
-        writes.push(b.iter().map(|r| r.offset).collect::<Vec<_>>());
-        s.handle(Input::Done(StoreDone::Written(Ok(Vec::new()))), t);
-    }
+    let writes: Vec<Vec<u64>> = writes_until_idle(&mut s, t)
+        .iter()
+        .map(|b| b.iter().map(|r| r.offset).collect())
+        .collect();
     assert_eq!(
         writes,
         [vec![0], vec![1, 2, 3, 4], vec![5, 6, 7, 8], vec![9]],
@@ -837,6 +827,26 @@ fn an_input_is_no_larger_than_the_message_it_carries() {
     );
 }
 
+/// The writes a store asks for, each completed at once, until it asks for
+/// none (at most ten).
+fn writes_until_idle(s: &mut StoreCore, t: Instant) -> Vec<Vec<Record>> {
+    let mut writes = Vec::new();
+    for _ in 0..10 {
+        s.end_of_turn(t);
+        let mut out = Vec::new();
+        s.drain(&mut out);
+        let Some(b) = out.into_iter().find_map(|o| match o {
+            Output::Persist(StoreWork::Write(b)) => Some(b),
+            _ => None,
+        }) else {
+            break;
+        };
+        writes.push(b);
+        s.handle(Input::Done(StoreDone::Written(Ok(Vec::new()))), t);
+    }
+    writes
+}
+
 /// Small records count as a producer counts them (content and
 /// RECORD_OVERHEAD): a write of 100 B records leaves most of a producer's
 /// budget for the next write, not all of it.
@@ -853,20 +863,7 @@ fn a_write_of_small_records_counts_their_overhead() {
     for o in 0..count {
         s.handle(Input::Message(Message::Record(small(o))), t);
     }
-    let mut lens = Vec::new();
-    for _ in 0..4 {
-        s.end_of_turn(t);
-        let mut out = Vec::new();
-        s.drain(&mut out);
-        let Some(b) = out.into_iter().find_map(|o| match o {
-            Output::Persist(StoreWork::Write(b)) => Some(b),
-            _ => None,
-        }) else {
-            break;
-        };
-        lens.push(b.len());
-        s.handle(Input::Done(StoreDone::Written(Ok(Vec::new()))), t);
-    }
+    let lens: Vec<usize> = writes_until_idle(&mut s, t).iter().map(Vec::len).collect();
     let most = WRITE_BYTES / (100 + RECORD_OVERHEAD);
     assert!(
         lens[0] <= most && lens[0] > most / 2,
