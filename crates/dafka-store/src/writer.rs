@@ -173,3 +173,6 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
