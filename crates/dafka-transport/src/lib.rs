@@ -10,6 +10,7 @@ pub mod driver;
 pub mod keys;
 pub mod mesh;
 pub mod monitor;
+mod rcvbuf;
 pub mod security;
 pub mod spawn;
 pub mod tower;

@@ -164,6 +164,7 @@ impl Mesh {
         if let Some(c) = curve {
             c.serve(&data_in)?;
         }
+        crate::rcvbuf::apply(&data_in, cfg.receive_buffer)?;
         data_in.bind(&cfg.bind).map_err(zerr("bind", &cfg.bind))?;
         let bound = last_endpoint(&data_in)?;
         let mut data_out = socket(ctx, zmq::XPUB, cfg.high_watermark)?;
