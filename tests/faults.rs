@@ -164,6 +164,10 @@ fn slow_consumer_overflows_and_catches_up() {
         interval: 100,
         timeout: 1000,
         high_watermark: 100,
+        // The kernel's own receive buffer (well under 1 MB on loopback):
+        // 4 MiB of it would hold most of the stream, and nothing would
+        // overflow to repair.
+        receive_buffer: 0,
         security: security(),
         ..MeshConfig::default()
     };
