@@ -55,9 +55,9 @@ pub struct MeshConfig {
     /// gigabytes. Lower it for larger records. 0 means no limit.
     pub high_watermark: i32,
     /// Bytes of kernel receive buffer asked for each connection to this
-    /// node's data socket (ZMQ_RCVBUF). The kernel's own tuning keeps it
-    /// under 1 MB on fast local links, where a sender of large records
-    /// then waits on every few hundred KB; 4 MiB took 64 KiB records from
+    /// node's data socket (ZMQ_RCVBUF). The kernel's own tuning kept it
+    /// under 1 MB on loopback, where a sender of large records then
+    /// waited on every few hundred KB; 4 MiB took 64 KiB records from
     /// a producer to a store on one host 15 % faster for a fifth less
     /// CPU. Asked for only where `net.core.rmem_max` allows it; 0 leaves
     /// it to the kernel.

@@ -1,8 +1,8 @@
 //! The kernel receive buffer of the data socket's connections.
 //!
 //! Linux sizes a TCP connection's receive buffer by how much the reader
-//! takes per round trip. On loopback and fast local links the round trip
-//! is a few microseconds, so the buffer stays under 1 MB, and a producer
+//! takes per round trip. On loopback the round trip is a few
+//! microseconds, so the buffer stayed under 1 MB, and a producer
 //! sending 64 KiB records to a store on the same host spent 60 % of its
 //! time waiting for the window to open (`ss -ti`: `rwnd_limited`), every
 //! few hundred KB a wake-up and an ACK on both sides. A fixed buffer of a
